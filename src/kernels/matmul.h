@@ -1,0 +1,34 @@
+// The front door of the matrix kernels: y = x · Wᵀ for every weight format. Knows nothing of SambaY.
+// Picks the best compiled variant for this CPU at run time and splits rows across threads (OpenMP).
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace bf {
+
+// A weight matrix in PyTorch's nn.Linear convention: `rows` outputs × `cols` inputs, stored row-major in
+// `type`'s block layout (GGUF ne = [cols, rows]).
+struct Matrix {
+    DType type = DType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    const void* data = nullptr;
+    float scale = 1.0f;                  // per-tensor scale (I2_S); 1 for the other types
+    std::shared_ptr<const void> owned;   // keeps a load-time repacked copy alive, if any
+};
+
+// Returns the matrix in the layout the kernels want (may repack into `owned`; default: same view).
+// Called once per weight at load time.
+Matrix prepare_matrix(const Matrix& file_view);
+
+// y[t, r] = Σ_c W[r, c] · x[t, c] for t < n_tokens. x is [n_tokens, cols], y is [n_tokens, rows], f32.
+// Integer formats quantize x internally (Q8_0: per 32-block; ternary: per-token absmax int8).
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y);
+
+// Threads used by the kernels (OpenMP). n <= 0 means all cores.
+void set_num_threads(int n);
+int num_threads();
+
+}  // namespace bf
