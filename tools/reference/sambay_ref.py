@@ -545,6 +545,21 @@ def write_logits(path, logits):
     np.asarray(logits, dtype="<f4").tofile(path)
 
 
+def compare_logits(path, want, tol):
+    """Compares a logits file (n_tokens x vocab f32 LE, e.g. from `bitflash logits`) with `want`.
+    Returns True when max |got - want| <= tol * max|want|."""
+    got = np.fromfile(path, dtype="<f4").astype(np.float64)
+    if got.size != want.size:
+        fail(f"{path}: {got.size} values, expected {want.shape[0]} x {want.shape[1]} = {want.size}")
+    got = got.reshape(want.shape)
+    diff = np.abs(got - want)
+    scale = float(np.abs(want).max())
+    agree = int((got.argmax(axis=1) == want.argmax(axis=1)).sum())
+    print(f"compare {path}: max|diff| {diff.max():.3e} ({diff.max() / scale:.3e} of max|logit| {scale:.3f}), "
+          f"mean|diff| {diff.mean():.3e}, argmax agrees at {agree}/{want.shape[0]} positions")
+    return bool(diff.max() <= tol * scale)
+
+
 def parse_tokens(text):
     parts = text.replace(",", " ").split()
     try:
@@ -564,6 +579,8 @@ def main(argv=None):
     ap.add_argument("--decode", action="store_true", help="use the incremental decoder (one token at a time)")
     ap.add_argument("--check", action="store_true", help="run both paths and compare them")
     ap.add_argument("--dump", help="folder for per-layer intermediates (.npy), full-sequence path")
+    ap.add_argument("--compare", help="logits file to compare with (exit 2 if it differs by more than --tol)")
+    ap.add_argument("--tol", type=float, default=1e-4, help="--compare tolerance, relative to max|logit|")
     args = ap.parse_args(argv)
     try:
         if (args.tokens is None) == (args.tokens_file is None):
@@ -590,6 +607,9 @@ def main(argv=None):
         if args.output:
             write_logits(args.output, logits)
         print(f"{len(tokens)} tokens, logits std {logits.std():.3f}, argmax last = {int(logits[-1].argmax())}")
+        if args.compare and not compare_logits(args.compare, logits, args.tol):
+            print(f"error: {args.compare} differs by more than {args.tol} x max|logit|", file=sys.stderr)
+            return 2
     except (RefError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

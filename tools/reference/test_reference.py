@@ -233,6 +233,15 @@ class TestModel(unittest.TestCase):
             got = np.fromfile(out, "<f4")
             want = np.fromfile(os.path.join(d, "logits.f32"), "<f4")
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+            cli = [sys.executable, os.path.join(HERE, "sambay_ref.py"), "--model", d,
+                   "--tokens", ",".join(map(str, tokens))]
+            r = subprocess.run(cli + ["--compare", out], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            bad = got.copy()
+            bad[17] += 0.01  # one perturbed logit must be reported
+            bad.astype("<f4").tofile(out)
+            r = subprocess.run(cli + ["--compare", out], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
             r = subprocess.run([sys.executable, os.path.join(HERE, "sambay_ref.py"), "--model", d,
                                 "--tokens", "1,64"], capture_output=True, text=True)
             self.assertEqual(r.returncode, 1)
