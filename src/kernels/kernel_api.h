@@ -1,0 +1,61 @@
+// Internal contract between matmul.cpp (threading, activation quantization, repacking) and the per-target
+// kernels in ref/, x86_avx2/, x86_avx512/, arm_neon/. Kernels run single-threaded over a row range.
+#pragma once
+#include <cstdint>
+
+namespace bf {
+
+// Prepared ("packed") weight layouts, produced once by prepare_matrix() and shared by every target:
+//   F32 / F16 / BF16: the file layout, rows of `cols` elements (row stride = cols elements).
+//   Q8_0: per row `cols` int8 quants (row stride = cols bytes, 64-byte aligned base), and a separate
+//         [rows][cols/32] array of the file's f16 block scales (so decode streams as many bytes as the file).
+//   Ternary (TQ2_0 and I2_S): per row kp = round_up(cols, 256) elements packed 2 bits each, row stride
+//         kp/4 bytes; 256-element block b uses 64 bytes; element 64*l + m of the block (l < 4, m < 64)
+//         is bits 2l..2l+1 of byte m. Code c means weight c - 1 (c = 3 only from a TQ2_0 file: +2; I2_S 3
+//         is mapped to 1 = 0). Padding elements have code 1. So a 64/32/16-byte vector shifted by 2l and
+//         masked with 3 holds consecutive elements, which all SIMD widths use without shuffles.
+//         Scales: [rows][kp/256] f32 block scales (TQ2_0 d), or, when all are equal ("uniform": I2_S, and
+//         TQ2_0 files from our converter), a single f32; then kernels accumulate whole rows in int32.
+// Activations as the kernels want them (built by matmul.cpp, scalar code, identical for all targets):
+//   f32 formats: x[t * cols + c].
+//   Q8_0: q[t * cols + c] int8; d[t * (cols/32) + b] = f16-rounded block scale as f32.
+//   Ternary: q[t * kp + c] int8 (zero padded to kp); inv_s[t] = 1/s; bsum[t * (kp/256) + b] = Σ q over
+//            block b (used for the code-1 offset: Σ (c-1)·x = Σ c·x − Σ x).
+struct MatArgs {
+    const void* w = nullptr;          // weights (prepared layout)
+    const uint16_t* w_scales_h = nullptr;  // Q8_0 f16 block scales
+    const float* w_scales = nullptr;  // ternary block scales (one value if uniform)
+    int64_t cols = 0;
+    int64_t kp = 0;                // ternary padded cols
+    bool uniform = false;          // ternary: all block scales equal
+    const void* x = nullptr;
+    const float* xd = nullptr;     // Q8_0: block scales; ternary: 1/s per token
+    const int32_t* xsum = nullptr; // ternary block sums
+    int64_t n_tok = 0;
+    float* y = nullptr;            // y[t * y_stride + r]
+    int64_t y_stride = 0;
+};
+
+// Computes y for rows [r0, r1) and all n_tok tokens of `a`.
+using MatFn = void (*)(const MatArgs& a, int64_t r0, int64_t r1);
+
+struct KernelTable {
+    const char* name = "none";
+    MatFn f32 = nullptr;
+    MatFn f16 = nullptr;
+    MatFn bf16 = nullptr;
+    MatFn q8_0 = nullptr;
+    MatFn ternary = nullptr;
+};
+
+// Per-target tables; a target's function returns nullptr when it is not compiled in.
+const KernelTable* ref_kernels();
+const KernelTable* avx2_kernels();
+const KernelTable* avx512_kernels();
+const KernelTable* neon_kernels();
+
+// The active table (chosen from CPU features and BITFLASH_KERNELS on first use; see force_kernels in
+// matmul.h).
+const KernelTable& active_kernels();
+
+}  // namespace bf

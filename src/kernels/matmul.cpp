@@ -1,0 +1,309 @@
+// matmul front door: validates, repacks weights (prepare_matrix), quantizes activations once per call and
+// splits rows (and token chunks, for prefill) across OpenMP threads. Layouts: kernels/kernel_api.h.
+#include "kernels/matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "kernels/kernel_api.h"
+#include "kernels/quant.h"
+
+namespace bf {
+
+namespace {
+
+// Bounds that keep every size computation in int64 and ternary int32 accumulators exact
+// (3·127·2^22 < 2^31).
+constexpr int64_t kMaxCols = int64_t(1) << 22;
+constexpr int64_t kMaxElems = int64_t(1) << 40;
+
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+};
+
+// The repacked form of a Q8_0 or ternary matrix (owned by Matrix::owned, pointed to by Matrix::packed).
+struct Packed {
+    DType type = DType::F32;
+    int64_t rows = 0, cols = 0, kp = 0;
+    bool uniform = false;
+    uint8_t* q = nullptr;         // Q8_0 int8 quants / ternary codes
+    uint16_t* scales_h = nullptr;  // Q8_0
+    float* scales = nullptr;      // ternary
+    std::unique_ptr<uint8_t, FreeDeleter> buf;
+};
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+uint8_t* alloc64(size_t n) {
+    void* p = std::aligned_alloc(64, size_t(round_up(int64_t(n), 64)));
+    if (!p) fail(strfmt("out of memory allocating %zu bytes for packed weights", n));
+    return static_cast<uint8_t*>(p);
+}
+
+void validate(const Matrix& m) {
+    if (m.rows <= 0 || m.cols <= 0 || m.cols > kMaxCols || m.rows > kMaxElems / m.cols)
+        fail(strfmt("matmul: bad %s matrix shape %lld x %lld", dtype_name(m.type), (long long)m.rows,
+                    (long long)m.cols));
+    if (!m.data) fail("matmul: matrix has no data");
+    switch (m.type) {
+        case DType::F32: case DType::F16: case DType::BF16: break;
+        case DType::Q8_0:
+            if (m.cols % 32) fail(strfmt("matmul: Q8_0 needs cols %% 32 == 0, got %lld", (long long)m.cols));
+            break;
+        case DType::TQ2_0:
+            if (m.cols % 256) fail(strfmt("matmul: TQ2_0 needs cols %% 256 == 0, got %lld", (long long)m.cols));
+            break;
+        case DType::I2_S:
+            if ((m.rows * m.cols) % 128)
+                fail(strfmt("matmul: I2_S needs rows*cols %% 128 == 0, got %lld x %lld", (long long)m.rows,
+                            (long long)m.cols));
+            if (!std::isfinite(m.scale)) fail("matmul: I2_S tensor scale is not finite");
+            break;
+        default: fail(strfmt("matmul: weight type %s is not supported", dtype_name(m.type)));
+    }
+}
+
+std::shared_ptr<Packed> pack_q8_0(const Matrix& m) {
+    auto p = std::make_shared<Packed>();
+    p->type = m.type, p->rows = m.rows, p->cols = m.cols;
+    const int64_t nb = m.cols / 32;
+    const size_t qbytes = size_t(round_up(m.rows * m.cols, 64));
+    p->buf.reset(alloc64(qbytes + size_t(m.rows * nb) * 2));
+    p->q = p->buf.get();
+    p->scales_h = reinterpret_cast<uint16_t*>(p->buf.get() + qbytes);
+    const auto* src = static_cast<const uint8_t*>(m.data);
+    for (int64_t r = 0; r < m.rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* blk = src + (r * nb + b) * 34;
+            std::memcpy(&p->scales_h[r * nb + b], blk, 2);
+            std::memcpy(p->q + r * m.cols + b * 32, blk + 2, 32);
+        }
+    return p;
+}
+
+// Both ternary formats become 2-bit codes in the 256-block layout of kernel_api.h.
+std::shared_ptr<Packed> pack_ternary(const Matrix& m) {
+    auto p = std::make_shared<Packed>();
+    p->type = m.type, p->rows = m.rows, p->cols = m.cols;
+    p->kp = round_up(m.cols, 256);
+    const int64_t nb = p->kp / 256;
+    const size_t cbytes = size_t(m.rows * (p->kp / 4));
+    p->buf.reset(alloc64(cbytes + size_t(m.rows * nb) * 4));
+    p->q = p->buf.get();
+    p->scales = reinterpret_cast<float*>(p->buf.get() + cbytes);
+    std::memset(p->q, 0x55, cbytes);  // code 1 (weight 0) everywhere, including the padding
+    const auto* src = static_cast<const uint8_t*>(m.data);
+    auto put = [&](int64_t r, int64_t c, int code) {
+        uint8_t& byte = p->q[r * (p->kp / 4) + (c / 256) * 64 + (c % 64)];
+        const int sh = 2 * ((c % 256) / 64);
+        byte = uint8_t((byte & ~(3 << sh)) | (code << sh));
+    };
+    if (m.type == DType::TQ2_0) {
+        const int64_t fb = m.cols / 256;
+        for (int64_t r = 0; r < m.rows; ++r)
+            for (int64_t b = 0; b < fb; ++b) {
+                const uint8_t* blk = src + (r * fb + b) * 66;
+                uint16_t dh;
+                std::memcpy(&dh, blk + 64, 2);
+                p->scales[r * nb + b] = f16_to_f32(dh);
+                for (int j = 0; j < 64; j += 32)
+                    for (int l = 0; l < 4; ++l)
+                        for (int mm = 0; mm < 32; ++mm)
+                            put(r, b * 256 + 4 * j + 32 * l + mm, (blk[j + mm] >> (2 * l)) & 3);
+            }
+        p->uniform = true;
+        for (int64_t i = 1; i < m.rows * nb; ++i)
+            if (std::memcmp(&p->scales[i], &p->scales[0], 4) != 0) p->uniform = false;
+    } else {  // I2_S: flattened 128-element groups over the whole tensor; code 3 means 0
+        for (int64_t r = 0; r < m.rows; ++r)
+            for (int64_t c = 0; c < m.cols; ++c) {
+                const int64_t i = r * m.cols + c, j = i % 128;
+                const int code = (src[(i / 128) * 32 + j % 32] >> (6 - 2 * (j / 32))) & 3;
+                put(r, c, code == 3 ? 1 : code);
+            }
+        p->scales[0] = m.scale;
+        p->uniform = true;
+    }
+    return p;
+}
+
+// Per-thread scratch for quantized activations, grown as needed and reused (no allocation per call
+// once warm).
+struct Scratch {
+    std::unique_ptr<uint8_t, FreeDeleter> buf;
+    size_t cap = 0;
+    uint8_t* get(size_t n) {
+        if (n > cap) {
+            buf.reset(alloc64(n));
+            cap = n;
+        }
+        return buf.get();
+    }
+};
+thread_local Scratch t_scratch;
+
+// Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d).
+void quantize_act_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+        const float* xb = x + b * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+        const float db = amax / 127.0f;
+        const float id = db != 0.0f ? 1.0f / db : 0.0f;
+        d[b] = f16_to_f32(f32_to_f16(db));
+        for (int j = 0; j < 32; ++j) {
+            float v = std::roundf(xb[j] * id);
+            v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+            q[b * 32 + j] = int8_t(v == v ? v : 0.0f);
+        }
+    }
+}
+
+// BitNet b1.58 activations: s = 127/max|x|, q = clamp(rint(x·s), ±127) (ties to even).
+void quantize_act_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) amax = std::fmax(amax, std::fabs(x[c]));
+    const float s = amax > 0.0f ? 127.0f / amax : 0.0f;
+    *inv_s = s > 0.0f ? 1.0f / s : 0.0f;
+    for (int64_t c = 0; c < cols; ++c) q[c] = round_clamp_i8(x[c] * s, 127.0f);
+    std::memset(q + cols, 0, size_t(kp - cols));
+    for (int64_t b = 0; b < kp / 256; ++b) {
+        int32_t sum = 0;
+        for (int e = 0; e < 256; ++e) sum += q[b * 256 + e];
+        bsum[b] = sum;
+    }
+}
+
+// Splits [0, n) into `parts` ranges aligned to `align`; returns range `i`.
+void split(int64_t n, int parts, int i, int64_t align, int64_t* lo, int64_t* hi) {
+    const int64_t units = (n + align - 1) / align;
+    const int64_t per = units / parts, extra = units % parts;
+    const int64_t u0 = i * per + std::min<int64_t>(i, extra);
+    const int64_t u1 = u0 + per + (i < extra ? 1 : 0);
+    *lo = std::min(n, u0 * align);
+    *hi = std::min(n, u1 * align);
+}
+
+void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs) {
+    // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it.
+    int64_t chunk = std::max<int64_t>(1, (256 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
+    if (chunk >= 8) chunk = chunk / 8 * 8;
+    chunk = std::min<int64_t>(chunk, 64);
+    auto body = [&](int64_t r0, int64_t r1) {
+        if (r0 >= r1) return;
+        for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
+            MatArgs c = a;
+            c.n_tok = std::min(chunk, a.n_tok - t0);
+            c.x = static_cast<const uint8_t*>(a.x) + t0 * act_bytes_per_token;
+            if (a.xd) c.xd = a.xd + t0 * (a.kp ? 1 : a.cols / 32);
+            if (a.xsum) c.xsum = a.xsum + t0 * (a.kp / 256);
+            c.y = a.y + t0 * a.y_stride;
+            fn(c, r0, r1);
+        }
+    };
+    if (macs < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {
+        body(0, rows);
+        return;
+    }
+#pragma omp parallel
+    {
+        int64_t r0, r1;
+        split(rows, omp_get_num_threads(), omp_get_thread_num(), 16, &r0, &r1);
+        body(r0, r1);
+    }
+}
+
+}  // namespace
+
+Matrix prepare_matrix(const Matrix& file_view) {
+    validate(file_view);
+    Matrix m = file_view;
+    m.owned.reset();
+    m.packed = nullptr;
+    std::shared_ptr<Packed> p;
+    if (m.type == DType::Q8_0) p = pack_q8_0(m);
+    if (m.type == DType::TQ2_0 || m.type == DType::I2_S) p = pack_ternary(m);
+    if (p) {
+        m.packed = p.get();
+        m.owned = p;
+    }
+    return m;
+}
+
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
+    if (n_tokens < 0) fail(strfmt("matmul: negative token count %lld", (long long)n_tokens));
+    if (n_tokens == 0) return;
+    if (!x || !y) fail("matmul: null activation or output pointer");
+    const bool quantized = w.type == DType::Q8_0 || w.type == DType::TQ2_0 || w.type == DType::I2_S;
+    if (quantized && !w.packed) {
+        const Matrix p = prepare_matrix(w);
+        matmul(p, x, n_tokens, y);
+        return;
+    }
+    validate(w);
+    if (n_tokens > kMaxElems / w.cols) fail("matmul: too many tokens for this matrix");
+    const KernelTable& kt = active_kernels();
+    MatArgs a;
+    a.cols = w.cols;
+    a.n_tok = n_tokens;
+    a.y = y;
+    a.y_stride = w.rows;
+    const int64_t macs = std::min<int64_t>(w.rows * w.cols, kMaxElems) * std::min<int64_t>(n_tokens, 1 << 20);
+    switch (w.type) {
+        case DType::F32: case DType::F16: case DType::BF16: {
+            a.w = w.data;
+            a.x = x;
+            MatFn fn = w.type == DType::F32 ? kt.f32 : w.type == DType::F16 ? kt.f16 : kt.bf16;
+            run(fn, a, w.rows, w.cols * 4, macs);
+            return;
+        }
+        case DType::Q8_0: {
+            const auto* p = static_cast<const Packed*>(w.packed);
+            BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
+            const int64_t nb = w.cols / 32;
+            const size_t qbytes = size_t(round_up(n_tokens * w.cols, 64));
+            uint8_t* buf = t_scratch.get(qbytes + size_t(n_tokens * nb) * 4);
+            auto* q = reinterpret_cast<int8_t*>(buf);
+            auto* d = reinterpret_cast<float*>(buf + qbytes);
+            for (int64_t t = 0; t < n_tokens; ++t) quantize_act_q8_0(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
+            a.w = p->q;
+            a.w_scales_h = p->scales_h;
+            a.x = q;
+            a.xd = d;
+            run(kt.q8_0, a, w.rows, w.cols, macs);
+            return;
+        }
+        case DType::TQ2_0: case DType::I2_S: {
+            const auto* p = static_cast<const Packed*>(w.packed);
+            BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
+            const int64_t kp = p->kp, nb = kp / 256;
+            const size_t qbytes = size_t(round_up(n_tokens * kp, 64));
+            const size_t sbytes = size_t(round_up(n_tokens * 4, 64));
+            uint8_t* buf = t_scratch.get(qbytes + sbytes + size_t(n_tokens * nb) * 4);
+            auto* q = reinterpret_cast<int8_t*>(buf);
+            auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
+            auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
+            for (int64_t t = 0; t < n_tokens; ++t)
+                quantize_act_ternary(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb);
+            a.w = p->q;
+            a.w_scales = p->scales;
+            a.kp = kp;
+            a.uniform = p->uniform;
+            a.x = q;
+            a.xd = inv_s;
+            a.xsum = bsum;
+            run(kt.ternary, a, w.rows, kp, macs);
+            return;
+        }
+        default: fail(strfmt("matmul: weight type %s is not supported", dtype_name(w.type)));
+    }
+}
+
+}  // namespace bf

@@ -1,0 +1,88 @@
+// Scalar reference kernels: the oracle every SIMD target is tested against. Plain loops, one output at a
+// time, in the simplest summation order. Layouts: kernels/kernel_api.h.
+#include <cstring>
+
+#include "core/fp16.h"
+#include "kernels/kernel_api.h"
+
+namespace bf {
+
+namespace {
+
+template <typename Load>
+void mat_float(const MatArgs& a, int64_t r0, int64_t r1, Load load) {
+    const auto* x = static_cast<const float*>(a.x);
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            float s = 0.0f;
+            for (int64_t c = 0; c < a.cols; ++c) s += load(r * a.cols + c) * x[t * a.cols + c];
+            a.y[t * a.y_stride + r] = s;
+        }
+}
+
+void ref_f32(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const float*>(a.w);
+    mat_float(a, r0, r1, [w](int64_t i) { return w[i]; });
+}
+
+void ref_f16(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint16_t*>(a.w);
+    mat_float(a, r0, r1, [w](int64_t i) { return f16_to_f32(w[i]); });
+}
+
+void ref_bf16(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint16_t*>(a.w);
+    mat_float(a, r0, r1, [w](int64_t i) { return bf16_to_f32(w[i]); });
+}
+
+// Σ_b (d_w·d_x) · Σ_j q_w·q_x, as ggml's q8_0 × q8_0 dot.
+void ref_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t nb = a.cols / 32;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            float s = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                int32_t dot = 0;
+                for (int j = 0; j < 32; ++j) dot += int32_t(w[r * a.cols + b * 32 + j]) * x[t * a.cols + b * 32 + j];
+                s += f16_to_f32(a.w_scales_h[r * nb + b]) * a.xd[t * nb + b] * float(dot);
+            }
+            a.y[t * a.y_stride + r] = s;
+        }
+}
+
+// Ternary: weight = code - 1; y = Σ_b d_b · (Σ code·x − Σ x)_b / s.
+void ref_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* codes = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t nb = a.kp / 256;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = codes + r * (a.kp / 4);
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            const int8_t* xt = x + t * a.kp;
+            int32_t total = 0;
+            float s = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                int32_t acc = 0;
+                for (int e = 0; e < 256; ++e) {
+                    const int code = (row[b * 64 + e % 64] >> (2 * (e / 64))) & 3;
+                    acc += code * xt[b * 256 + e];
+                }
+                acc -= a.xsum[t * nb + b];
+                total += acc;
+                if (!a.uniform) s += a.w_scales[r * nb + b] * float(acc);
+            }
+            if (a.uniform) s = float(total) * a.w_scales[0];
+            a.y[t * a.y_stride + r] = s * a.xd[t];
+        }
+    }
+}
+
+const KernelTable kRef = {"scalar", ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary};
+
+}  // namespace
+
+const KernelTable* ref_kernels() { return &kRef; }
+
+}  // namespace bf

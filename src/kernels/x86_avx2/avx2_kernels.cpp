@@ -1,0 +1,206 @@
+// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c). Each computes register tiles of
+// R rows × T tokens so a weight vector loaded once serves T tokens. Layouts: kernels/kernel_api.h.
+#include <immintrin.h>
+
+#include "kernels/kernel_api.h"
+
+namespace bf {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// Runs tile<R, T>(r, t) over rows [r0, r1) × tokens [0, n_tok), with 1-row / 1-token remainders.
+template <int R, int T, class Tile>
+inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    int64_t r = r0;
+    for (; r + R <= r1; r += R) {
+        int64_t t = 0;
+        for (; t + T <= n_tok; t += T) tile.template operator()<R, T>(r, t);
+        for (; t < n_tok; ++t) tile.template operator()<R, 1>(r, t);
+    }
+    for (; r < r1; ++r) {
+        int64_t t = 0;
+        for (; t + T <= n_tok; t += T) tile.template operator()<1, T>(r, t);
+        for (; t < n_tok; ++t) tile.template operator()<1, 1>(r, t);
+    }
+}
+
+// ---- f32 / f16 / bf16 weights, f32 activations -------------------------------------------------------
+
+struct LoadF32 {
+    using T = float;
+    static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+    static float load1(const float* p) { return *p; }
+};
+struct LoadF16 {
+    using T = uint16_t;
+    static __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
+};
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m256 load8(const uint16_t* p) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    }
+    static float load1(const uint16_t* p) {
+        const uint32_t u = uint32_t(*p) << 16;
+        float f;
+        __builtin_memcpy(&f, &u, 4);
+        return f;
+    }
+};
+
+template <class L>
+void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const typename L::T*>(a.w);
+    const auto* x = static_cast<const float*>(a.x);
+    const int64_t k = a.cols, k8 = k / 8 * 8;
+    drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m256 acc[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int64_t c = 0; c < k8; c += 8) {
+            __m256 xv[T];
+            for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_ps(x + (t + j) * k + c);
+            for (int i = 0; i < R; ++i) {
+                const __m256 wv = L::load8(w + (r + i) * k + c);
+                for (int j = 0; j < T; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
+            }
+        }
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) {
+                float s = hsum(acc[i][j]);
+                for (int64_t c = k8; c < k; ++c) s += L::load1(w + (r + i) * k + c) * x[(t + j) * k + c];
+                a.y[(t + j) * a.y_stride + r + i] = s;
+            }
+    });
+}
+
+void avx2_f32(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF32>(a, r0, r1); }
+void avx2_f16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF16>(a, r0, r1); }
+void avx2_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a, r0, r1); }
+
+// ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
+// Per 32-block: maddubs(|x|, sign(w, x)) gives pairwise int16 sums (no saturation for |x| <= 127), madd
+// with ones widens to int32; the block's d_w·d_x then scales it into an f32 accumulator.
+void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m256 acc[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            __m256i xv[T], ax[T];
+            for (int j = 0; j < T; ++j) {
+                xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
+                ax[j] = _mm256_sign_epi8(xv[j], xv[j]);
+            }
+            for (int i = 0; i < R; ++i) {
+                const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
+                const float dw = _cvtsh_ss(a.w_scales_h[(r + i) * nb + b]);
+                for (int j = 0; j < T; ++j) {
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[j], _mm256_sign_epi8(wv, xv[j])), ones);
+                    const __m256 d = _mm256_set1_ps(dw * a.xd[(t + j) * nb + b]);
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[i][j]);
+                }
+            }
+        }
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    });
+}
+
+// ---- ternary (2-bit codes) × int8 activations ---------------------------------------------------------
+// Per 256-block and shift l: codes (v >> 2l) & 3 of 32 bytes are 32 consecutive elements; maddubs(code, x)
+// sums pairs in int16 (<= 2·3·127), madd with ones widens to int32. The code-1 offset is removed with the
+// activation block sums at the end.
+template <bool kUniform>
+void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4;
+    const __m256i ones = _mm256_set1_epi16(1), mask = _mm256_set1_epi8(3);
+    drive<kUniform ? 4 : 2, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m256i acc[R][T];
+        __m256 accf[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_si256(), accf[i][j] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            __m256i v[R][2];
+            for (int i = 0; i < R; ++i) {
+                const uint8_t* p = w + (r + i) * row_bytes + b * 64;
+                v[i][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+                v[i][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+            }
+            for (int l = 0; l < 4; ++l) {
+                __m256i x0[T], x1[T];
+                for (int j = 0; j < T; ++j) {
+                    const int8_t* xp = x + (t + j) * kp + b * 256 + 64 * l;
+                    x0[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
+                    x1[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 32));
+                }
+                for (int i = 0; i < R; ++i) {
+                    const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v[i][0], 2 * l), mask);
+                    const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v[i][1], 2 * l), mask);
+                    for (int j = 0; j < T; ++j) {
+                        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c0, x0[j]), _mm256_maddubs_epi16(c1, x1[j]));
+                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(p, ones));
+                    }
+                }
+            }
+            if (!kUniform) {
+                for (int i = 0; i < R; ++i)
+                    for (int j = 0; j < T; ++j) {
+                        const __m256 d = _mm256_set1_ps(a.w_scales[(r + i) * nb + b]);
+                        accf[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
+                        acc[i][j] = _mm256_setzero_si256();
+                    }
+            }
+        }
+        for (int j = 0; j < T; ++j) {
+            const int32_t* xs = a.xsum + (t + j) * nb;
+            for (int i = 0; i < R; ++i) {
+                float s;
+                if (kUniform) {
+                    int32_t total = hsum_i32(acc[i][j]);
+                    for (int64_t b = 0; b < nb; ++b) total -= xs[b];
+                    s = float(total) * a.w_scales[0];
+                } else {
+                    s = hsum(accf[i][j]);
+                    for (int64_t b = 0; b < nb; ++b) s -= a.w_scales[(r + i) * nb + b] * float(xs[b]);
+                }
+                a.y[(t + j) * a.y_stride + r + i] = s * a.xd[t + j];
+            }
+        }
+    });
+}
+
+void avx2_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
+    if (a.uniform) mat_ternary<true>(a, r0, r1);
+    else mat_ternary<false>(a, r0, r1);
+}
+
+const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary};
+
+}  // namespace
+
+const KernelTable* avx2_kernels() { return &kAvx2; }
+
+}  // namespace bf

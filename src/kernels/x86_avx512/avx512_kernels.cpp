@@ -1,0 +1,202 @@
+// AVX-512 (F/BW/VL/DQ/VNNI) kernels. Register tiles of R rows × T tokens; integer formats use vpdpbusd
+// (u8 × s8, 4 products summed per int32 lane, no saturation). Layouts: kernels/kernel_api.h.
+// GCC 12 warns spuriously about the _mm512_undefined_* idiom inside its own headers.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "kernels/kernel_api.h"
+
+namespace bf {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+template <int R, int T, class Tile>
+inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    int64_t r = r0;
+    for (; r + R <= r1; r += R) {
+        int64_t t = 0;
+        for (; t + T <= n_tok; t += T) tile.template operator()<R, T>(r, t);
+        for (; t < n_tok; ++t) tile.template operator()<R, 1>(r, t);
+    }
+    for (; r < r1; ++r) {
+        int64_t t = 0;
+        for (; t + T <= n_tok; t += T) tile.template operator()<1, T>(r, t);
+        for (; t < n_tok; ++t) tile.template operator()<1, 1>(r, t);
+    }
+}
+
+// ---- f32 / f16 / bf16 weights, f32 activations (16 lanes; the column tail uses masked loads) -------
+
+struct LoadF32 {
+    using T = float;
+    static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+    static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+};
+struct LoadF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+    static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+};
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t* p, __mmask16 m) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    }
+    static __m512 load(const uint16_t* p) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+    }
+};
+
+template <class L>
+void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const typename L::T*>(a.w);
+    const auto* x = static_cast<const float*>(a.x);
+    const int64_t k = a.cols, k16 = k / 16 * 16;
+    const __mmask16 tail = __mmask16((1u << (k - k16)) - 1);
+    drive<4, 4>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m512 acc[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
+        for (int64_t c = 0; c < k16; c += 16) {
+            __m512 xv[T];
+            for (int j = 0; j < T; ++j) xv[j] = _mm512_loadu_ps(x + (t + j) * k + c);
+            for (int i = 0; i < R; ++i) {
+                const __m512 wv = L::load(w + (r + i) * k + c);
+                for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+            }
+        }
+        if (tail) {
+            __m512 xv[T];
+            for (int j = 0; j < T; ++j) xv[j] = _mm512_maskz_loadu_ps(tail, x + (t + j) * k + k16);
+            for (int i = 0; i < R; ++i) {
+                const __m512 wv = L::load(w + (r + i) * k + k16, tail);
+                for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+            }
+        }
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+    });
+}
+
+void avx512_f32(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF32>(a, r0, r1); }
+void avx512_f16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF16>(a, r0, r1); }
+void avx512_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a, r0, r1); }
+
+// ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
+// Per 32-block (256-bit): vpdpbusd(|x|, sign(w, x)) gives 8 int32 partial dots. The block scales d_w·d_x
+// are formed 8 blocks at a time in one vector (f16 -> f32 for d_w) and each block's lane is broadcast
+// with vpermps, so no scalar work sits in the inner loop.
+void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m256 acc[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+            const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
+            const __mmask8 m = __mmask8((1u << nblk) - 1);
+            __m256 dw[R], dx[T];
+            for (int i = 0; i < R; ++i) dw[i] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + (r + i) * nb + b0));
+            for (int j = 0; j < T; ++j) dx[j] = _mm256_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0);
+            for (int bb = 0; bb < nblk; ++bb) {
+                const int64_t b = b0 + bb;
+                const __m256i idx = _mm256_set1_epi32(bb);
+                __m256i xv[T], ax[T];
+                __m256 dxb[T];
+                for (int j = 0; j < T; ++j) {
+                    xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
+                    ax[j] = _mm256_abs_epi8(xv[j]);
+                    dxb[j] = _mm256_permutexvar_ps(idx, dx[j]);
+                }
+                for (int i = 0; i < R; ++i) {
+                    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
+                    const __m256 dwb = _mm256_permutexvar_ps(idx, dw[i]);
+                    for (int j = 0; j < T; ++j) {
+                        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax[j], _mm256_sign_epi8(wv, xv[j]));
+                        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dwb, dxb[j]), acc[i][j]);
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+    });
+}
+
+// ---- ternary (2-bit codes) × int8 activations ---------------------------------------------------------
+// One 64-byte load holds a 256-block; (v >> 2l) & 3 are the codes of elements 64l..64l+63, which meet
+// 64 consecutive activations in one vpdpbusd. Uniform scales: int32 sums over the whole row.
+template <bool kUniform>
+void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4;
+    const __m512i mask = _mm512_set1_epi8(3);
+    constexpr int kR = 4, kT = kUniform ? 4 : 2;
+    drive<kR, kT>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+        __m512i acc[R][T];
+        __m512 accf[R][T];
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512(), accf[i][j] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            __m512i v[R];
+            for (int i = 0; i < R; ++i) v[i] = _mm512_loadu_si512(w + (r + i) * row_bytes + b * 64);
+            for (int l = 0; l < 4; ++l) {
+                __m512i c[R];
+                for (int i = 0; i < R; ++i) c[i] = _mm512_and_si512(l ? _mm512_srli_epi16(v[i], 2 * l) : v[i], mask);
+                for (int j = 0; j < T; ++j) {
+                    const __m512i xv = _mm512_loadu_si512(x + (t + j) * kp + b * 256 + 64 * l);
+                    for (int i = 0; i < R; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], xv);
+                }
+            }
+            if (!kUniform) {
+                for (int i = 0; i < R; ++i) {
+                    const __m512 d = _mm512_set1_ps(a.w_scales[(r + i) * nb + b]);
+                    for (int j = 0; j < T; ++j) {
+                        accf[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
+                        acc[i][j] = _mm512_setzero_si512();
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < T; ++j) {
+            const int32_t* xs = a.xsum + (t + j) * nb;
+            for (int i = 0; i < R; ++i) {
+                float s;
+                if (kUniform) {
+                    int32_t total = _mm512_reduce_add_epi32(acc[i][j]);
+                    for (int64_t b = 0; b < nb; ++b) total -= xs[b];
+                    s = float(total) * a.w_scales[0];
+                } else {
+                    s = _mm512_reduce_add_ps(accf[i][j]);
+                    for (int64_t b = 0; b < nb; ++b) s -= a.w_scales[(r + i) * nb + b] * float(xs[b]);
+                }
+                a.y[(t + j) * a.y_stride + r + i] = s * a.xd[t + j];
+            }
+        }
+    });
+}
+
+void avx512_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
+    if (a.uniform) mat_ternary<true>(a, r0, r1);
+    else mat_ternary<false>(a, r0, r1);
+}
+
+const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary};
+
+}  // namespace
+
+const KernelTable* avx512_kernels() { return &kAvx512; }
+
+}  // namespace bf
