@@ -1,0 +1,27 @@
+// `bitflash convert`: Hugging Face SambaY checkpoint (or random weights for a config) -> GGUF, streamed
+// tensor by tensor in row chunks so the real 7.7 GB checkpoint converts in a small, bounded memory.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace bf {
+
+struct ConvertOptions {
+    std::string input;               // HF folder (config.json + safetensors), or a config.json with random
+    std::string output;              // .gguf path
+    DType outtype = DType::F32;      // projections; f32 | f16 | bf16 | q8_0 | tq2_0 | i2_s
+    std::optional<DType> head_type;  // embedding / lm_head; default: outtype, q8_0 for ternary outtypes
+    bool random = false;             // random weights for the config at `input`
+    uint64_t seed = 1;
+    bool progress = true;            // per-tensor lines on stderr
+};
+
+void convert(const ConvertOptions& opt);
+
+// Storage type of a projection / embedding under the options (docs/formats.md "Storage types").
+bool is_ternary(DType t);
+
+}  // namespace bf
