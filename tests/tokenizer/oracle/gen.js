@@ -152,6 +152,10 @@ const samples = [
   "path/to/file.txt\r\nC:\\Windows\\System32\r\n\r\n  \t\n",
   // Letters added in Unicode 15.0/15.1/16.0 (CJK Ext H/I, Kawi, Nag Mundari, Garay): regex tables differ by version.
   "ab\u{31350}\u{31351}cd x\u{11F04}\u{11F05}y a\u{1E4D0}b a\u{2EBF0}b q\u{1FAE8}r A\u{10D40}b",
+  // Whitespace whose class differs between regex engines (Rust \\s = White_Space, PCRE2 UCP \\s = Z + \\t-\\r).
+  ...["\u0085", "\u00a0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
+      "\u180e", "\u200b", "\ufeff", "\u001c", "\u001f", "\u000b", "\u000c"].map((w) =>
+    `a${w}b ${w} c${w}${w}d\n${w}\n${w}${w} ${w}x ${w}!${w}1${w}`),
   "special-looking text: <|endoftext|> and <|endofprompt|> inside prose<|endoftext|>x",
 ];
 for (const s of samples) addDoc(s);
