@@ -31,6 +31,27 @@ bool PairTable::insert(int32_t left, int32_t right, int32_t rank, int32_t merged
     }
 }
 
+void StringIdTable::init(const std::vector<std::string>* keys, size_t n_entries) {
+    keys_ = keys;
+    size_t cap = 16;
+    while (cap < n_entries * 2) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+}
+
+bool StringIdTable::insert(int32_t id) {
+    const std::string& s = (*keys_)[id];
+    const uint64_t h = hash(s);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+        Slot& e = slots_[i];
+        if (e.id < 0) {
+            e = Slot{h, id};
+            return true;
+        }
+        if (e.hash == h && (*keys_)[e.id] == s) return false;
+    }
+}
+
 namespace {
 
 constexpr size_t kCacheMaxWord = 64;      // longer pre-tokens are rare; not worth caching
@@ -137,8 +158,8 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<int32_t>& out) cons
         return;
     }
     if (data.ignore_merges) {
-        if (auto it = vocab.find(word); it != vocab.end()) {
-            out.push_back(it->second);
+        if (const int32_t id = vocab.find(word); id >= 0) {
+            out.push_back(id);
             return;
         }
     }

@@ -56,7 +56,7 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
     if (t.data.token_type.empty()) t.data.token_type.assign(n, kTokenNormal);
     t.piece.resize(n);
     t.special.assign(n, 0);
-    t.vocab.reserve(n);
+    t.vocab.init(&t.piece, n);
 
     std::vector<uint8_t> strip(n, 0);  // bit 0 lstrip, bit 1 rstrip
     for (auto [ids, bit, name] : {std::tuple{&d.lstrip_ids, 1, "lstrip"}, {&d.rstrip_ids, 2, "rstrip"}})
@@ -75,7 +75,7 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
                 if (!unicode::byte_level_decode(s, raw))
                     fail(strfmt("tokenizer: token %zu (\"%s\") is not byte-level encoded", id, s.c_str()));
                 t.piece[id] = raw;
-                t.vocab.emplace(raw, static_cast<int32_t>(id));  // first wins on duplicates
+                t.vocab.insert(static_cast<int32_t>(id));  // first wins on duplicates
                 break;
             case kTokenUnknown:
                 t.piece[id] = unicode::byte_level_decode(s, raw) ? raw : s;
@@ -104,27 +104,31 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
                          [](const Impl::Added& a, const Impl::Added& b) { return a.text.size() > b.text.size(); });
 
     for (int b = 0; b < 256; ++b) {
-        auto it = t.vocab.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
-        if (it == t.vocab.end())
-            fail(strfmt("tokenizer: vocabulary lacks the byte-level token for byte 0x%02X", b));
-        t.byte_id[b] = it->second;
+        const char c = static_cast<char>(b);
+        t.byte_id[b] = t.vocab.find(std::string_view(&c, 1));
+        if (t.byte_id[b] < 0) fail(strfmt("tokenizer: vocabulary lacks the byte-level token for byte 0x%02X", b));
     }
 
+    // Merges name tokens in byte-level form; concatenating two byte-level strings gives the byte-level
+    // form of the concatenated bytes, so lookups need no decoding (this keeps loading fast).
+    StringIdTable by_text;
+    by_text.init(&t.data.tokens, n);
+    for (size_t id = 0; id < n; ++id)
+        if (t.data.token_type[id] == kTokenNormal) by_text.insert(static_cast<int32_t>(id));
     t.pairs.init(d.merges.size());
-    std::string left, right;
+    std::string joined;
     for (size_t r = 0; r < d.merges.size(); ++r) {
-        const std::string& m = d.merges[r];
+        const std::string_view m = d.merges[r];
         const size_t sp = m.find(' ');
         if (sp == std::string::npos || sp == 0 || sp + 1 == m.size() || m.find(' ', sp + 1) != std::string::npos)
-            fail(strfmt("tokenizer: merge %zu (\"%s\") is not of the form \"left right\"", r, m.c_str()));
-        if (!unicode::byte_level_decode(std::string_view(m).substr(0, sp), left) ||
-            !unicode::byte_level_decode(std::string_view(m).substr(sp + 1), right))
-            fail(strfmt("tokenizer: merge %zu (\"%s\") is not byte-level encoded", r, m.c_str()));
-        const auto l = t.vocab.find(left), rr = t.vocab.find(right), mm = t.vocab.find(left + right);
-        if (l == t.vocab.end() || rr == t.vocab.end() || mm == t.vocab.end())
-            fail(strfmt("tokenizer: merge %zu (\"%s\") refers to a token not in the vocabulary", r, m.c_str()));
+            fail(strfmt("tokenizer: merge %zu (\"%s\") is not of the form \"left right\"", r, d.merges[r].c_str()));
+        joined.assign(m.substr(0, sp));
+        joined.append(m.substr(sp + 1));
+        const int32_t l = by_text.find(m.substr(0, sp)), rr = by_text.find(m.substr(sp + 1)), mm = by_text.find(joined);
+        if (l < 0 || rr < 0 || mm < 0)
+            fail(strfmt("tokenizer: merge %zu (\"%s\") refers to a token not in the vocabulary", r, d.merges[r].c_str()));
         if (r > static_cast<size_t>(INT32_MAX - 1)) fail("tokenizer: too many merges");
-        t.pairs.insert(l->second, rr->second, static_cast<int32_t>(r), mm->second);
+        t.pairs.insert(l, rr, static_cast<int32_t>(r), mm);
     }
 
     std::string pattern = d.pre_regex;
@@ -220,7 +224,7 @@ int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->piece.si
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view text) const {
     if (auto it = impl_->added_by_text.find(text); it != impl_->added_by_text.end()) return it->second;
-    if (auto it = impl_->vocab.find(text); it != impl_->vocab.end()) return it->second;
+    if (const int32_t id = impl_->vocab.find(text); id >= 0) return id;
     return std::nullopt;
 }
 

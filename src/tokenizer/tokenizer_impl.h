@@ -50,6 +50,35 @@ private:
     size_t mask_ = 0;
 };
 
+// Open-addressing map from a string to an id, where the strings live elsewhere (ids index `keys`);
+// stores the full hash per slot, so a probe touches the string only on a likely hit. Much faster to
+// build and query than std::unordered_map for 200k-entry vocabularies.
+class StringIdTable {
+public:
+    void init(const std::vector<std::string>* keys, size_t n_entries);
+    // Returns false (and keeps the old id) if the string is already present.
+    bool insert(int32_t id);
+    int32_t find(std::string_view s) const {  // -1 if absent
+        if (slots_.empty()) return -1;
+        const uint64_t h = hash(s);
+        for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+            const Slot& e = slots_[i];
+            if (e.id < 0) return -1;
+            if (e.hash == h && (*keys_)[e.id] == s) return e.id;
+        }
+    }
+    static uint64_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+private:
+    struct Slot {
+        uint64_t hash = 0;
+        int32_t id = -1;
+    };
+    const std::vector<std::string>* keys_ = nullptr;
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+};
+
 struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -60,7 +89,7 @@ struct Tokenizer::Impl {
     TokenizerData data;               // as loaded, for to_data()
     std::vector<std::string> piece;   // raw bytes (normal) or text (added) per id; "" for unused
     std::vector<uint8_t> special;     // 1 for control tokens
-    StringMap vocab;                  // raw bytes of normal tokens -> id
+    StringIdTable vocab;              // raw bytes of normal tokens (in `piece`) -> id
     StringMap added_by_text;          // added-token content -> id
     std::array<int32_t, 256> byte_id{};
     PairTable pairs;
