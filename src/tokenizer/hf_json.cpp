@@ -59,15 +59,20 @@ std::string read_pre_tokenizer(const json& pt) {
     const json& pattern = member(split, "pattern", "Split");
     if (!pattern.is_object() || !pattern.contains("Regex") || !pattern.at("Regex").is_string())
         fail("tokenizer.json: Split pattern must be {\"Regex\": ...} (String patterns are not supported)");
+    const std::string regex = pattern.at("Regex").get<std::string>();
     const json& behavior = member(split, "behavior", "Split");
-    if (behavior != "Isolated")
-        fail(strfmt("tokenizer.json: Split behavior %s is not supported (Isolated)", behavior.dump().c_str()));
-    if (flag(split, "invert", false)) fail("tokenizer.json: Split invert=true is not supported");
+    const bool invert = flag(split, "invert", false);
+    // Some converters write Removed + invert (keep only the matches). With a regex that matches every
+    // character, as the known ones do, that equals Isolated; for other regexes gaps would be dropped.
+    const bool known = regex == kRegexO200k || regex == kRegexGpt2 || regex == kRegexLlama3;
+    if (!(behavior == "Isolated" && !invert) && !(behavior == "Removed" && invert && known))
+        fail(strfmt("tokenizer.json: Split behavior %s with invert=%s is not supported (Isolated; or Removed with "
+                    "invert=true for a known regex)", behavior.dump().c_str(), invert ? "true" : "false"));
     if (type_of(seq[1], "pre_tokenizer[1]") != "ByteLevel")
         fail(strfmt("tokenizer.json: pre_tokenizer[1] type \"%s\" is not supported (ByteLevel)",
                     type_of(seq[1], "pre_tokenizer[1]").c_str()));
     check_byte_level(seq[1], false, "pre_tokenizer[1]");
-    return pattern.at("Regex").get<std::string>();
+    return regex;
 }
 
 int32_t read_id(const json& v, const char* what) {

@@ -117,6 +117,17 @@ TEST(TokenizerRobustness, HfJsonMutations) {
         R"("ab":256,"abc":257},"merges":["a b",["ab","c"]]}})";
     const Tokenizer good = Tokenizer::from_hf_json(base);
     EXPECT_EQ(good.encode("abc <|e|>  ab", true), (std::vector<int32_t>{257, ' ', 258, 256}));
+    // Removed + invert is accepted only for regexes that match every character.
+    auto replaced = [](std::string s, const std::string& from, const std::string& to) {
+        const size_t at = s.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return at == std::string::npos ? s : s.replace(at, from.size(), to);
+    };
+    const std::string removed = replaced(base, R"("Isolated","invert":false)", R"("Removed","invert":true)");
+    EXPECT_THROW(Tokenizer::from_hf_json(removed), Error);
+    const std::string gpt2 = replaced(removed, R"(\\p{L}+|\\s+)",
+                                      R"('s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+)");
+    EXPECT_EQ(Tokenizer::from_hf_json(gpt2).encode("abc <|e|>  ab", true), (std::vector<int32_t>{257, ' ', 258, 256}));
     std::mt19937 rng(23);
     int ok = 0, errors = 0;
     for (int i = 0; i < 400; ++i) {
