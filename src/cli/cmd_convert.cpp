@@ -8,7 +8,7 @@
 namespace bf {
 
 int cmd_convert(int argc, char** argv) {
-    std::string input, output, outtype = "f32", head_type, random_config;
+    std::string input, output, outtype = "f32", head_type, random_config, tokenizer_dir;
     int64_t seed = 1;
     bool quiet = false;
     ArgParser p("bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
@@ -21,6 +21,8 @@ int cmd_convert(int argc, char** argv) {
              "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | tq2_0 (default: outtype; q8_0 for ternary)");
     p.option({"--random"}, &random_config, "CONFIG.json", "random weights for this config instead of a checkpoint");
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
+    p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
+             "take tokenizer.json, tokenizer_config.json, generation_config.json from DIR");
     p.flag({"-q", "--quiet"}, &quiet, "no per-tensor progress");
     if (!p.parse(argc, argv)) return 0;
     if (output.empty()) fail("missing -o OUT.gguf");
@@ -34,6 +36,7 @@ int cmd_convert(int argc, char** argv) {
     if (o.outtype == DType::TQ1_0) fail("--outtype tq1_0 is not supported yet (use tq2_0 or i2_s)");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
     o.seed = uint64_t(seed);
+    o.tokenizer_dir = tokenizer_dir;
     o.progress = !quiet;
     convert(o);
     std::fprintf(stderr, "convert: wrote %s\n", output.c_str());

@@ -159,7 +159,10 @@ void convert(const ConvertOptions& opt) {
     config_to_gguf(cfg, w);
     w.add_kv("general.file_type", GgufValue::u32(file_type_of(opt.outtype)));
     w.add_kv("general.quantization_version", GgufValue::u32(2));
-    if (!opt.random) add_tokenizer_metadata(opt.input, cfg, w);
+    if (!opt.tokenizer_dir.empty())
+        add_tokenizer_metadata(opt.tokenizer_dir, cfg, w);
+    else if (!opt.random)
+        add_tokenizer_metadata(opt.input, cfg, w);
 
     std::vector<DType> types;
     for (const auto& s : specs) {

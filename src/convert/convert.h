@@ -15,6 +15,7 @@ struct ConvertOptions {
     DType outtype = DType::F32;      // projections; f32 | f16 | bf16 | q8_0 | tq2_0 | i2_s
     std::optional<DType> head_type;  // embedding / lm_head; default: outtype, q8_0 for ternary outtypes
     bool random = false;             // random weights for the config at `input`
+    std::string tokenizer_dir;       // tokenizer files from here instead of `input` (needed with random)
     uint64_t seed = 1;
     bool progress = true;            // per-tensor lines on stderr
 };

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what bitflash needs to build and test on Debian 12 (run as root, or with sudo available).
+set -euo pipefail
+pkgs=(cmake g++ make pkg-config git
+      libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
+      clang libclang-rt-14-dev             # libFuzzer for tools/fuzz
+      python3-numpy python3-torch          # tools/reference (float64 reference) and tools/train
+      nodejs npm                           # test oracles from the npm registry (tiktoken, openai, @huggingface/gguf)
+      gnuplot-nox)                         # bitflash bench --plot
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# The machine may ship node/npm outside apt; do not fight it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+filtered=()
+for p in "${missing[@]}"; do [ -n "$p" ] && filtered+=("$p"); done
+if [ ${#filtered[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${filtered[@]}"
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs dependencies, builds, runs every test in a release
+# build and again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+jobs=${BF_JOBS:-$(nproc)}
+# Test oracles from the npm registry (node_modules are not committed).
+oracle=build/oracle
+mkdir -p "$oracle"
+bash tests/tokenizer/oracle/run.sh "$oracle/tokenizer"
+export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
+[ -d tests/formats/oracle/node_modules ] || npm install --prefix tests/formats/oracle --no-audit --no-fund --loglevel=error
+
+echo "== reference (float64 NumPy SambaY) self-tests"
+/usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
+
+echo "== release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== sanitizer build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBF_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"

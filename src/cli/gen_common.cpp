@@ -1,0 +1,156 @@
+#include "cli/gen_common.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "engine/model_files.h"
+#include "kernels/matmul.h"
+
+namespace bf {
+
+void GenFlags::declare(ArgParser& p) {
+    p.option({"-m", "--model"}, &model, "FNAME", "model GGUF (default: " + default_model_path() + ")");
+    p.option({"-n", "--predict", "--n-predict"}, &n_predict, "N", "tokens to generate (-1 = until end of generation)");
+    p.option({"-t", "--threads"}, &threads, "N", "threads (default: all cores)");
+    p.option({"-c", "--ctx-size"}, &ctx, "N", "context size (default 4096)");
+    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "prompt tokens per forward pass (default 512)");
+    p.option({"-s", "--seed"}, &seed, "SEED", "RNG seed (-1 = random)");
+    p.option({"--temp"}, &temp, "T", "temperature, 0 = greedy (default 0.8)");
+    p.option({"--top-k"}, &top_k, "N", "top-k, 0 = off (default 40)");
+    p.option({"--top-p"}, &top_p, "P", "top-p, 1 = off (default 0.95)");
+    p.option({"--min-p"}, &min_p, "P", "min-p, 0 = off (default 0.05)");
+    p.option({"--repeat-penalty"}, &repeat_penalty, "F", "repetition penalty, 1 = off (default 1.0)");
+    p.option({"--repeat-last-n"}, &repeat_last_n, "N", "tokens the penalties look at (default 64, -1 = context)");
+    p.option({"--presence-penalty"}, &presence, "F", "presence penalty (default 0)");
+    p.option({"--frequency-penalty"}, &frequency, "F", "frequency penalty (default 0)");
+    p.option({"-sys", "--system-prompt"}, &system_prompt, "TEXT", "system message");
+    p.option({"--chat-template"}, &chat_template, "NAME|FILE",
+             "template: phi4-mini, chatml, or a Jinja file (default: the model's own)");
+    p.option({"--reasoning"}, &reasoning, "MODE", "<think> text: auto (dim on a terminal), show, hide");
+    p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
+    p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
+    p.flag({"--no-perf"}, &no_perf, "do not print timings");
+    p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
+    p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
+}
+
+SamplerParams GenFlags::sampler() const {
+    SamplerParams s;
+    s.temp = float(temp);
+    s.top_k = int32_t(top_k);
+    s.top_p = float(top_p);
+    s.min_p = float(min_p);
+    s.repeat_penalty = float(repeat_penalty);
+    s.repeat_last_n = int32_t(repeat_last_n < 0 ? ctx : repeat_last_n);
+    s.presence_penalty = float(presence);
+    s.frequency_penalty = float(frequency);
+    s.seed = seed < 0 ? SamplerParams::kRandomSeed : uint64_t(seed);
+    return s;
+}
+
+std::string default_model_path() {
+    if (const char* env = std::getenv("BITFLASH_MODEL")) return env;
+    return std::string(BF_SOURCE_DIR) + "/models/sambay-math-ternary.gguf";
+}
+
+std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
+    const std::string path = f.model.empty() ? default_model_path() : f.model;
+    if (f.model.empty() && !std::filesystem::exists(path))
+        fail("no -m given and the default model " + path + " does not exist (run scripts/demo.sh to create it)");
+    if (f.ctx < 1) fail("-c must be >= 1");
+    set_num_threads(int(f.threads));
+    auto t0 = std::chrono::steady_clock::now();
+    auto file = std::make_shared<GgufFile>(GgufFile::open(path));
+    auto lm = std::unique_ptr<LoadedModel>(
+        new LoadedModel{Model::from_gguf(file), load_tokenizer(*file), {}, {}, 0});
+    lm->eog = load_eog_ids(*file, lm->tok);
+    if (!f.chat_template.empty()) {
+        if (std::filesystem::exists(f.chat_template)) {
+            std::ifstream in(f.chat_template, std::ios::binary);
+            std::ostringstream ss;
+            ss << in.rdbuf();
+            lm->chat_template = ss.str();
+        } else {
+            lm->chat_template = builtin_template(f.chat_template);
+        }
+    } else if (auto t = load_chat_template(*file)) {
+        lm->chat_template = *t;
+    }
+    lm->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return lm;
+}
+
+std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
+    if (lm.chat_template.empty())
+        fail("the model has no chat template: pass --chat-template NAME|FILE, or --raw");
+    auto text = [&](int32_t id) { return id >= 0 ? lm.tok.token_to_piece(id) : std::string(); };
+    return render_chat(lm.chat_template, msgs, add_generation_prompt, text(lm.tok.bos_id()), text(lm.tok.eos_id()));
+}
+
+ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool is_tty) {
+    if (flag == "auto") return is_tty ? Mode::Dim : Mode::Show;
+    if (flag == "show") return Mode::Show;
+    if (flag == "hide") return Mode::Hide;
+    if (flag == "dim") return Mode::Dim;
+    fail("--reasoning must be auto, show, dim or hide, not '" + flag + "'");
+}
+
+std::string ReasoningFilter::push(const std::string& piece) {
+    static const std::string kOpen = "<think>", kClose = "</think>";
+    pending_ += piece;
+    std::string out;
+    for (;;) {
+        const std::string& tag = in_think_ ? kClose : kOpen;
+        const size_t at = pending_.find(tag);
+        if (at == std::string::npos) break;
+        std::string before = pending_.substr(0, at);
+        if (!(in_think_ && mode_ == Mode::Hide)) out += before;
+        if (mode_ == Mode::Dim) out += in_think_ ? tag + "\x1b[0m" : "\x1b[2m" + tag;
+        else if (mode_ == Mode::Show) out += tag;
+        in_think_ = !in_think_;
+        pending_.erase(0, at + tag.size());
+    }
+    // Hold back a tail that could be the start of the next tag; emit the rest.
+    const std::string& tag = in_think_ ? kClose : kOpen;
+    size_t keep = 0;
+    for (size_t k = std::min(pending_.size(), tag.size() - 1); k > 0; --k)
+        if (pending_.compare(pending_.size() - k, k, tag, 0, k) == 0) {
+            keep = k;
+            break;
+        }
+    std::string emit = pending_.substr(0, pending_.size() - keep);
+    pending_.erase(0, pending_.size() - keep);
+    if (!(in_think_ && mode_ == Mode::Hide)) out += emit;
+    return out;
+}
+
+std::string ReasoningFilter::flush() {
+    std::string out = (in_think_ && mode_ == Mode::Hide) ? std::string() : pending_;
+    pending_.clear();
+    if (in_think_ && mode_ == Mode::Dim) out += "\x1b[0m";
+    return out;
+}
+
+void check_utf8(const std::string& s, const char* what) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (n == 0 || i + n > s.size()) fail(strfmt("%s is not valid UTF-8 (byte %zu)", what, i));
+        uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+        for (size_t k = 1; k < n; ++k) {
+            const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xc0) != 0x80) fail(strfmt("%s is not valid UTF-8 (byte %zu)", what, i));
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            fail(strfmt("%s is not valid UTF-8 (byte %zu)", what, i));
+        i += n;
+    }
+}
+
+}  // namespace bf
