@@ -47,11 +47,11 @@ uint8_t* alloc64(size_t n) {
     return static_cast<uint8_t*>(p);
 }
 
-void validate(const Matrix& m) {
+void validate(const Matrix& m, bool need_data = true) {
     if (m.rows <= 0 || m.cols <= 0 || m.cols > kMaxCols || m.rows > kMaxElems / m.cols)
         fail(strfmt("matmul: bad %s matrix shape %lld x %lld", dtype_name(m.type), (long long)m.rows,
                     (long long)m.cols));
-    if (!m.data) fail("matmul: matrix has no data");
+    if (need_data && !m.data) fail("matmul: matrix has no data");
     switch (m.type) {
         case DType::F32: case DType::F16: case DType::BF16: break;
         case DType::Q8_0:
@@ -149,19 +149,31 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-// Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d).
+// Clamps to [-127, 127] (NaN -> 0) before rounding, so the integer conversions below are always defined.
+inline float clamp127(float v) {
+    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+    return v == v ? v : 0.0f;
+}
+
+// Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d) (ties away from
+// zero, done exactly with a truncation and a half-step test instead of a libm call).
 void quantize_act_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
     for (int64_t b = 0; b < cols / 32; ++b) {
         const float* xb = x + b * 32;
         float amax = 0.0f;
-        for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+        for (int j = 0; j < 32; ++j) {
+            const float a = std::fabs(xb[j]);
+            amax = a > amax ? a : amax;
+        }
         const float db = amax / 127.0f;
         const float id = db != 0.0f ? 1.0f / db : 0.0f;
         d[b] = f16_to_f32(f32_to_f16(db));
         for (int j = 0; j < 32; ++j) {
-            float v = std::roundf(xb[j] * id);
-            v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-            q[b * 32 + j] = int8_t(v == v ? v : 0.0f);
+            const float v = clamp127(xb[j] * id);
+            int i = int(v);
+            const float frac = v - float(i);
+            i += (frac >= 0.5f) - (frac <= -0.5f);
+            q[b * 32 + j] = int8_t(i);
         }
     }
 }
@@ -169,10 +181,15 @@ void quantize_act_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
 // BitNet b1.58 activations: s = 127/max|x|, q = clamp(rint(x·s), ±127) (ties to even).
 void quantize_act_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum) {
     float amax = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) amax = std::fmax(amax, std::fabs(x[c]));
+    for (int64_t c = 0; c < cols; ++c) {
+        const float a = std::fabs(x[c]);
+        amax = a > amax ? a : amax;  // NaN never wins, as with fmax
+    }
     const float s = amax > 0.0f ? 127.0f / amax : 0.0f;
     *inv_s = s > 0.0f ? 1.0f / s : 0.0f;
-    for (int64_t c = 0; c < cols; ++c) q[c] = round_clamp_i8(x[c] * s, 127.0f);
+    // Round half to even by adding and removing 1.5·2^23 (exact for |v| <= 127 in round-to-nearest mode).
+    const float kMagic = 12582912.0f;
+    for (int64_t c = 0; c < cols; ++c) q[c] = int8_t(int((clamp127(x[c] * s) + kMagic) - kMagic));
     std::memset(q + cols, 0, size_t(kp - cols));
     for (int64_t b = 0; b < kp / 256; ++b) {
         int32_t sum = 0;
@@ -247,7 +264,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         matmul(p, x, n_tokens, y);
         return;
     }
-    validate(w);
+    validate(w, /*need_data=*/!w.packed);
     if (n_tokens > kMaxElems / w.cols) fail("matmul: too many tokens for this matrix");
     const KernelTable& kt = active_kernels();
     MatArgs a;
@@ -272,6 +289,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             uint8_t* buf = t_scratch.get(qbytes + size_t(n_tokens * nb) * 4);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* d = reinterpret_cast<float*>(buf + qbytes);
+#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
             for (int64_t t = 0; t < n_tokens; ++t) quantize_act_q8_0(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
             a.w = p->q;
             a.w_scales_h = p->scales_h;
@@ -290,6 +308,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
+#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
             for (int64_t t = 0; t < n_tokens; ++t)
                 quantize_act_ternary(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb);
             a.w = p->q;

@@ -222,6 +222,39 @@ TEST(Matmul, UnpreparedQuantizedMatrixStillWorks) {
     for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[size_t(i)], want[size_t(i)], 1e-5 * mag[size_t(i)] + 1e-6);
 }
 
+// Exact ties: Q8_0 activations round half away from zero (ggml's roundf), ternary ones half to even.
+TEST(Matmul, ActivationRoundingTies) {
+    const float xs[8] = {127.0f, 2.5f, -3.5f, 0.5f, -0.5f, 1.5f, -2.5f, 126.5f};
+    const float q8_want[8] = {127, 3, -4, 1, -1, 2, -3, 127};
+    const float tq_want[8] = {127, 2, -4, 0, -0, 2, -2, 126};
+    // Q8_0: row r has q = 1 at column r, d = 1.
+    std::vector<uint8_t> q8(8 * 34, 0);
+    for (int r = 0; r < 8; ++r) {
+        const uint16_t one = f32_to_f16(1.0f);
+        std::memcpy(&q8[size_t(r) * 34], &one, 2);
+        q8[size_t(r) * 34 + 2 + r] = 1;
+    }
+    // TQ2_0: row r has code 2 (+1) at element r, code 1 (0) elsewhere, d = 1.
+    std::vector<int> codes(8 * 256, 1);
+    for (int r = 0; r < 8; ++r) codes[size_t(r) * 256 + r] = 2;
+    const auto tq = test::encode_tq2_0(codes, std::vector<uint16_t>(8, f32_to_f16(1.0f)));
+    std::vector<float> x32(32, 0.0f), x256(256, 0.0f);
+    std::copy(xs, xs + 8, x32.begin());
+    std::copy(xs, xs + 8, x256.begin());
+    for (const char* target : {"scalar", "avx2", "avx512", "neon"}) {
+        if (!kernels_available(target)) continue;
+        Matrix m;
+        m.type = DType::Q8_0, m.rows = 8, m.cols = 32, m.data = q8.data();
+        const auto y8 = run_matmul(prepare_matrix(m), x32, 1, target, 1);
+        m.type = DType::TQ2_0, m.cols = 256, m.data = tq.data();
+        const auto yt = run_matmul(prepare_matrix(m), x256, 1, target, 1);
+        for (int r = 0; r < 8; ++r) {
+            EXPECT_EQ(y8[size_t(r)], q8_want[r]) << target << " q8_0 row " << r;
+            EXPECT_EQ(yt[size_t(r)], tq_want[r]) << target << " tq2_0 row " << r;
+        }
+    }
+}
+
 TEST(Matmul, ZeroActivationsGiveZero) {
     for (DType type : {DType::Q8_0, DType::TQ2_0, DType::I2_S}) {
         auto tm = make_matrix(type, 3, 256, 4);

@@ -4,6 +4,9 @@
 
 #include "kernels/kernel_api.h"
 
+// Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
+#define BF_UNROLL _Pragma("GCC unroll 16")
+
 namespace bf {
 
 namespace {
@@ -71,17 +74,24 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t k = a.cols, k8 = k / 8 * 8;
     drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t c = 0; c < k8; c += 8) {
             __m256 xv[T];
+            BF_UNROLL
             for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_ps(x + (t + j) * k + c);
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m256 wv = L::load8(w + (r + i) * k + c);
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
             }
         }
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) {
                 float s = hsum(acc[i][j]);
                 for (int64_t c = k8; c < k; ++c) s += L::load1(w + (r + i) * k + c) * x[(t + j) * k + c];
@@ -104,17 +114,22 @@ void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     const __m256i ones = _mm256_set1_epi16(1);
     drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m256i xv[T], ax[T];
+            BF_UNROLL
             for (int j = 0; j < T; ++j) {
                 xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
                 ax[j] = _mm256_sign_epi8(xv[j], xv[j]);
             }
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
                 const float dw = _cvtsh_ss(a.w_scales_h[(r + i) * nb + b]);
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) {
                     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[j], _mm256_sign_epi8(wv, xv[j])), ones);
                     const __m256 d = _mm256_set1_ps(dw * a.xd[(t + j) * nb + b]);
@@ -122,7 +137,9 @@ void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
                 }
             }
         }
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     });
 }
@@ -140,25 +157,32 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<kUniform ? 4 : 2, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256i acc[R][T];
         __m256 accf[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_si256(), accf[i][j] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m256i v[R][2];
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const uint8_t* p = w + (r + i) * row_bytes + b * 64;
                 v[i][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
                 v[i][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
             }
+            BF_UNROLL
             for (int l = 0; l < 4; ++l) {
                 __m256i x0[T], x1[T];
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) {
                     const int8_t* xp = x + (t + j) * kp + b * 256 + 64 * l;
                     x0[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp));
                     x1[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + 32));
                 }
+                BF_UNROLL
                 for (int i = 0; i < R; ++i) {
                     const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v[i][0], 2 * l), mask);
                     const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v[i][1], 2 * l), mask);
+                    BF_UNROLL
                     for (int j = 0; j < T; ++j) {
                         const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c0, x0[j]), _mm256_maddubs_epi16(c1, x1[j]));
                         acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(p, ones));
@@ -166,7 +190,9 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                 }
             }
             if (!kUniform) {
+                BF_UNROLL
                 for (int i = 0; i < R; ++i)
+                    BF_UNROLL
                     for (int j = 0; j < T; ++j) {
                         const __m256 d = _mm256_set1_ps(a.w_scales[(r + i) * nb + b]);
                         accf[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
@@ -174,8 +200,10 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                     }
             }
         }
+        BF_UNROLL
         for (int j = 0; j < T; ++j) {
             const int32_t* xs = a.xsum + (t + j) * nb;
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 float s;
                 if (kUniform) {

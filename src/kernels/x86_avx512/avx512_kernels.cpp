@@ -7,6 +7,9 @@
 
 #include "kernels/kernel_api.h"
 
+// Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
+#define BF_UNROLL _Pragma("GCC unroll 16")
+
 namespace bf {
 
 namespace {
@@ -64,25 +67,35 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
     const __mmask16 tail = __mmask16((1u << (k - k16)) - 1);
     drive<4, 4>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m512 acc[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
         for (int64_t c = 0; c < k16; c += 16) {
             __m512 xv[T];
+            BF_UNROLL
             for (int j = 0; j < T; ++j) xv[j] = _mm512_loadu_ps(x + (t + j) * k + c);
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m512 wv = L::load(w + (r + i) * k + c);
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
             }
         }
         if (tail) {
             __m512 xv[T];
+            BF_UNROLL
             for (int j = 0; j < T; ++j) xv[j] = _mm512_maskz_loadu_ps(tail, x + (t + j) * k + k16);
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m512 wv = L::load(w + (r + i) * k + k16, tail);
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
             }
         }
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
     });
 }
@@ -101,27 +114,34 @@ void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t k = a.cols, nb = k / 32;
     drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t b0 = 0; b0 < nb; b0 += 8) {
             const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
             const __mmask8 m = __mmask8((1u << nblk) - 1);
             __m256 dw[R], dx[T];
+            BF_UNROLL
             for (int i = 0; i < R; ++i) dw[i] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + (r + i) * nb + b0));
+            BF_UNROLL
             for (int j = 0; j < T; ++j) dx[j] = _mm256_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0);
             for (int bb = 0; bb < nblk; ++bb) {
                 const int64_t b = b0 + bb;
                 const __m256i idx = _mm256_set1_epi32(bb);
                 __m256i xv[T], ax[T];
                 __m256 dxb[T];
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) {
                     xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
                     ax[j] = _mm256_abs_epi8(xv[j]);
                     dxb[j] = _mm256_permutexvar_ps(idx, dx[j]);
                 }
+                BF_UNROLL
                 for (int i = 0; i < R; ++i) {
                     const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
                     const __m256 dwb = _mm256_permutexvar_ps(idx, dw[i]);
+                    BF_UNROLL
                     for (int j = 0; j < T; ++j) {
                         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax[j], _mm256_sign_epi8(wv, xv[j]));
                         acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dwb, dxb[j]), acc[i][j]);
@@ -129,7 +149,9 @@ void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
                 }
             }
         }
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     });
 }
@@ -143,26 +165,35 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4;
     const __m512i mask = _mm512_set1_epi8(3);
-    constexpr int kR = 4, kT = kUniform ? 4 : 2;
+    constexpr int kR = 4, kT = kUniform ? 6 : 2;
     drive<kR, kT>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m512i acc[R][T];
         __m512 accf[R][T];
+        BF_UNROLL
         for (int i = 0; i < R; ++i)
+            BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512(), accf[i][j] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m512i v[R];
+            BF_UNROLL
             for (int i = 0; i < R; ++i) v[i] = _mm512_loadu_si512(w + (r + i) * row_bytes + b * 64);
+            BF_UNROLL
             for (int l = 0; l < 4; ++l) {
                 __m512i c[R];
+                BF_UNROLL
                 for (int i = 0; i < R; ++i) c[i] = _mm512_and_si512(l ? _mm512_srli_epi16(v[i], 2 * l) : v[i], mask);
+                BF_UNROLL
                 for (int j = 0; j < T; ++j) {
                     const __m512i xv = _mm512_loadu_si512(x + (t + j) * kp + b * 256 + 64 * l);
+                    BF_UNROLL
                     for (int i = 0; i < R; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], xv);
                 }
             }
             if (!kUniform) {
+                BF_UNROLL
                 for (int i = 0; i < R; ++i) {
                     const __m512 d = _mm512_set1_ps(a.w_scales[(r + i) * nb + b]);
+                    BF_UNROLL
                     for (int j = 0; j < T; ++j) {
                         accf[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
                         acc[i][j] = _mm512_setzero_si512();
@@ -170,8 +201,10 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                 }
             }
         }
+        BF_UNROLL
         for (int j = 0; j < T; ++j) {
             const int32_t* xs = a.xsum + (t + j) * nb;
+            BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 float s;
                 if (kUniform) {
