@@ -5,12 +5,18 @@ namespace bf {
 int cmd_convert(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_detokenize(int argc, char** argv);
 
 const std::vector<CliCommand>& cli_commands() {
     static const std::vector<CliCommand> table = {
-        {"convert", cmd_convert},
-        {"logits", cmd_logits},
-        {"run", cmd_run},
+        {"run", cmd_run, "generate a reply to one prompt (llama-cli style flags)"},
+        {"chat", cmd_chat, "multi-turn chat on stdin/stdout, keeping the state between turns"},
+        {"convert", cmd_convert, "Hugging Face checkpoint (or --random CONFIG) -> GGUF"},
+        {"logits", cmd_logits, "write the logits of every position of a token list"},
+        {"tokenize", cmd_tokenize, "text on stdin -> token ids"},
+        {"detokenize", cmd_detokenize, "token ids on stdin -> text"},
     };
     return table;
 }

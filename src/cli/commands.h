@@ -7,6 +7,7 @@ namespace bf {
 struct CliCommand {
     const char* name;
     int (*run)(int argc, char** argv);
+    const char* help;
 };
 
 const std::vector<CliCommand>& cli_commands();

@@ -9,12 +9,9 @@
 namespace {
 
 void usage() {
-    std::fprintf(stderr,
-                 "usage: bitflash COMMAND [options]\n"
-                 "commands:\n"
-                 "  convert     Hugging Face checkpoint (or --random CONFIG) -> GGUF\n"
-                 "  logits      write the logits of every position of a token list\n"
-                 "run 'bitflash COMMAND --help' for the options of a command\n");
+    std::fprintf(stderr, "usage: bitflash COMMAND [options]\n\ncommands:\n");
+    for (const auto& c : bf::cli_commands()) std::fprintf(stderr, "  %-12s %s\n", c.name, c.help);
+    std::fprintf(stderr, "\nrun 'bitflash COMMAND --help' for the options of a command\n");
 }
 
 }  // namespace

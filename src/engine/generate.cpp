@@ -34,6 +34,7 @@ GenerateResult generate(Session& s, Sampler& sampler, const Tokenizer& tok, cons
         sample_ms += ms_since(ts);
         if (std::find(eog.begin(), eog.end(), id) != eog.end()) {
             r.stop = StopReason::EndOfGeneration;
+            r.end_token = id;
             break;
         }
         r.tokens.push_back(id);

@@ -21,6 +21,7 @@ enum class StopReason { EndOfGeneration, Length, ContextFull, Callback };
 struct GenerateResult {
     std::vector<int32_t> tokens;  // generated, without the end-of-generation token
     StopReason stop = StopReason::Length;
+    int32_t end_token = -1;  // the end-of-generation token that stopped it (not fed to the session)
     Timings timings;
 };
 
