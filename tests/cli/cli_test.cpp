@@ -1,0 +1,213 @@
+// The bitflash binary as a user runs it: exit codes, one-line errors, output files, run/chat/tokenize.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+    int code = -1;
+    std::string out, err;
+};
+
+std::string tmp() {
+    static const std::string d = [] {
+        auto p = fs::temp_directory_path() / ("bitflash_cli_" + std::to_string(::getpid()));
+        fs::create_directories(p);
+        return p.string();
+    }();
+    return d;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// Runs `bitflash ARGS` (a shell fragment) with optional stdin text.
+Result bitflash(const std::string& args, const std::string& input = "") {
+    const std::string in = tmp() + "/stdin.txt", out = tmp() + "/stdout.txt", err = tmp() + "/stderr.txt";
+    std::ofstream(in, std::ios::binary) << input;
+    const std::string cmd = std::string(BF_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
+    const int st = std::system(cmd.c_str());
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(out), slurp(err)};
+}
+
+std::string fixture(const std::string& name) { return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name; }
+
+// A minimal byte-level tokenizer folder (256 byte tokens, Phi's chat tokens, no merges) plus a random
+// model for it: enough to drive run and chat end to end without any download.
+const std::string& chat_model() {
+    static const std::string path = [] {
+        const std::string dir = tmp() + "/tok";
+        fs::create_directories(dir);
+        // GPT-2 byte-to-unicode map, written independently of the tokenizer under test.
+        std::vector<int> bs;
+        for (int b = '!'; b <= '~'; ++b) bs.push_back(b);
+        for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+        for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+        std::vector<int> cs = bs;
+        int n = 0;
+        for (int b = 0; b < 256; ++b)
+            if (std::find(bs.begin(), bs.end(), b) == bs.end()) bs.push_back(b), cs.push_back(256 + n++);
+        auto utf8 = [](int cp) {
+            std::string s;
+            if (cp < 0x80) s += char(cp);
+            else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
+            return s;
+        };
+        nlohmann::json vocab = nlohmann::json::object();
+        for (size_t i = 0; i < bs.size(); ++i) vocab[utf8(cs[i])] = bs[i];
+        nlohmann::json added = nlohmann::json::array();
+        const char* specials[] = {"<|endoftext|>", "<|assistant|>", "<|end|>", "<|user|>", "<|system|>"};
+        for (int i = 0; i < 5; ++i)
+            added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"lstrip", false},
+                             {"rstrip", i > 0}, {"normalized", false}, {"single_word", false}});
+        nlohmann::json tok = {
+            {"version", "1.0"},
+            {"added_tokens", added},
+            {"normalizer", nullptr},
+            {"pre_tokenizer",
+             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+            {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+            {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"ignore_merges", false}}}};
+        std::ofstream(dir + "/tokenizer.json") << tok.dump();
+        nlohmann::json cfg = nlohmann::json::parse(slurp(fixture("tiny8") + "/config.json"));
+        cfg["vocab_size"] = 320;
+        std::ofstream(dir + "/config.json") << cfg.dump();
+        std::ofstream(dir + "/tokenizer_config.json") << nlohmann::json{{"chat_template", "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"}, {"eos_token", "<|endoftext|>"}}.dump();
+        const std::string gguf = tmp() + "/chat.gguf";
+        const Result r = bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
+        EXPECT_EQ(r.code, 0) << r.err;
+        return gguf;
+    }();
+    return path;
+}
+
+int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, NoArgumentsAndUnknownCommand) {
+    EXPECT_EQ(bitflash("").code, 1);
+    const Result r = bitflash("frobnicate");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos);
+    EXPECT_EQ(bitflash("--help").code, 0);
+}
+
+TEST(Cli, ConvertErrorsAreOneLine) {
+    Result r = bitflash("convert /nonexistent -o " + tmp() + "/x.gguf");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("bitflash convert: error: ", 0), 0u) << r.err;
+
+    // A checkpoint whose safetensors is cut short.
+    const std::string dir = tmp() + "/trunc";
+    fs::create_directories(dir);
+    fs::copy_file(fixture("tiny8") + "/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
+    const std::string st = slurp(fixture("tiny8") + "/model.safetensors");
+    std::ofstream(dir + "/model.safetensors", std::ios::binary) << st.substr(0, st.size() / 2);
+    r = bitflash("convert " + dir + " -o " + tmp() + "/trunc.gguf -q");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_FALSE(fs::exists(tmp() + "/trunc.gguf"));
+
+    r = bitflash("convert " + fixture("tiny8") + " -o " + tmp() + "/x.gguf --outtype q4_k");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("unknown type name 'q4_k'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, LogitsFileLayout) {
+    const std::string gguf = tmp() + "/tiny8.gguf";
+    ASSERT_EQ(bitflash("convert " + fixture("tiny8") + " -o " + gguf + " -q").code, 0);
+    const std::string tokens = std::regex_replace(slurp(fixture("tiny8") + "/tokens.txt"), std::regex("\\s+$"), "");
+    const std::string ids = std::regex_replace(tokens, std::regex(" "), ",");
+    for (const char* batch : {"", " --batch 1", " --batch 5"}) {
+        const Result r = bitflash("logits -m " + gguf + " --tokens " + ids + " -o " + tmp() + "/l.f32" + batch);
+        ASSERT_EQ(r.code, 0) << r.err;
+        const std::string got = slurp(tmp() + "/l.f32"), want = slurp(fixture("tiny8") + "/logits.f32");
+        ASSERT_EQ(got.size(), want.size());
+        const float* g = reinterpret_cast<const float*>(got.data());
+        const float* w = reinterpret_cast<const float*>(want.data());
+        for (size_t i = 0; i < want.size() / 4; ++i) EXPECT_NEAR(g[i], w[i], 1e-3) << "index " << i << batch;
+    }
+    const Result bad = bitflash("logits -m " + gguf + " --tokens 1,2,999 -o " + tmp() + "/l.f32");
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("token id 999 is outside the vocabulary"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, RunStreamsAndReportsTimings) {
+    const Result r = bitflash("run -m " + chat_model() + " -p \"Solve x + 1 = 2\" -n 16 --temp 0 -ngl 99");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(r.out.empty());
+    EXPECT_NE(r.err.find("prompt eval time"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("eval time"), std::string::npos);
+    // Greedy and seeded sampling are deterministic.
+    EXPECT_EQ(bitflash("run -m " + chat_model() + " -p \"Solve x + 1 = 2\" -n 16 --temp 0").out, r.out);
+    const std::string a = bitflash("run -m " + chat_model() + " -p hi -n 12 -s 7 --no-perf").out;
+    EXPECT_EQ(bitflash("run -m " + chat_model() + " -p hi -n 12 -s 7 --no-perf").out, a);
+}
+
+TEST(Cli, RunRejectsBadInput) {
+    Result r = bitflash("run -m " + chat_model() + " -p \"" + std::string(200, 'x') + "\" -c 64");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("raise -c"), std::string::npos) << r.err;
+
+    std::ofstream(tmp() + "/bad.txt", std::ios::binary) << "caf\xC3(\xFF";
+    r = bitflash("run -m " + chat_model() + " -f " + tmp() + "/bad.txt");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("not valid UTF-8"), std::string::npos) << r.err;
+
+    r = bitflash("run -m " + chat_model() + " -p hi --chat-template nosuch");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+    const std::string no_tok = tmp() + "/notok.gguf";
+    ASSERT_EQ(bitflash("convert " + fixture("tiny8") + " -o " + no_tok + " -q").code, 0);
+    r = bitflash("run -m " + no_tok + " -p hi");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("has no tokenizer"), std::string::npos) << r.err;
+
+    r = bitflash("run -m " + tmp() + "/missing.gguf -p hi");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, ChatKeepsStateAcrossTwoTurns) {
+    const Result r = bitflash("chat -m " + chat_model() + " -n 6 --temp 0 --no-perf", "first question\nsecond one\n");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::smatch m;
+    std::string err = r.err;
+    std::vector<std::pair<int, int>> turns;  // (new, reused)
+    while (std::regex_search(err, m, std::regex("prefill (\\d+) new tokens \\((\\d+) reused\\)"))) {
+        turns.emplace_back(std::stoi(m[1]), std::stoi(m[2]));
+        err = m.suffix();
+    }
+    ASSERT_EQ(turns.size(), 2u) << r.err;
+    EXPECT_EQ(turns[0].second, 0);
+    // Turn 2 reuses turn 1's prompt and reply and prefills only its own message.
+    EXPECT_GE(turns[1].second, turns[0].first);
+    EXPECT_LT(turns[1].first, int(std::string("<|user|>second one<|end|><|assistant|>").size()) + 8);
+}
+
+TEST(Cli, TokenizeDetokenizeRoundTrip) {
+    const std::string text = "Hello, wörld! 123 <|end|>";
+    const Result ids = bitflash("tokenize -m " + chat_model() + " --special", text);
+    ASSERT_EQ(ids.code, 0) << ids.err;
+    EXPECT_NE(ids.out.find("258"), std::string::npos) << ids.out;  // <|end|> as one id
+    const Result back = bitflash("detokenize -m " + chat_model(), ids.out);
+    ASSERT_EQ(back.code, 0) << back.err;
+    EXPECT_EQ(back.out, text);
+}
+
+}  // namespace
