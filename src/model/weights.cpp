@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/memory.h"
 #include "kernels/quant.h"
 #include "model/tensor_names.h"
 
@@ -49,7 +50,13 @@ public:
     }
     const float* opt_vec(const std::string& name) { return specs_.count(name) ? vec(name) : nullptr; }
 
-    Matrix mat(const std::string& name) { return prepare_matrix(file_view(name)); }
+    Matrix mat(const std::string& name) {
+        const Matrix view = file_view(name);
+        Matrix m = prepare_matrix(view);
+        // A repacked copy replaces the file's bytes: let those pages go (§ memory = weights + state).
+        if (m.owned) release_file_pages(view.data, file_.tensor(name).nbytes);
+        return m;
+    }
 
     Matrix file_view(const std::string& name) {
         const auto& t = get(name);
