@@ -159,7 +159,7 @@ class TokenizerTest(unittest.TestCase):
         text = "<|user|>Solve 345 + 12x = 0<|end|><|assistant|><think>ok</think>The answer is \\boxed{-3, 2}.<|end|>"
         ids = tok.encode(text)
         self.assertEqual(tok.decode(ids), text)
-        # digits are single tokens (byte ids 0x30..0x39 map to ids 15..24 in GPT-2 byte order)
+        # digits are single tokens; byte tokens have id = byte value
         self.assertEqual(tok.encode("345"), [tok.vocab["3"], tok.vocab["4"], tok.vocab["5"]])
         self.assertEqual(re.findall(SPLIT_REGEX, "x^2 + 3x = -41."),
                          ["x", "^", "2", " +", " ", "3", "x", " =", " -", "4", "1", "."])
@@ -180,6 +180,33 @@ class TokenizerTest(unittest.TestCase):
             cfg = json.load(f)
         self.assertGreaterEqual(cfg["vocab_size"], tok.size)
         self.assertEqual(cfg["vocab_size"] % 64, 0)
+
+
+class TokenizerOracleTest(unittest.TestCase):
+    """Our encoder vs Hugging Face tokenizers.js reading the shipped tokenizer.json (npm test oracle)."""
+
+    def test_matches_tokenizers_js(self):
+        import shutil
+        import subprocess
+        mods = os.environ.get("BF_TOKJS_NODE_PATH", "/tmp/tokjs/node_modules")
+        if not shutil.which("node") or not os.path.isdir(os.path.join(mods, "@huggingface", "tokenizers")):
+            self.skipTest("node or @huggingface/tokenizers missing (see tools/train/README.md)")
+        if not os.path.exists(os.path.join(TOK_DIR, "tokenizer.json")):
+            self.skipTest("model folder not exported yet")
+        tok = Tokenizer.load_hf(TOK_DIR)
+        rng = random.Random(11)
+        texts = [mathdata.render(*mathdata.sample_problem(rng)[1:]) for _ in range(200)]
+        texts += ["<|user|>  Hi there!<|end|>\n <|assistant|>\tok", "Hello  world   \n\n x",
+                  "<think> a </think>", "\u00fcn\u00efc\u00f6d\u00e9 12ab", "a<|end|>b<|endoftext|>"]
+        inp = "".join(json.dumps(t) + "\n" for t in texts)
+        r = subprocess.run(["node", os.path.join(HERE, "oracle", "encode_hf.mjs"), TOK_DIR], input=inp,
+                           capture_output=True, text=True, env={"NODE_PATH": mods, "PATH": os.environ["PATH"]})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        outs = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(len(outs), len(texts))
+        for t, o in zip(texts, outs):
+            self.assertEqual(tok.encode(t), o["ids"], t)
+            self.assertEqual(tok.decode(o["ids"]), o["back"], t)
 
 
 class DataTest(unittest.TestCase):
@@ -210,6 +237,28 @@ class DataTest(unittest.TestCase):
             k, q, s, a = mathdata.sample_problem(rng)
             text = mathdata.render(q, s, a)
             self.assertTrue(mathdata.answers_match(text.split("<|assistant|>")[1], str(a)), text)
+
+    def test_answers_are_mathematically_right(self):
+        # independent check: evaluate the problem text with Python itself
+        rng = random.Random(10)
+        for _ in range(500):
+            k, q, s, a = mathdata.sample_problem(rng)
+            m = re.search(r"(-?\d+) (?:\+|-|\*|times|and) ", q)
+            if k[0] in ("add", "sub", "mul"):
+                x, y = map(int, re.findall(r"\d+", q))
+                want = {"add": x + y, "sub": x - y, "mul": x * y}[k[0]]
+                self.assertEqual(int(a), want, q)
+            else:
+                expr = q.split(":")[-1] if ":" in q else q
+                expr = re.sub(r"^(Solve the equation|Solve|Find the roots of|Find x if)", "", expr)
+                lhs, rhs = expr.strip().rstrip(".").split(" = ")
+                py = re.sub(r"(\d)x", r"\1*x", lhs.replace("^", "**"))
+                roots = [int(v) for v in str(a).split(",")]
+                for r in roots:
+                    self.assertEqual(eval(py, {"x": r}), int(rhs), q)
+                if k[0] == "quad":  # no other integer root in range
+                    others = [r for r in range(-30, 31) if eval(py, {"x": r}) == 0]
+                    self.assertEqual(others, roots, q)
 
 
 if __name__ == "__main__":

@@ -82,15 +82,25 @@ def encode_example(tok, text):
 def batches(tok, keys, seed, bsz):
     stream = mathdata.training_stream(keys, seed)
     pad = tok.token_id("<|endoftext|>")
+    rng = random.Random(seed)
     while True:
-        ex = [encode_example(tok, next(stream)) for _ in range(bsz)]
-        T = max(len(i) for i, _ in ex)
-        ids = torch.full((bsz, T), pad, dtype=torch.long)
-        mask = torch.zeros(bsz, T)
-        for b, (i, m) in enumerate(ex):
-            ids[b, :len(i)] = torch.tensor(i)
-            mask[b, :len(m)] = torch.tensor(m, dtype=torch.float32)
-        yield ids, mask
+        # Length bucketing: sort a pool of 8 batches by length so padding is not computed for nothing.
+        pool = sorted((encode_example(tok, next(stream)) for _ in range(8 * bsz)), key=lambda e: len(e[0]))
+        chunks = [pool[i:i + bsz] for i in range(0, len(pool), bsz)]
+        rng.shuffle(chunks)
+        for ex in chunks:
+            yield _collate(ex, pad)
+
+
+def _collate(ex, pad):
+    bsz = len(ex)
+    T = max(len(i) for i, _ in ex)
+    ids = torch.full((bsz, T), pad, dtype=torch.long)
+    mask = torch.zeros(bsz, T)
+    for b, (i, m) in enumerate(ex):
+        ids[b, :len(i)] = torch.tensor(i)
+        mask[b, :len(m)] = torch.tensor(m, dtype=torch.float32)
+    return ids, mask
 
 
 def loss_fn(model, ids, mask):
