@@ -18,6 +18,7 @@
 #include "kernels/quant.h"
 #include "model/config.h"
 #include "model/tensor_names.h"
+#include "model/weights.h"
 
 namespace bf {
 
@@ -90,7 +91,7 @@ float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& 
     return gamma;
 }
 
-void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type) {
+void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf) {
     const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1;
     const int64_t cols = s.shape.back();
     // ~16 MB of f32 per chunk; a multiple of 128 elements when the format needs whole groups.
@@ -103,7 +104,7 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - r), count = n * cols;
         src.read_rows(r, n, buf.data());
-        if (s.transform == TensorTransform::NegExp)
+        if (from_hf && s.transform == TensorTransform::NegExp)
             for (int64_t i = 0; i < count; ++i) buf[size_t(i)] = -std::exp(buf[size_t(i)]);
         size_t bytes = 0;
         switch (type) {
@@ -176,7 +177,68 @@ void convert(const ConvertOptions& opt) {
             std::fprintf(stderr, "[%4zu/%4zu] %-28s %-6s <- %s\n", i + 1, specs.size(), s.gguf.c_str(),
                          dtype_name(types[i]), s.hf.c_str());
         auto src = sources->open(s, i);
-        write_tensor(w, *src, s, types[i]);
+        write_tensor(w, *src, s, types[i], /*from_hf=*/true);
+    }
+    w.finish();
+}
+
+// A GGUF tensor as rows of f32 (any type the engine reads), for requantization.
+class GgufSource : public TensorSource {
+public:
+    GgufSource(const GgufTensorInfo& t) : t_(t), cols_(t.ne[0]) {}
+    void read_rows(int64_t row0, int64_t n, float* out) override {
+        Matrix m;
+        m.type = t_.dtype();
+        m.rows = t_.rows();
+        m.cols = cols_;
+        m.data = t_.data;
+        if (m.type == DType::I2_S) {
+            if (t_.ne.size() != 2) fail("i2_s tensor '" + t_.name + "' is not 2-D");
+            std::vector<float> all(size_t(m.rows * m.cols));  // i2_s groups span rows: decode it whole
+            dequantize_i2_s(t_.data, all.data(), m.rows * m.cols);
+            std::memcpy(out, all.data() + row0 * cols_, size_t(n * cols_) * sizeof(float));
+            return;
+        }
+        for (int64_t r = 0; r < n; ++r) embedding_row(m, row0 + r, out + r * cols_);
+    }
+
+private:
+    const GgufTensorInfo& t_;
+    int64_t cols_;
+};
+
+void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
+                   bool progress) {
+    const GgufFile src = GgufFile::open(in);
+    const ModelConfig cfg = config_from_gguf(src);
+    const auto specs = tensor_specs(cfg);
+    ConvertOptions opt;
+    opt.outtype = outtype;
+    opt.head_type = head_type;
+    GgufWriter w(out);
+    for (const auto& kv : src.kvs()) {
+        if (kv.key == "general.file_type" || kv.key == "general.alignment") continue;
+        w.add_kv(kv.key, kv.value);
+    }
+    w.add_kv("general.file_type", GgufValue::u32(file_type_of(outtype)));
+    if (!src.find("general.quantization_version")) w.add_kv("general.quantization_version", GgufValue::u32(2));
+    std::vector<DType> types;
+    std::vector<const GgufTensorInfo*> tensors;
+    for (const auto& s : specs) {
+        tensors.push_back(&src.tensor(s.gguf));
+        std::vector<int64_t> shape(tensors.back()->ne.rbegin(), tensors.back()->ne.rend());
+        if (shape != s.shape) fail("tensor '" + s.gguf + "' has an unexpected shape for this config");
+        types.push_back(storage_type(s, opt));
+        w.add_tensor(s.gguf, types.back(), std::vector<int64_t>(s.shape.rbegin(), s.shape.rend()));
+    }
+    if (src.tensors().size() != specs.size()) fail("input GGUF has tensors that are not part of a phi4flash model");
+    w.begin_data();
+    for (size_t i = 0; i < specs.size(); ++i) {
+        if (progress)
+            std::fprintf(stderr, "[%4zu/%4zu] %-28s %-6s -> %s\n", i + 1, specs.size(), specs[i].gguf.c_str(),
+                         dtype_name(tensors[i]->dtype()), dtype_name(types[i]));
+        GgufSource source(*tensors[i]);
+        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false);
     }
     w.finish();
 }

@@ -22,6 +22,11 @@ struct ConvertOptions {
 
 void convert(const ConvertOptions& opt);
 
+// `bitflash quantize`: rewrites a bitflash GGUF (f32/f16/bf16/q8_0/...) with another weight type, keeping
+// metadata and tokenizer; the same storage rules as convert.
+void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
+                   bool progress);
+
 // Storage type of a projection / embedding under the options (docs/formats.md "Storage types").
 bool is_ternary(DType t);
 
