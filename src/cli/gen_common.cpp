@@ -98,39 +98,20 @@ ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool i
     fail("--reasoning must be auto, show, dim or hide, not '" + flag + "'");
 }
 
-std::string ReasoningFilter::push(const std::string& piece) {
-    static const std::string kOpen = "<think>", kClose = "</think>";
-    pending_ += piece;
+std::string ReasoningFilter::render(const std::vector<TextSegment>& segs) const {
     std::string out;
-    for (;;) {
-        const std::string& tag = in_think_ ? kClose : kOpen;
-        const size_t at = pending_.find(tag);
-        if (at == std::string::npos) break;
-        std::string before = pending_.substr(0, at);
-        if (!(in_think_ && mode_ == Mode::Hide)) out += before;
-        if (mode_ == Mode::Dim) out += in_think_ ? tag + "\x1b[0m" : "\x1b[2m" + tag;
-        else if (mode_ == Mode::Show) out += tag;
-        in_think_ = !in_think_;
-        pending_.erase(0, at + tag.size());
+    for (const auto& g : segs) {
+        if (g.reasoning && mode_ == Mode::Hide) continue;
+        if (g.opens) out += mode_ == Mode::Dim ? "\x1b[2m<think>" : "<think>";
+        out += g.text;
+        if (g.closes) out += mode_ == Mode::Dim ? "</think>\x1b[0m" : "</think>";
     }
-    // Hold back a tail that could be the start of the next tag; emit the rest.
-    const std::string& tag = in_think_ ? kClose : kOpen;
-    size_t keep = 0;
-    for (size_t k = std::min(pending_.size(), tag.size() - 1); k > 0; --k)
-        if (pending_.compare(pending_.size() - k, k, tag, 0, k) == 0) {
-            keep = k;
-            break;
-        }
-    std::string emit = pending_.substr(0, pending_.size() - keep);
-    pending_.erase(0, pending_.size() - keep);
-    if (!(in_think_ && mode_ == Mode::Hide)) out += emit;
     return out;
 }
 
 std::string ReasoningFilter::flush() {
-    std::string out = (in_think_ && mode_ == Mode::Hide) ? std::string() : pending_;
-    pending_.clear();
-    if (in_think_ && mode_ == Mode::Dim) out += "\x1b[0m";
+    std::string out = render(split_.flush());
+    if (split_.in_reasoning() && mode_ == Mode::Dim) out += "\x1b[0m";
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "engine/reasoning.h"
 #include "model/weights.h"
 #include "sample/sampler.h"
 #include "tokenizer/chat_template.h"
@@ -39,19 +40,19 @@ std::string default_model_path();
 // The model's template (or --chat-template NAME|FILE) applied to the messages.
 std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt);
 
-// Shows <think>…</think> dimmed (terminal), plain, or hides it; tags may arrive split across pieces.
+// Shows <think>…</think> dimmed (terminal), plain, or hides it.
 class ReasoningFilter {
 public:
     enum class Mode { Show, Dim, Hide };
     explicit ReasoningFilter(Mode m) : mode_(m) {}
     static Mode from_flag(const std::string& flag, bool is_tty);
-    std::string push(const std::string& piece);
+    std::string push(const std::string& piece) { return render(split_.push(piece)); }
     std::string flush();
 
 private:
+    std::string render(const std::vector<TextSegment>& segs) const;
     Mode mode_;
-    bool in_think_ = false;
-    std::string pending_;
+    ThinkSplitter split_;
 };
 
 // Rejects text that is not valid UTF-8 (prompts and prompt files), naming the byte offset.
