@@ -210,7 +210,7 @@ void split(int64_t n, int parts, int i, int64_t align, int64_t* lo, int64_t* hi)
 
 void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs) {
     // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it.
-    int64_t chunk = std::max<int64_t>(1, (256 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
+    int64_t chunk = std::max<int64_t>(1, (512 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
     if (chunk >= 8) chunk = chunk / 8 * 8;
     chunk = std::min<int64_t>(chunk, 64);
     auto body = [&](int64_t r0, int64_t r1) {

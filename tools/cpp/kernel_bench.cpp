@@ -2,7 +2,8 @@
 // model's full-size shapes, for given token counts and thread counts. Decode runs rotate over enough
 // copies of the weights (>= 256 MB) that they come from DRAM, not from the caches.
 // Usage: kernel_bench [--formats q8_0,tq2_0,...] [--tokens 1,512] [--threads 1,2] [--shapes model|head|all]
-//                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu]
+//                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu] [--rotate 1|0]
+// --rotate 0 uses one copy of the weights (cache-resident for small shapes: compute cost, not DRAM).
 // --clock cpu times with the process CPU clock (summed over threads): a busy machine then still shows
 // what the kernels cost, though not what they would reach alone.
 #include <algorithm>
@@ -108,6 +109,7 @@ int main(int argc, char** argv) try {
     std::string formats = "f32,f16,bf16,q8_0,tq2_0,i2_s", tokens = "1,512", threads = "1,2", shapes = "model",
                 kernels = "auto";
     double seconds = 0.5;
+    bool rotate = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--formats") formats = v;
@@ -117,6 +119,7 @@ int main(int argc, char** argv) try {
         else if (k == "--kernels") kernels = v;
         else if (k == "--seconds") seconds = std::atof(v.c_str());
         else if (k == "--clock") g_cpu_clock = v == "cpu";
+        else if (k == "--rotate") rotate = v != "0";
         else bf::fail("unknown option " + k);
     }
     bf::force_kernels(kernels.c_str());
@@ -145,7 +148,7 @@ int main(int argc, char** argv) try {
                 const bool head = s.rows > 100000;
                 if (head && nt > 64) nt = 64;  // the head runs once per sequence position; keep it short
                 // Decode streams from DRAM: rotate over copies totalling >= 256 MB.
-                const int copies = nt <= 4 ? int(std::clamp<double>(256e6 / wbytes, 1.0, 64.0)) : 1;
+                const int copies = nt <= 4 && rotate ? int(std::clamp<double>(256e6 / wbytes, 1.0, 64.0)) : 1;
                 std::vector<std::vector<uint8_t>> files;
                 std::vector<bf::Matrix> mats;
                 for (int c = 0; c < copies; ++c) {

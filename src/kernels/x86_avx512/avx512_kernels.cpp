@@ -5,6 +5,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "kernels/kernel_api.h"
 
 // Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
@@ -33,6 +36,23 @@ inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
         int64_t t = 0;
         for (; t + T <= n_tok; t += T) tile.template operator()<1, T>(r, t);
         for (; t < n_tok; ++t) tile.template operator()<1, 1>(r, t);
+    }
+}
+
+// Same tiles with the token loop outside: a few tokens' activations stay in L1 while the weights stream
+// from L2/L3 (fewer bytes per multiply-add than re-reading activations for every row tile).
+template <int R, int T, class Tile>
+inline void drive_tokens_outer(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    int64_t t = 0;
+    for (; t + T <= n_tok; t += T) {
+        int64_t r = r0;
+        for (; r + R <= r1; r += R) tile.template operator()<R, T>(r, t);
+        for (; r < r1; ++r) tile.template operator()<1, T>(r, t);
+    }
+    for (; t < n_tok; ++t) {
+        int64_t r = r0;
+        for (; r + R <= r1; r += R) tile.template operator()<R, 1>(r, t);
+        for (; r < r1; ++r) tile.template operator()<1, 1>(r, t);
     }
 }
 
@@ -166,7 +186,7 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4;
     const __m512i mask = _mm512_set1_epi8(3);
     constexpr int kR = 4, kT = kUniform ? 6 : 2;
-    drive<kR, kT>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+    auto tile = [&]<int R, int T>(int64_t r, int64_t t) {
         __m512i acc[R][T];
         __m512 accf[R][T];
         BF_UNROLL
@@ -218,11 +238,107 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                 a.y[(t + j) * a.y_stride + r + i] = s * a.xd[t + j];
             }
         }
-    });
+    };
+    if (a.n_tok >= kT) drive_tokens_outer<kR, kT>(r0, r1, a.n_tok, tile);
+    else drive<kR, kT>(r0, r1, a.n_tok, tile);
+}
+
+// Sums of the 16 int32 lanes of a, b, c, d as one 4-lane vector (fewer shuffles than 4 reductions).
+inline __m128i reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
+    auto half = [](__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); };
+    const __m256i a2 = half(a), b2 = half(b), c2 = half(c), d2 = half(d);
+    const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a2, b2), _mm256_unpackhi_epi32(a2, b2));
+    const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c2, d2), _mm256_unpackhi_epi32(c2, d2));
+    const __m256i abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+// Prefill with uniform scales. On this core every 512-bit op competes with vpdpbusd for issue slots, so
+// each 4-row tile is unpacked once into one code byte per weight (a per-thread buffer that stays in
+// L1/L2) and reused by every token tile, whose inner loop is then only loads and vpdpbusd.
+constexpr int kPR = 4, kPT = 4;  // 16 accumulators; GCC spills badly beyond that
+constexpr int64_t kSeg = 4096;    // K segment: 4 rows of unpacked codes = 16 KB, stays in L1
+
+// Adds rows r..r+3 × tokens t..t+T-1 over the K segment [k0, k0 + len) into part[t][i] (exact int32).
+template <int T>
+inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t len, int64_t t, int32_t* part) {
+    const auto* x = static_cast<const int8_t*>(a.x) + k0;
+    const int64_t kp = a.kp;
+    __m512i acc[kPR][T];
+    BF_UNROLL
+    for (int i = 0; i < kPR; ++i)
+        BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512();
+    for (int64_t k = 0; k < len; k += 64) {
+        __m512i c[kPR];
+        BF_UNROLL
+        for (int i = 0; i < kPR; ++i) c[i] = _mm512_load_si512(u + i * kSeg + k);
+        BF_UNROLL
+        for (int j = 0; j < T; ++j) {
+            const __m512i xv = _mm512_loadu_si512(x + (t + j) * kp + k);
+            BF_UNROLL
+            for (int i = 0; i < kPR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], xv);
+        }
+    }
+    BF_UNROLL
+    for (int j = 0; j < T; ++j) {
+        __m128i* p = reinterpret_cast<__m128i*>(part + (t + j) * 4);
+        _mm_storeu_si128(p, _mm_add_epi32(_mm_loadu_si128(p), reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j])));
+    }
+}
+
+void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4, n_tok = a.n_tok;
+    static thread_local std::vector<__m512i> buf(size_t(kPR * kSeg / 64));
+    static thread_local std::vector<int32_t> part, xtot;
+    auto* u = reinterpret_cast<uint8_t*>(buf.data());
+    part.resize(size_t(n_tok * 4));
+    xtot.resize(size_t(n_tok));
+    const __m512i mask = _mm512_set1_epi8(3);
+    for (int64_t t = 0; t < n_tok; ++t) {
+        int32_t s = 0;
+        for (int64_t b = 0; b < nb; ++b) s += a.xsum[t * nb + b];
+        xtot[size_t(t)] = s;
+    }
+    const __m128 scale = _mm_set1_ps(a.w_scales[0]);
+    for (int64_t r = r0; r < r1; r += kPR) {
+        const int nr = int(std::min<int64_t>(kPR, r1 - r));
+        std::fill(part.begin(), part.end(), 0);
+        for (int64_t k0 = 0; k0 < kp; k0 += kSeg) {
+            const int64_t len = std::min(kSeg, kp - k0);
+            for (int i = 0; i < kPR; ++i) {
+                uint8_t* ui = u + i * kSeg;
+                if (i >= nr) {  // missing rows of the last tile: code 0, results discarded
+                    std::fill(ui, ui + len, uint8_t(0));
+                    continue;
+                }
+                const uint8_t* row = w + (r + i) * row_bytes + k0 / 4;
+                for (int64_t b = 0; b < len / 256; ++b) {
+                    const __m512i v = _mm512_loadu_si512(row + b * 64);
+                    BF_UNROLL
+                    for (int l = 0; l < 4; ++l)
+                        _mm512_store_si512(ui + b * 256 + 64 * l, _mm512_and_si512(_mm512_srli_epi16(v, 2 * l), mask));
+                }
+            }
+            int64_t t = 0;
+            for (; t + kPT <= n_tok; t += kPT) prefill_tile<kPT>(a, u, k0, len, t, part.data());
+            for (; t < n_tok; ++t) prefill_tile<1>(a, u, k0, len, t, part.data());
+        }
+        const __mmask8 m = __mmask8((1u << nr) - 1);
+        for (int64_t t = 0; t < n_tok; ++t) {
+            const __m128i tot = _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&part[size_t(t * 4)])),
+                                              _mm_set1_epi32(xtot[size_t(t)]));
+            // (float(total) · scale) · (1/s), in the reference's order.
+            const __m128 y = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(tot), scale), _mm_set1_ps(a.xd[t]));
+            _mm_mask_storeu_ps(a.y + t * a.y_stride + r, m, y);
+        }
+    }
 }
 
 void avx512_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.uniform) mat_ternary<true>(a, r0, r1);
+    if (a.uniform && a.n_tok >= 4) prefill_ternary_uniform(a, r0, r1);
+    else if (a.uniform) mat_ternary<true>(a, r0, r1);
     else mat_ternary<false>(a, r0, r1);
 }
 
