@@ -23,6 +23,18 @@ struct Workspace {
 
 enum class LogitsFor { LastToken, AllTokens };
 
+// A run of consecutive tokens of one sequence, appended at its state's n_past.
+struct SeqChunk {
+    SequenceState* state = nullptr;
+    std::span<const int32_t> tokens;
+};
+
+// Runs several sequences' chunks in one pass: the matrix products see all their rows at once (the
+// weights stream from memory once), while conv, scan and attention use each sequence's own state.
+// Logits rows come in chunk order: every token's (AllTokens) or each chunk's last (LastToken).
+// Throws bf::Error for token ids out of range or a context overflow, before any state changes.
+void forward_batch(const Model& m, std::span<const SeqChunk> chunks, LogitsFor which, Workspace& ws, float* logits);
+
 // Runs `tokens` (appended at position state.n_past) through the model and advances the state.
 // Writes logits for the last token ([n_vocab]) or for every token ([n_tokens, n_vocab]).
 // With LastToken the cross-decoder runs only for the last token (§4.8, exact).
