@@ -39,6 +39,10 @@ struct MatArgs {
 // Computes y for rows [r0, r1) and all n_tok tokens of `a`.
 using MatFn = void (*)(const MatArgs& a, int64_t r0, int64_t r1);
 
+// Activation quantizers (layouts above); every target must produce the scalar reference's bytes exactly.
+using QuantQ8Fn = void (*)(const float* x, int64_t cols, int8_t* q, float* d);
+using QuantTernaryFn = void (*)(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum);
+
 struct KernelTable {
     const char* name = "none";
     MatFn f32 = nullptr;
@@ -46,6 +50,8 @@ struct KernelTable {
     MatFn bf16 = nullptr;
     MatFn q8_0 = nullptr;
     MatFn ternary = nullptr;
+    QuantQ8Fn quant_q8_0 = nullptr;         // nullptr: use the scalar one
+    QuantTernaryFn quant_ternary = nullptr;  // nullptr: use the scalar one
 };
 
 // Per-target tables; a target's function returns nullptr when it is not compiled in.

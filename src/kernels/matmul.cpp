@@ -149,55 +149,6 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-// Clamps to [-127, 127] (NaN -> 0) before rounding, so the integer conversions below are always defined.
-inline float clamp127(float v) {
-    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-    return v == v ? v : 0.0f;
-}
-
-// Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d) (ties away from
-// zero, done exactly with a truncation and a half-step test instead of a libm call).
-void quantize_act_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
-    for (int64_t b = 0; b < cols / 32; ++b) {
-        const float* xb = x + b * 32;
-        float amax = 0.0f;
-        for (int j = 0; j < 32; ++j) {
-            const float a = std::fabs(xb[j]);
-            amax = a > amax ? a : amax;
-        }
-        const float db = amax / 127.0f;
-        const float id = db != 0.0f ? 1.0f / db : 0.0f;
-        d[b] = f16_to_f32(f32_to_f16(db));
-        for (int j = 0; j < 32; ++j) {
-            const float v = clamp127(xb[j] * id);
-            int i = int(v);
-            const float frac = v - float(i);
-            i += (frac >= 0.5f) - (frac <= -0.5f);
-            q[b * 32 + j] = int8_t(i);
-        }
-    }
-}
-
-// BitNet b1.58 activations: s = 127/max|x|, q = clamp(rint(x·s), ±127) (ties to even).
-void quantize_act_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum) {
-    float amax = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) {
-        const float a = std::fabs(x[c]);
-        amax = a > amax ? a : amax;  // NaN never wins, as with fmax
-    }
-    const float s = amax > 0.0f ? 127.0f / amax : 0.0f;
-    *inv_s = s > 0.0f ? 1.0f / s : 0.0f;
-    // Round half to even by adding and removing 1.5·2^23 (exact for |v| <= 127 in round-to-nearest mode).
-    const float kMagic = 12582912.0f;
-    for (int64_t c = 0; c < cols; ++c) q[c] = int8_t(int((clamp127(x[c] * s) + kMagic) - kMagic));
-    std::memset(q + cols, 0, size_t(kp - cols));
-    for (int64_t b = 0; b < kp / 256; ++b) {
-        int32_t sum = 0;
-        for (int e = 0; e < 256; ++e) sum += q[b * 256 + e];
-        bsum[b] = sum;
-    }
-}
-
 // Splits [0, n) into `parts` ranges aligned to `align`; returns range `i`.
 void split(int64_t n, int parts, int i, int64_t align, int64_t* lo, int64_t* hi) {
     const int64_t units = (n + align - 1) / align;
@@ -285,12 +236,13 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
             const int64_t nb = w.cols / 32;
+            const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
             const size_t qbytes = size_t(round_up(n_tokens * w.cols, 64));
             uint8_t* buf = t_scratch.get(qbytes + size_t(n_tokens * nb) * 4);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* d = reinterpret_cast<float*>(buf + qbytes);
 #pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
-            for (int64_t t = 0; t < n_tokens; ++t) quantize_act_q8_0(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
+            for (int64_t t = 0; t < n_tokens; ++t) quant_q8(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
             a.w = p->q;
             a.w_scales_h = p->scales_h;
             a.x = q;
@@ -302,6 +254,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
             const int64_t kp = p->kp, nb = kp / 256;
+            const QuantTernaryFn quant_t = kt.quant_ternary ? kt.quant_ternary : ref_kernels()->quant_ternary;
             const size_t qbytes = size_t(round_up(n_tokens * kp, 64));
             const size_t sbytes = size_t(round_up(n_tokens * 4, 64));
             uint8_t* buf = t_scratch.get(qbytes + sbytes + size_t(n_tokens * nb) * 4);
@@ -310,7 +263,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
 #pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
             for (int64_t t = 0; t < n_tokens; ++t)
-                quantize_act_ternary(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb);
+                quant_t(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb);
             a.w = p->q;
             a.w_scales = p->scales;
             a.kp = kp;

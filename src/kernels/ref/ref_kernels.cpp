@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/fp16.h"
+#include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
 namespace bf {
@@ -79,7 +80,38 @@ void ref_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     }
 }
 
-const KernelTable kRef = {"scalar", ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary};
+// Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d).
+void ref_quant_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+        const float* xb = x + b * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) {
+            const float a = std::fabs(xb[j]);
+            amax = a > amax ? a : amax;  // NaN never wins
+        }
+        const float id = act_q8_scale(amax, &d[b]);
+        for (int j = 0; j < 32; ++j) q[b * 32 + j] = act_round_away(xb[j] * id);
+    }
+}
+
+// BitNet b1.58 activations: s = 127/max|x|, q = clamp(rint(x·s), ±127), zero padding to kp, block sums.
+void ref_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+        const float a = std::fabs(x[c]);
+        amax = a > amax ? a : amax;
+    }
+    const float s = act_ternary_scale(amax, inv_s);
+    for (int64_t c = 0; c < cols; ++c) q[c] = act_round_even(x[c] * s);
+    std::memset(q + cols, 0, size_t(kp - cols));
+    for (int64_t b = 0; b < kp / 256; ++b) {
+        int32_t sum = 0;
+        for (int e = 0; e < 256; ++e) sum += q[b * 256 + e];
+        bsum[b] = sum;
+    }
+}
+
+const KernelTable kRef = {"scalar", ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary, ref_quant_q8_0, ref_quant_ternary};
 
 }  // namespace
 

@@ -2,6 +2,9 @@
 // R rows × T tokens so a weight vector loaded once serves T tokens. Layouts: kernels/kernel_api.h.
 #include <immintrin.h>
 
+#include <cstring>
+
+#include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
 // Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
@@ -225,7 +228,87 @@ void avx2_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     else mat_ternary<false>(a, r0, r1);
 }
 
-const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary};
+// ---- activation quantizers: the scalar reference's bytes, 8 lanes at a time -------------------------
+
+// NaN -> 0, clamp to ±127 (as act_clamp127).
+inline __m256 clamp127(__m256 v) {
+    v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+    return _mm256_max_ps(_mm256_min_ps(v, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-127.0f));
+}
+
+// max(|x|) with NaN never winning (max_ps returns its second operand when the first is NaN).
+inline float absmax(const float* x, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float amax = _mm_cvtss_f32(h);
+    for (; i < n; ++i) {
+        const float a = __builtin_fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    return amax;
+}
+
+// Packs 4 × 8 int32 (all within ±127) into 32 int8 in order.
+inline void store_i8x32(int8_t* q, __m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i abcd = _mm256_packs_epi16(ab, cd);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                        _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+inline __m256i round_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_sub_ps(v, t);
+    __m256i i = _mm256_cvttps_epi32(t);
+    i = _mm256_sub_epi32(i, _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ)));  // -(-1)
+    return _mm256_add_epi32(i, _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(-0.5f), _CMP_LE_OQ)));
+}
+
+void avx2_quant_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+        const float* xb = x + b * 32;
+        const __m256 id = _mm256_set1_ps(act_q8_scale(absmax(xb, 32), &d[b]));
+        __m256i i[4];
+        for (int h = 0; h < 4; ++h) i[h] = round_away(clamp127(_mm256_mul_ps(_mm256_loadu_ps(xb + 8 * h), id)));
+        store_i8x32(q + b * 32, i[0], i[1], i[2], i[3]);
+    }
+}
+
+void avx2_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum) {
+    const float ss = act_ternary_scale(absmax(x, cols), inv_s);
+    const __m256 s = _mm256_set1_ps(ss);
+    int64_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+        __m256i i[4];
+        for (int h = 0; h < 4; ++h) {
+            const __m256 v = clamp127(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8 * h), s));
+            i[h] = _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+        store_i8x32(q + c, i[0], i[1], i[2], i[3]);
+    }
+    for (; c < cols; ++c) q[c] = act_round_even(x[c] * ss);
+    std::memset(q + cols, 0, size_t(kp - cols));
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < kp / 256; ++b) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int e = 0; e < 256; e += 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 256 + e));
+            // sign-extend bytes to int16 pairs, then pairwise int32 sums
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(lo, hi), ones));
+        }
+        bsum[b] = hsum_i32(acc);
+    }
+}
+
+const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
+                           avx2_quant_ternary};
 
 }  // namespace
 
