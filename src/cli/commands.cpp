@@ -10,12 +10,14 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_detokenize(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 
 const std::vector<CliCommand>& cli_commands() {
     static const std::vector<CliCommand> table = {
         {"run", cmd_run, "generate a reply to one prompt (llama-cli style flags)"},
         {"chat", cmd_chat, "multi-turn chat on stdin/stdout, keeping the state between turns"},
         {"convert", cmd_convert, "Hugging Face checkpoint (or --random CONFIG) -> GGUF"},
+        {"eval", cmd_eval, "accuracy on math problems (JSONL: problem, answer)"},
         {"quantize", cmd_quantize, "requantize a GGUF to another weight type (like llama-quantize)"},
         {"bench", cmd_bench, "llama-bench style speed table, bandwidth share, peak RSS"},
         {"logits", cmd_logits, "write the logits of every position of a token list"},

@@ -69,3 +69,32 @@ TEST(ForwardBatch, RejectsTheSameSequenceTwice) {
 
 }  // namespace
 }  // namespace bf
+
+#include "engine/batch_generate.h"
+
+namespace bf {
+namespace {
+
+using namespace bf::testing;
+
+TEST(GenerateBatch, ContinuousBatchingEqualsOneByOne) {
+    const Model m = Model::load(converted("ternary256", DType::TQ2_0));
+    std::vector<BatchJob> jobs;
+    const std::vector<std::vector<int32_t>> prompts = {{30, 18, 23, 38}, {1}, {5, 6, 7, 8, 9, 10, 11}, {60, 2}, {44, 45, 46}};
+    for (const auto& p : prompts) jobs.push_back({p, {}, StopReason::Length});
+    std::vector<size_t> order;
+    // Two places for five jobs: later jobs join as earlier ones finish (different lengths, eog 7).
+    generate_batch(m, jobs, {7}, 64, 12, 2, [&](size_t i) { order.push_back(i); });
+    EXPECT_EQ(order.size(), prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        auto want = greedy(m, prompts[i], 12);
+        auto end = std::find(want.begin(), want.end(), 7);
+        const bool stopped = end != want.end();
+        want.erase(end, want.end());
+        EXPECT_EQ(jobs[i].output, want) << "job " << i;
+        EXPECT_EQ(jobs[i].stop, stopped ? StopReason::EndOfGeneration : StopReason::Length) << "job " << i;
+    }
+}
+
+}  // namespace
+}  // namespace bf

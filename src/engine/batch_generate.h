@@ -1,0 +1,22 @@
+// Greedy generation for many prompts at once with continuous batching: up to `parallel` sequences
+// share each forward pass (forward_batch), and a finished sequence's place goes to the next prompt.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "engine/generate.h"
+#include "model/weights.h"
+
+namespace bf {
+
+struct BatchJob {
+    std::vector<int32_t> prompt;
+    std::vector<int32_t> output;  // generated tokens, without the end-of-generation token
+    StopReason stop = StopReason::Length;
+};
+
+// on_done(i) is called as job i finishes (in completion order).
+void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vector<int32_t>& eog, int64_t n_ctx,
+                    int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done);
+
+}  // namespace bf
