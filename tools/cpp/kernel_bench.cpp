@@ -107,7 +107,7 @@ std::vector<uint8_t> make_weights(DType type, int64_t rows, int64_t cols, uint32
 
 int main(int argc, char** argv) try {
     std::string formats = "f32,f16,bf16,q8_0,tq2_0,i2_s", tokens = "1,512", threads = "1,2", shapes = "model",
-                kernels = "auto";
+                kernels;  // empty: BITFLASH_KERNELS or the best target
     double seconds = 0.5;
     bool rotate = true;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -122,7 +122,7 @@ int main(int argc, char** argv) try {
         else if (k == "--rotate") rotate = v != "0";
         else bf::fail("unknown option " + k);
     }
-    bf::force_kernels(kernels.c_str());
+    if (!kernels.empty()) bf::force_kernels(kernels.c_str());
     std::vector<Shape> list;
     const std::vector<Shape> model = {{10240, 2560}, {2560, 5120}, {192, 5120}, {5120, 160},
                                       {5120, 2560},  {2560, 2560}, {20480, 2560}, {2560, 10240}};

@@ -292,9 +292,9 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
 void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const uint8_t*>(a.w);
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4, n_tok = a.n_tok;
-    static thread_local std::vector<__m512i> buf(size_t(kPR * kSeg / 64));
+    static thread_local std::vector<uint8_t> buf(size_t(kPR * kSeg + 64));
     static thread_local std::vector<int32_t> part, xtot;
-    auto* u = reinterpret_cast<uint8_t*>(buf.data());
+    uint8_t* u = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
     part.resize(size_t(n_tok * 4));
     xtot.resize(size_t(n_tok));
     const __m512i mask = _mm512_set1_epi8(3);
