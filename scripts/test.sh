@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 jobs=${BF_JOBS:-$(nproc)}
+# ctest runs test processes side by side: idle OpenMP threads should sleep, not spin.
+export OMP_WAIT_POLICY=PASSIVE
 # Test oracles from the npm registry (node_modules are not committed).
 oracle=build/oracle
 mkdir -p "$oracle"
