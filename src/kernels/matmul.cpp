@@ -149,16 +149,6 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-// Splits [0, n) into `parts` ranges aligned to `align`; returns range `i`.
-void split(int64_t n, int parts, int i, int64_t align, int64_t* lo, int64_t* hi) {
-    const int64_t units = (n + align - 1) / align;
-    const int64_t per = units / parts, extra = units % parts;
-    const int64_t u0 = i * per + std::min<int64_t>(i, extra);
-    const int64_t u1 = u0 + per + (i < extra ? 1 : 0);
-    *lo = std::min(n, u0 * align);
-    *hi = std::min(n, u1 * align);
-}
-
 void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs) {
     // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it.
     int64_t chunk = std::max<int64_t>(1, (512 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
@@ -180,11 +170,14 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
         body(0, rows);
         return;
     }
+    // About 8 row ranges per thread, handed out dynamically: a thread slowed by another process on its core
+    // (common on a shared machine) then does not hold the others up at the barrier.
 #pragma omp parallel
     {
-        int64_t r0, r1;
-        split(rows, omp_get_num_threads(), omp_get_thread_num(), 16, &r0, &r1);
-        body(r0, r1);
+        const int64_t step = round_up(std::max<int64_t>(16, rows / (int64_t(omp_get_num_threads()) * 8)), 16);
+        const int64_t n_ranges = (rows + step - 1) / step;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n_ranges; ++i) body(i * step, std::min(rows, (i + 1) * step));
     }
 }
 
