@@ -11,12 +11,6 @@ namespace bf {
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
 class CheckpointSource : public TensorSource {
 public:
     CheckpointSource(const SafetensorsSet& set, const StTensor& t) : set_(set), t_(t) {}

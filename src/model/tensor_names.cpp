@@ -71,4 +71,10 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
     return out;
 }
 
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
 }  // namespace bf

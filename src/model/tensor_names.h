@@ -32,4 +32,7 @@ struct TensorSpec {
 
 std::vector<TensorSpec> tensor_specs(const ModelConfig& c);
 
+// "[10240, 2560]": shapes in error messages.
+std::string shape_str(const std::vector<int64_t>& shape);
+
 }  // namespace bf

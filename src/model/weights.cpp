@@ -16,12 +16,6 @@ namespace bf {
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
 class Binder {
 public:
     explicit Binder(const GgufFile& f, const ModelConfig& c) : file_(f) {
