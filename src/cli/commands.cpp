@@ -10,6 +10,7 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_detokenize(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 
 const std::vector<CliCommand>& cli_commands() {
@@ -19,6 +20,7 @@ const std::vector<CliCommand>& cli_commands() {
         {"convert", cmd_convert, "Hugging Face checkpoint (or --random CONFIG) -> GGUF"},
         {"eval", cmd_eval, "accuracy on math problems (JSONL: problem, answer)"},
         {"quantize", cmd_quantize, "requantize a GGUF to another weight type (like llama-quantize)"},
+        {"serve", cmd_serve, "OpenAI-compatible HTTP server"},
         {"bench", cmd_bench, "llama-bench style speed table, bandwidth share, peak RSS"},
         {"logits", cmd_logits, "write the logits of every position of a token list"},
         {"tokenize", cmd_tokenize, "text on stdin -> token ids"},

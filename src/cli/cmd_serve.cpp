@@ -1,0 +1,85 @@
+// bitflash serve: the OpenAI-compatible HTTP server (src/server/). Listens first, then loads the model, then
+// waits for SIGINT / SIGTERM and shuts down cleanly.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+
+#include "cli/args.h"
+#include "core/error.h"
+#include "kernels/matmul.h"
+#include "server/http_server.h"
+
+namespace bf {
+
+int cmd_serve(int argc, char** argv) {
+    ServerOptions o;
+    int64_t port = 8080, slots = 4, ctx = 4096, threads = 0, batch = 512, max_queue = 128, max_body = 1 << 20,
+            http_threads = 0;
+    bool no_batch = false, verbose = false;
+    ArgParser p("bitflash serve -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-np SLOTS] [-c CTX] [options]",
+                "OpenAI-compatible HTTP server with continuous batching (see docs/SERVER.md).");
+    p.option({"-m", "--model"}, &o.model_path, "FNAME", "model GGUF (required)");
+    p.option({"--host"}, &o.host, "ADDR", "address to listen on (default 127.0.0.1)");
+    p.option({"--port"}, &port, "PORT", "port (default 8080; 0 = any free port, printed at start)");
+    p.option({"-np", "--parallel"}, &slots, "N", "slots: requests generated at the same time (default 4)");
+    p.option({"-c", "--ctx-size"}, &ctx, "N", "context size of each slot (default 4096)");
+    p.option({"-t", "--threads"}, &threads, "N", "compute threads (default: all cores)");
+    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "tokens per batched step (default 512)");
+    p.option({"--api-key"}, &o.api_key, "KEY", "require 'Authorization: Bearer KEY' (not for /health)");
+    p.option({"-a", "--alias"}, &o.alias, "NAME", "model id shown by /v1/models (default: the path)");
+    p.option({"--chat-template"}, &o.chat_template, "NAME|FILE", "phi4-mini, chatml, or a Jinja file (default: the model's)");
+    p.option({"--max-queue"}, &max_queue, "N", "requests that may wait for a slot; more get 503 (default 128)");
+    p.option({"--max-body"}, &max_body, "BYTES", "largest request body; larger gets 413 (default 1048576)");
+    p.option({"--threads-http"}, &http_threads, "N", "HTTP threads (default: slots + max-queue + 8)");
+    p.flag({"--no-batch"}, &no_batch, "run one slot per step (for comparing with batched steps)");
+    p.flag({"-v", "--verbose"}, &verbose, "log every request");
+    p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
+    p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
+    p.ignored({"--jinja"}, false, "accepted and ignored (templates are always Jinja)");
+    if (!p.parse(argc, argv)) return 0;
+    if (o.model_path.empty()) fail("-m MODEL is required");
+    if (port < 0 || port > 65535) fail(strfmt("--port %lld is not a valid port", (long long)port));
+    if (slots < 1 || slots > 256) fail("-np must be between 1 and 256");
+    if (ctx < 1) fail("-c must be >= 1");
+    if (batch < 1) fail("-b must be >= 1");
+    if (max_queue < 0 || max_queue > 100000) fail("--max-queue must be between 0 and 100000");
+    if (max_body < 1) fail("--max-body must be >= 1");
+    if (http_threads < 0 || http_threads > 4096) fail("--threads-http must be between 0 and 4096");
+    o.port = int(port);
+    o.sched.n_slots = int(slots);
+    o.sched.n_ctx = ctx;
+    o.sched.batch = batch;
+    o.sched.max_queue = size_t(max_queue);
+    o.sched.no_batch = no_batch;
+    o.max_body = size_t(max_body);
+    o.http_threads = int(http_threads);
+    o.verbose = verbose;
+    set_num_threads(int(threads));
+
+    // Signals go to this thread only (sigwait below), never interrupting the workers.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    ApiServer server(o);
+    const int bound = server.start();
+    std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", o.host.c_str(), bound, o.model_path.c_str());
+    try {
+        server.load_model();
+    } catch (...) {
+        server.stop();
+        throw;
+    }
+    std::fprintf(stderr, "serve: model loaded; %lld slots x %lld context%s\n", (long long)slots, (long long)ctx,
+                 no_batch ? " (--no-batch)" : "");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    std::fprintf(stderr, "serve: signal %d, shutting down\n", sig);
+    server.stop();
+    return 0;
+}
+
+}  // namespace bf

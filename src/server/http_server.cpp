@@ -1,0 +1,376 @@
+// Routes of `bitflash serve` and their JSON / SSE bodies. Every handler turns bf::Error into an OpenAI-style
+// error response, so no request can take the server down.
+#include "server/http_server.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include <httplib.h>
+
+#include "server/protocol.h"
+
+namespace bf {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void send_error(httplib::Response& res, int status, const std::string& msg, const std::string& type = "") {
+    res.status = status;
+    res.set_content(dump_json(error_json(status, msg, type)), "application/json; charset=utf-8");
+}
+
+void send_json(httplib::Response& res, const json& j) {
+    res.status = 200;
+    res.set_content(dump_json(j), "application/json; charset=utf-8");
+}
+
+std::string make_id(const char* prefix) {
+    static std::atomic<uint64_t> counter{0};
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    return strfmt("%s%016llx%llu", prefix, (unsigned long long)rng(), (unsigned long long)counter.fetch_add(1));
+}
+
+// Runs a handler body, mapping errors to responses.
+template <class F>
+void guarded(httplib::Response& res, F&& f) {
+    try {
+        f();
+    } catch (const ApiError& e) {
+        send_error(res, e.status(), e.what(), e.type());
+    } catch (const QueueFull& e) {
+        send_error(res, 503, e.what());
+    } catch (const Error& e) {
+        send_error(res, 400, e.what());
+    } catch (const std::bad_alloc&) {
+        send_error(res, 500, "out of memory");
+    } catch (const std::exception& e) {
+        send_error(res, 500, e.what());
+    }
+}
+
+// What a streaming response needs after the handler has returned.
+struct StreamCtx {
+    std::shared_ptr<GenStream> gs;
+    bool chat = true, include_usage = false, started = false, finished = false;
+    std::string id, model;
+    int64_t created = 0;
+    ChatDeltaSplitter split;
+
+    json chunk(json choice) const {
+        return {{"id", id},
+                {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", created},
+                {"model", model},
+                {"system_fingerprint", "bitflash"},
+                {"choices", json::array({std::move(choice)})}};
+    }
+    json text_chunk(const std::string& text) const {
+        return chunk({{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", nullptr}});
+    }
+    json delta_chunk(json delta) const {
+        return chunk({{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}});
+    }
+};
+
+bool sse_write(httplib::DataSink& sink, const std::string& payload) {
+    const std::string s = "data: " + payload + "\n\n";
+    return sink.write(s.data(), s.size());
+}
+
+}  // namespace
+
+ApiServer::ApiServer(ServerOptions o) : opt_(std::move(o)), http_(std::make_unique<httplib::Server>()) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+std::string ApiServer::model_id() const { return opt_.alias.empty() ? opt_.model_path : opt_.alias; }
+
+int ApiServer::start() {
+    // A client that closes its socket must not kill the process when we write to it.
+    ::signal(SIGPIPE, SIG_IGN);
+    const size_t threads = opt_.http_threads > 0 ? size_t(opt_.http_threads)
+                                                 : size_t(opt_.sched.n_slots) + opt_.sched.max_queue + 8;
+    http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http_->set_payload_max_length(opt_.max_body);
+    http_->set_tcp_nodelay(true);  // SSE sends many small writes; Nagle + delayed ACK would add ~40 ms each
+    http_->set_read_timeout(30, 0);
+    http_->set_write_timeout(30, 0);
+    routes();
+    if (opt_.port < 0 || opt_.port > 65535) fail(strfmt("--port %d is not a valid port", opt_.port));
+    if (opt_.port == 0) {
+        port_ = http_->bind_to_any_port(opt_.host);
+        if (port_ < 0) fail("cannot bind to " + opt_.host + " (any port)");
+    } else {
+        if (!http_->bind_to_port(opt_.host, opt_.port))
+            fail(strfmt("cannot bind to %s:%d (in use, or not a local address)", opt_.host.c_str(), opt_.port));
+        port_ = opt_.port;
+    }
+    listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+    return port_;
+}
+
+void ApiServer::load_model() { set_model(load_served_model(opt_.model_path, opt_.chat_template)); }
+
+void ApiServer::set_model(std::unique_ptr<ServedModel> m) {
+    if (ready_) fail("the model is already loaded");
+    model_ = std::move(m);
+    sched_ = std::make_unique<Scheduler>(*model_, opt_.sched);
+    ready_ = true;
+}
+
+void ApiServer::stop() {
+    {
+        std::lock_guard<std::mutex> lk(stop_mu_);
+        if (stopped_) return;
+        stopped_ = true;
+    }
+    // The scheduler first: it ends every waiting stream, so handler threads can finish and be joined.
+    if (sched_) sched_->stop();
+    if (http_) http_->stop();
+    if (listen_thread_.joinable()) listen_thread_.join();
+}
+
+void ApiServer::routes() {
+    httplib::Server& s = *http_;
+
+    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        const bool health = req.path == "/health" || req.path == "/v1/health";
+        if (!opt_.api_key.empty() && !health) {
+            std::string key = req.get_header_value("Authorization");
+            if (key.rfind("Bearer ", 0) == 0) key = key.substr(7);
+            else key = req.get_header_value("X-Api-Key");
+            if (key != opt_.api_key) {
+                send_error(res, 401, "Invalid API Key");
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
+        if (!ready_) {
+            send_error(res, 503, "Loading model");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Errors httplib produces itself (no route, body too large, bad request line) get a JSON body too.
+    s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const int st = res.status;
+        const std::string msg = st == 404   ? "File Not Found"
+                                : st == 413 ? "the request body is too large"
+                                : st == 405 ? "method not allowed"
+                                            : strfmt("HTTP error %d", st);
+        res.set_content(dump_json(error_json(st, msg)), "application/json; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        send_error(res, 500, "internal error");
+    });
+    if (opt_.verbose)
+        s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+            std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+        });
+
+    auto health = [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); };
+    s.Get("/health", health);
+    s.Get("/v1/health", health);
+
+    auto models = [this](const httplib::Request&, httplib::Response& res) {
+        const ModelConfig& c = model_->model.config;
+        json meta = {{"vocab_type", 2},
+                     {"n_vocab", c.n_vocab},
+                     {"n_ctx_train", c.n_ctx_train},
+                     {"n_embd", c.d_model},
+                     {"size", model_->model.weight_bytes()}};
+        json m = {{"id", model_id()}, {"object", "model"}, {"created", int64_t(std::time(nullptr))},
+                  {"owned_by", "bitflash"}, {"meta", meta}};
+        send_json(res, {{"object", "list"}, {"data", json::array({m})}});
+    };
+    s.Get("/v1/models", models);
+    s.Get("/models", models);
+
+    auto completion = [this](bool chat) {
+        return [this, chat](const httplib::Request& req, httplib::Response& res) {
+            guarded(res, [&] {
+                const json body = parse_body(req.body);
+                CompletionRequest cr = parse_completion_request(body, chat);
+                const int64_t n_ctx = opt_.sched.n_ctx;
+                GenParams gp;
+                if (chat) {
+                    std::string prompt;
+                    try {
+                        auto text = [&](int32_t id) { return id >= 0 ? model_->tok.token_to_piece(id) : std::string(); };
+                        prompt = render_chat(model_->chat_template, cr.messages, true, text(model_->tok.bos_id()),
+                                             text(model_->tok.eos_id()));
+                    } catch (const Error& e) {
+                        throw ApiError(400, std::string("the chat template failed: ") + e.what());
+                    }
+                    gp.prompt = model_->tok.encode(prompt, true);
+                } else {
+                    gp.prompt = cr.prompt_tokens.empty() ? model_->tok.encode(cr.prompt, true) : cr.prompt_tokens;
+                }
+                if (gp.prompt.empty()) throw ApiError(400, "the prompt is empty");
+                if (int64_t(gp.prompt.size()) > n_ctx)
+                    throw ApiError(400, strfmt("the prompt (%zu tokens) exceeds the context size (%lld)", gp.prompt.size(),
+                                               (long long)n_ctx));
+                gp.sampler = cr.sampler;
+                if (gp.sampler.repeat_last_n < 0) gp.sampler.repeat_last_n = int32_t(n_ctx);
+                gp.max_tokens = cr.max_tokens < 0 ? -1 : std::min(cr.max_tokens, n_ctx);  // clamp absurd values
+                gp.stop = cr.stop;
+                gp.ignore_eos = cr.ignore_eos;
+
+                auto ctx = std::make_shared<StreamCtx>();
+                ctx->chat = chat;
+                ctx->include_usage = cr.include_usage;
+                ctx->id = make_id(chat ? "chatcmpl-" : "cmpl-");
+                ctx->model = model_id();
+                ctx->created = int64_t(std::time(nullptr));
+                ctx->gs = sched_->submit(std::move(gp));
+
+                if (!cr.stream) {
+                    std::string text;
+                    GenEvent ev;
+                    for (;;) {
+                        if (!ctx->gs->next(ev, std::chrono::milliseconds(1000))) continue;
+                        if (ev.done) break;
+                        text += ev.text;
+                    }
+                    if (!ev.error.empty()) throw ApiError(500, ev.error);
+                    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_name(ev.finish)}};
+                    if (chat) choice["message"] = chat_message_json(text);
+                    else choice["text"] = text;
+                    send_json(res, {{"id", ctx->id},
+                                    {"object", chat ? "chat.completion" : "text_completion"},
+                                    {"created", ctx->created},
+                                    {"model", ctx->model},
+                                    {"system_fingerprint", "bitflash"},
+                                    {"choices", json::array({choice})},
+                                    {"usage", usage_json(ev.timings)},
+                                    {"timings", timings_json(ev.timings)}});
+                    return;
+                }
+                res.set_header("Cache-Control", "no-cache");
+                res.set_chunked_content_provider(
+                    "text/event-stream",
+                    [ctx](size_t, httplib::DataSink& sink) {
+                        auto fail_stream = [&] {
+                            ctx->gs->cancel();
+                            return false;
+                        };
+                        if (ctx->finished) return false;
+                        if (!ctx->started) {
+                            ctx->started = true;
+                            const json first = ctx->chat ? ctx->delta_chunk({{"role", "assistant"}, {"content", ""}})
+                                                         : ctx->text_chunk("");
+                            if (!sse_write(sink, dump_json(first))) return fail_stream();
+                        }
+                        GenEvent ev;
+                        while (!ctx->gs->next(ev, std::chrono::milliseconds(200)))
+                            if (!sink.is_writable()) return fail_stream();
+                        std::vector<json> out;
+                        auto add_text = [&](const std::vector<json>& deltas) {
+                            for (const auto& d : deltas) out.push_back(ctx->delta_chunk(d));
+                        };
+                        if (ctx->chat) add_text(ctx->split.push(ev.text));
+                        else if (!ev.text.empty()) out.push_back(ctx->text_chunk(ev.text));
+                        if (ev.done) {
+                            if (ctx->chat) add_text(ctx->split.flush());
+                            if (!ev.error.empty()) {
+                                out.push_back(error_json(500, ev.error));
+                            } else {
+                                json last = ctx->chat ? ctx->chunk({{"index", 0}, {"delta", json::object()}, {"logprobs", nullptr},
+                                                                    {"finish_reason", finish_reason_name(ev.finish)}})
+                                                      : ctx->chunk({{"index", 0}, {"text", ""}, {"logprobs", nullptr},
+                                                                    {"finish_reason", finish_reason_name(ev.finish)}});
+                                last["timings"] = timings_json(ev.timings);
+                                out.push_back(std::move(last));
+                                if (ctx->include_usage) {
+                                    json u = ctx->chunk(json());
+                                    u["choices"] = json::array();
+                                    u["usage"] = usage_json(ev.timings);
+                                    out.push_back(std::move(u));
+                                }
+                            }
+                        }
+                        for (const auto& j : out)
+                            if (!sse_write(sink, dump_json(j))) return fail_stream();
+                        if (ev.done) {
+                            ctx->finished = true;
+                            if (ev.error.empty() && !sse_write(sink, "[DONE]")) return fail_stream();
+                            sink.done();
+                        }
+                        return true;
+                    },
+                    [ctx](bool) { ctx->gs->cancel(); });  // no-op when finished; frees the slot otherwise
+            });
+        };
+    };
+    s.Post("/v1/chat/completions", completion(true));
+    s.Post("/chat/completions", completion(true));
+    s.Post("/v1/completions", completion(false));
+    s.Post("/completions", completion(false));
+
+    s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+        guarded(res, [&] {
+            const json body = parse_body(req.body);
+            const std::string content = get_string(body, "content", true);
+            (void)get_bool(body, "add_special");  // validated; Phi adds no BOS/EOS
+            const bool parse_special = get_bool(body, "parse_special").value_or(true);
+            const bool with_pieces = get_bool(body, "with_pieces").value_or(false);
+            const auto ids = model_->tok.encode(content, parse_special);
+            json tokens = json::array();
+            for (int32_t id : ids) {
+                if (!with_pieces) {
+                    tokens.push_back(id);
+                    continue;
+                }
+                const std::string piece = model_->tok.token_to_piece(id);
+                json p = json::array();
+                if (is_valid_utf8(piece)) p = piece;
+                else
+                    for (unsigned char c : piece) p.push_back(int(c));
+                tokens.push_back({{"id", id}, {"piece", p}});
+            }
+            send_json(res, {{"tokens", tokens}});
+        });
+    });
+    s.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+        guarded(res, [&] {
+            const json body = parse_body(req.body);
+            const auto ids = get_token_list(body, "tokens", model_->model.config.n_vocab);
+            send_json(res, {{"content", model_->tok.decode(ids)}});
+        });
+    });
+    s.Post("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
+        guarded(res, [&] {
+            const json body = parse_body(req.body);
+            const auto msgs = parse_messages(body);
+            std::string prompt;
+            try {
+                auto text = [&](int32_t id) { return id >= 0 ? model_->tok.token_to_piece(id) : std::string(); };
+                prompt = render_chat(model_->chat_template, msgs, true, text(model_->tok.bos_id()), text(model_->tok.eos_id()));
+            } catch (const Error& e) {
+                throw ApiError(400, std::string("the chat template failed: ") + e.what());
+            }
+            send_json(res, {{"prompt", prompt}});
+        });
+    });
+
+    // Known routes with the wrong method: 405 rather than 404.
+    auto not_allowed = [](const httplib::Request&, httplib::Response& res) { send_error(res, 405, "method not allowed"); };
+    for (const char* p : {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/tokenize",
+                          "/detokenize", "/apply-template"}) {
+        s.Get(p, not_allowed);
+        s.Put(p, not_allowed);
+        s.Delete(p, not_allowed);
+    }
+    for (const char* p : {"/health", "/v1/health", "/v1/models", "/models"}) {
+        s.Post(p, not_allowed);
+        s.Put(p, not_allowed);
+        s.Delete(p, not_allowed);
+    }
+}
+
+}  // namespace bf

@@ -1,0 +1,65 @@
+// `bitflash serve`'s HTTP side (cpp-httplib): routes, API key, body limit, SSE streaming. Listens before the
+// model is loaded (/health answers 503 until then); handler threads only submit to the Scheduler and relay.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "server/scheduler.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace bf {
+
+struct ServerOptions {
+    std::string model_path;
+    std::string host = "127.0.0.1";
+    int port = 8080;              // 0: any free port (see ApiServer::port)
+    std::string api_key;          // empty: no authentication
+    std::string alias;            // model id in /v1/models and responses (default: the path)
+    std::string chat_template;    // built-in name or Jinja file; empty: the model's own
+    SchedulerOptions sched;
+    size_t max_body = 1 << 20;    // bytes; larger bodies get 413
+    int http_threads = 0;         // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
+    bool verbose = false;         // one log line per request on stderr
+};
+
+class ApiServer {
+public:
+    explicit ApiServer(ServerOptions o);
+    ~ApiServer();
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    // Binds host:port and starts answering on a background thread. Returns the bound port. Throws bf::Error.
+    int start();
+    // Loads the model and starts the scheduler (the endpoints then leave the 503 "Loading model" state).
+    // Throws bf::Error; the server keeps answering 503 then.
+    void load_model();
+    // Uses an already loaded model (tests), instead of load_model().
+    void set_model(std::unique_ptr<ServedModel> m);
+    void stop();
+    int port() const { return port_; }
+    bool loaded() const { return ready_.load(); }
+    const Scheduler* scheduler() const { return ready_ ? sched_.get() : nullptr; }
+
+private:
+    void routes();
+    std::string model_id() const;
+
+    ServerOptions opt_;
+    std::unique_ptr<httplib::Server> http_;
+    std::unique_ptr<ServedModel> model_;
+    std::unique_ptr<Scheduler> sched_;
+    std::atomic<bool> ready_{false};
+    std::thread listen_thread_;
+    int port_ = 0;
+    std::mutex stop_mu_;
+    bool stopped_ = false;
+};
+
+}  // namespace bf
