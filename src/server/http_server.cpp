@@ -3,6 +3,7 @@
 #include "server/http_server.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -13,6 +14,15 @@
 #include "server/protocol.h"
 
 namespace bf {
+
+// Debian's cpp-httplib is a compiled library with a listen backlog of 5: a burst of clients (64 streams at once)
+// overflows it, and their SYN retries add seconds. Linux lets listen() be called again to raise the backlog.
+class HttpServer : public httplib::Server {
+public:
+    void raise_backlog(int n) {
+        if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, n);
+    }
+};
 
 namespace {
 
@@ -83,7 +93,7 @@ bool sse_write(httplib::DataSink& sink, const std::string& payload) {
 
 }  // namespace
 
-ApiServer::ApiServer(ServerOptions o) : opt_(std::move(o)), http_(std::make_unique<httplib::Server>()) {}
+ApiServer::ApiServer(ServerOptions o) : opt_(std::move(o)), http_(std::make_unique<HttpServer>()) {}
 
 ApiServer::~ApiServer() { stop(); }
 
@@ -109,6 +119,7 @@ int ApiServer::start() {
             fail(strfmt("cannot bind to %s:%d (in use, or not a local address)", opt_.host.c_str(), opt_.port));
         port_ = opt_.port;
     }
+    http_->raise_backlog(1024);
     listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
     return port_;
 }

@@ -9,11 +9,9 @@
 
 #include "server/scheduler.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace bf {
+
+class HttpServer;  // httplib::Server with access to its listening socket
 
 struct ServerOptions {
     std::string model_path;
@@ -52,7 +50,7 @@ private:
     std::string model_id() const;
 
     ServerOptions opt_;
-    std::unique_ptr<httplib::Server> http_;
+    std::unique_ptr<HttpServer> http_;
     std::unique_ptr<ServedModel> model_;
     std::unique_ptr<Scheduler> sched_;
     std::atomic<bool> ready_{false};
