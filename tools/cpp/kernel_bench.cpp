@@ -1,6 +1,7 @@
 // Kernel microbenchmark: GB/s of weights streamed and GMAC/s of matmul() for each weight format at the
 // model's full-size shapes, for given token counts and thread counts. Decode runs rotate over enough
 // copies of the weights (>= 256 MB) that they come from DRAM, not from the caches.
+// Columns: best call (ms, GB/s, GMAC/s) and the mean GB/s over all calls.
 // Usage: kernel_bench [--formats q8_0,tq2_0,...] [--tokens 1,512] [--threads 1,2] [--shapes model|head|all]
 //                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu] [--rotate 1|0]
 // --rotate 0 uses one copy of the weights (cache-resident for small shapes: compute cost, not DRAM).
@@ -131,7 +132,8 @@ int main(int argc, char** argv) try {
     if (list.empty()) bf::fail("--shapes must be model, head or all");
     std::printf("kernels=%s clock=%s (GB/s counts the file-format weight bytes; GMAC/s = rows*cols*tokens/time)\n",
                 bf::kernels_name(), g_cpu_clock ? "cpu" : "wall");
-    std::printf("%-6s %14s %6s %3s %10s %9s %9s\n", "format", "shape", "tokens", "thr", "ms/call", "GB/s", "GMAC/s");
+    std::printf("%-6s %14s %6s %3s %10s %9s %9s %9s\n", "format", "shape", "tokens", "thr", "ms/call", "GB/s", "GMAC/s",
+                "avgGB/s");
     for (const auto& fname : split(formats)) {
         const DType type = bf::dtype_from_name(fname);
         for (const Shape& s : list) {
@@ -184,9 +186,9 @@ int main(int argc, char** argv) try {
                         total += dt;
                         ++calls;
                     }
-                    std::printf("%-6s %7lldx%-6lld %6lld %3d %10.3f %9.2f %9.2f\n", fname.c_str(), (long long)s.rows,
+                    std::printf("%-6s %7lldx%-6lld %6lld %3d %10.3f %9.2f %9.2f %9.2f\n", fname.c_str(), (long long)s.rows,
                                 (long long)s.cols, (long long)nt, th, best * 1e3, wbytes / best / 1e9,
-                                double(s.rows) * double(s.cols) * double(nt) / best / 1e9);
+                                double(s.rows) * double(s.cols) * double(nt) / best / 1e9, wbytes * calls / total / 1e9);
                     std::fflush(stdout);
                 }
             }

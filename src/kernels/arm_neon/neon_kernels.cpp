@@ -14,6 +14,10 @@ namespace {
 
 template <int R, int T, class Tile>
 inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    if (n_tok == 1) {  // decode: one row at a time keeps the weight stream sequential for the prefetchers
+        for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
+        return;
+    }
     int64_t r = r0;
     for (; r + R <= r1; r += R) {
         int64_t t = 0;

@@ -31,6 +31,10 @@ inline int32_t hsum_i32(__m256i v) {
 // Runs tile<R, T>(r, t) over rows [r0, r1) × tokens [0, n_tok), with 1-row / 1-token remainders.
 template <int R, int T, class Tile>
 inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    if (n_tok == 1) {  // decode: one row at a time keeps the weight stream sequential for the prefetchers
+        for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
+        return;
+    }
     int64_t r = r0;
     for (; r + R <= r1; r += R) {
         int64_t t = 0;

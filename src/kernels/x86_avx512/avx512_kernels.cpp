@@ -28,6 +28,10 @@ inline float hsum(__m256 v) {
 
 template <int R, int T, class Tile>
 inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
+    if (n_tok == 1) {  // decode: one row at a time keeps the weight stream sequential for the prefetchers
+        for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
+        return;
+    }
     int64_t r = r0;
     for (; r + R <= r1; r += R) {
         int64_t t = 0;
@@ -134,7 +138,7 @@ void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
-    drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
+    auto tile = [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
         BF_UNROLL
         for (int i = 0; i < R; ++i)
@@ -175,7 +179,8 @@ void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
         for (int i = 0; i < R; ++i)
             BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
-    });
+    };
+    drive<4, 2>(r0, r1, a.n_tok, tile);
 }
 
 // ---- ternary (2-bit codes) × int8 activations ---------------------------------------------------------
@@ -372,13 +377,15 @@ inline void decode_tile(const MatArgs& a, int64_t r, int64_t t, int32_t xtot) {
     }
 }
 
+constexpr int kDecodeRows = 1;  // one row at a time: a purely sequential stream suits the prefetchers best
+
 void decode_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t nb = a.kp / 256;
     for (int64_t t = 0; t < a.n_tok; ++t) {
         int32_t xtot = 0;
         for (int64_t b = 0; b < nb; ++b) xtot += a.xsum[t * nb + b];
         int64_t r = r0;
-        for (; r + 4 <= r1; r += 4) decode_tile<4>(a, r, t, xtot);
+        for (; r + kDecodeRows <= r1; r += kDecodeRows) decode_tile<kDecodeRows>(a, r, t, xtot);
         for (; r < r1; ++r) decode_tile<1>(a, r, t, xtot);
     }
 }
