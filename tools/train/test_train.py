@@ -243,7 +243,6 @@ class DataTest(unittest.TestCase):
         rng = random.Random(10)
         for _ in range(500):
             k, q, s, a = mathdata.sample_problem(rng)
-            m = re.search(r"(-?\d+) (?:\+|-|\*|times|and) ", q)
             if k[0] in ("add", "sub", "mul"):
                 x, y = map(int, re.findall(r"\d+", q))
                 want = {"add": x + y, "sub": x - y, "mul": x * y}[k[0]]
