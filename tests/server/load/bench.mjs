@@ -1,5 +1,6 @@
 // Aggregate generation speed of a running `bitflash serve`: C concurrent streaming requests, each generating
-// exactly T tokens (ignore_eos), repeated R rounds. Prints tokens/s over wall time.
+// exactly T tokens (ignore_eos), repeated R rounds. Prints tokens/s over wall time of each round, the median
+// and the best (the machine may be shared: the best round is the least disturbed one).
 // Usage: node bench.mjs BASE_URL C [T=64] [R=2]
 const [base, cArg, tArg, rArg] = process.argv.slice(2);
 const C = Number(cArg), T = Number(tArg || 64), R = Number(rArg || 2);
@@ -16,11 +17,13 @@ async function one(i) {
 }
 
 await one(-1);  // warm up
-let tokens = 0;
-const t0 = performance.now();
+const rates = [];
 for (let r = 0; r < R; r++) {
+  const t0 = performance.now();
   const got = await Promise.all(Array.from({ length: C }, (_, i) => one(r * 1000 + i)));
-  tokens += got.reduce((a, b) => a + b, 0);
+  const s = (performance.now() - t0) / 1000;
+  rates.push(got.reduce((a, b) => a + b, 0) / s);
 }
-const s = (performance.now() - t0) / 1000;
-console.log(`concurrency ${C}: ${tokens} tokens in ${s.toFixed(2)} s = ${(tokens / s).toFixed(1)} tokens/s`);
+const sorted = [...rates].sort((a, b) => a - b);
+console.log(`concurrency ${C}: ${C} x ${T} tokens, ${R} rounds: median ${sorted[Math.floor(R / 2)].toFixed(1)} tokens/s, ` +
+  `best ${sorted[R - 1].toFixed(1)} tokens/s (rounds: ${rates.map((x) => x.toFixed(0)).join(' ')})`);
