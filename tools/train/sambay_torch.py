@@ -84,6 +84,67 @@ def layer_kind(cfg, l):
     return "global" if l == h + 1 else "swa"
 
 
+def scan_reference(u, dt, A, B, C):
+    """Plain autograd selective scan (the definition; used by the tests): y_t = C_t . h_t,
+    h_t = exp(dt_t A) h_{t-1} + dt_t u_t B_t. u, dt: [b,T,d]; A: [d,N]; B, C: [b,T,N]."""
+    dA = torch.exp(dt.unsqueeze(-1) * A)
+    dBu = (dt * u).unsqueeze(-1) * B.unsqueeze(2)
+    h = torch.zeros_like(dBu[:, 0])
+    ys = []
+    for t in range(u.shape[1]):
+        h = dA[:, t] * h + dBu[:, t]
+        ys.append(torch.bmm(h, C[:, t].unsqueeze(-1)).squeeze(-1))
+    return torch.stack(ys, 1)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """Same math as scan_reference with a hand-written backward: the autograd loop spent most of a
+    training step on per-timestep graph bookkeeping and [b,T,d,N] temporaries."""
+
+    @staticmethod
+    def forward(ctx, u, dt, A, B, C):
+        b, T, d = u.shape
+        hs = u.new_empty(T, b, d, A.shape[1])
+        ys = u.new_empty(b, T, d)
+        x = dt * u
+        h = u.new_zeros(b, d, A.shape[1])
+        for t in range(T):
+            h = torch.exp(dt[:, t, :, None] * A) * h + x[:, t, :, None] * B[:, t, None, :]
+            hs[t] = h
+            ys[:, t] = torch.bmm(h, C[:, t, :, None]).squeeze(-1)
+        ctx.save_for_backward(u, dt, A, B, C, hs)
+        return ys
+
+    @staticmethod
+    def backward(ctx, gy):
+        u, dt, A, B, C, hs = ctx.saved_tensors
+        T = u.shape[1]
+        gy = gy.contiguous()
+        gu, gdt, gB, gC = (torch.empty_like(v) for v in (u, dt, B, C))
+        gA = torch.zeros_like(A)
+        gh = torch.zeros_like(hs[0])
+        x = dt * u
+        for t in reversed(range(T)):
+            gC[:, t] = torch.bmm(gy[:, t, None, :], hs[t]).squeeze(1)
+            gh = gh + gy[:, t, :, None] * C[:, t, None, :]          # total dL/dh_t
+            gx = torch.bmm(gh, B[:, t, :, None]).squeeze(-1)         # through x_t B_t
+            gB[:, t] = torch.bmm(x[:, t, None, :], gh).squeeze(1)
+            dA = torch.exp(dt[:, t, :, None] * A)
+            gdt_t = gx * u[:, t]
+            if t > 0:  # h_{-1} = 0: no gradient through the decay at t = 0
+                g_arg = gh * hs[t - 1] * dA                          # dL/d(dt_t A)
+                gdt_t = gdt_t + (g_arg * A).sum(-1)
+                gA += (g_arg * dt[:, t, :, None]).sum(0)
+            gdt[:, t] = gdt_t
+            gu[:, t] = gx * dt[:, t]
+            gh = gh * dA
+        return gu, gdt, gA, gB, gC
+
+
+def selective_scan(u, dt, A, B, C):
+    return _SelectiveScan.apply(u, dt, A, B, C)
+
+
 class Mamba(nn.Module):
     def __init__(self, cfg, ternary, gmu):
         super().__init__()
@@ -124,16 +185,7 @@ class Mamba(nn.Module):
         x, z = self.in_proj(a).chunk(2, dim=-1)
         u = F.silu(self.conv1d(x.transpose(1, 2))[..., :T].transpose(1, 2))
         dt, A, B, C = self._ssm_inputs(u)
-        dA = torch.exp(dt.unsqueeze(-1) * A)                            # [b,T,di,N]
-        dBu = (dt * u).unsqueeze(-1) * B.unsqueeze(2)                   # [b,T,di,N]
-        # unbind (not [:, t] indexing): its backward is one stack, not T full-size scatters.
-        dA_t, dBu_t = dA.unbind(1), dBu.unbind(1)
-        h = torch.zeros_like(dBu_t[0])
-        hs = []
-        for t in range(T):
-            h = dA_t[t] * h + dBu_t[t]
-            hs.append(h)
-        y = torch.einsum("btdn,btn->btd", torch.stack(hs, dim=1), C) + u * self.D
+        y = selective_scan(u, dt, A, B, C) + u * self.D
         return self.out_proj(y * F.silu(z)), y
 
     def step(self, a, state, memory=None):

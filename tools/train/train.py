@@ -112,7 +112,7 @@ def loss_fn(model, ids, mask):
 
 
 @torch.no_grad()
-def greedy_eval(model, tok, problems, max_new=140, log=None):
+def greedy_eval(model, tok, problems, max_new=160, log=None):
     """Greedy decoding with the recurrent step() (same quantized forward), grouped by prompt length."""
     model.eval()
     stops = {tok.token_id("<|end|>"), tok.token_id("<|endoftext|>")}
@@ -145,7 +145,7 @@ def greedy_eval(model, tok, problems, max_new=140, log=None):
     return sum(correct) / len(problems), outs, correct
 
 
-def export(model, tok, cfg_dict, folder, ternary):
+def export(model, tok, cfg_dict, folder, ternary, bf16=False):
     os.makedirs(folder, exist_ok=True)
     d = dict(cfg_dict)
     if ternary:
@@ -155,10 +155,32 @@ def export(model, tok, cfg_dict, folder, ternary):
             "rule": "every Linear with in_features % 256 == 0 (embedding/lm_head and dt_proj excluded)",
             "stored_as": "float32 gamma*Wq, values exactly in {-gamma, 0, +gamma}",
         }
+    sd = model.export_state()
+    # BF16 only for the non-ternary matrices (ternary ones stay exact F32 gamma*Wq; 1-D tensors stay F32).
+    keep = set(model.bitlinear_names()) if ternary else set()
+    bf = {n for n, t in sd.items() if bf16 and t.dim() == 2 and n not in keep}
+    d["torch_dtype"] = "bfloat16" if bf and not ternary else "float32"
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(d, f, indent=2)
-    st.save_safetensors(os.path.join(folder, "model.safetensors"), model.export_state())
+    st.save_safetensors(os.path.join(folder, "model.safetensors"), sd, bf16_names=bf)
     tok.save_hf(folder)
+
+
+def kind_of(problem):
+    """Problem family from its text (the held-out file stores no keys)."""
+    if "x^2" in problem:
+        return "quad"
+    if "x" in problem.replace("times", ""):
+        return "lin"
+    if "*" in problem or "times" in problem or "product" in problem:
+        return "mul"
+    if "+" in problem or "sum" in problem:
+        return "add"
+    return "sub"
+
+
+def checkpoint_path(variant):
+    return os.path.join(ROOT, "tools", "train", "checkpoints", f"{variant}.pt")
 
 
 def train(args):
@@ -176,11 +198,19 @@ def train(args):
     other = [p for n, p in model.named_parameters() if not (p.dim() == 2 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": other, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
-    data = batches(tok, keys, TRAIN_SEED, args.batch)
+    step0, ema = 0, None
+    if args.resume:
+        ck = torch.load(checkpoint_path(args.variant))
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step0, ema = ck["step"], ck["loss_ema"]
+        print(f"resumed from step {step0}", flush=True)
+    # a resumed run continues the same data stream seed-shifted (new examples, same distribution)
+    data = batches(tok, keys, TRAIN_SEED + step0, args.batch)
     t0 = time.time()
     budget = args.minutes * 60
-    step, ema = 0, None
-    warm = 60
+    step = 0
+    warm = args.warmup if not args.resume else 1
     while True:
         el = time.time() - t0
         if el > budget or (args.steps and step >= args.steps):
@@ -199,13 +229,18 @@ def train(args):
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         step += 1
         if step % 25 == 0 or step == 1:
-            print(f"step {step} t {time.time()-t0:.0f}s lr {lr:.2e} loss {loss.item():.4f} ema {ema:.4f}",
+            print(f"step {step0 + step} t {time.time()-t0:.0f}s lr {lr:.2e} loss {loss.item():.4f} ema {ema:.4f}",
                   flush=True)
     train_time = time.time() - t0
+    # full-precision master weights + optimizer state, so a later session can resume (not committed)
+    os.makedirs(os.path.dirname(checkpoint_path(args.variant)), exist_ok=True)
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step0 + step,
+                "loss_ema": ema, "config": cfg_dict, "variant": args.variant, "lr": args.lr,
+                "batch": args.batch}, checkpoint_path(args.variant))
     print(f"trained {step} steps in {train_time:.0f}s ({step/train_time:.3f} steps/s)", flush=True)
     name = "sambay-math-ternary" if ternary else "sambay-math-f32twin"
-    folder = os.path.join(MODELS, name)
-    export(model, tok, cfg_dict, folder, ternary)
+    folder = os.path.join(args.out or MODELS, name)
+    export(model, tok, cfg_dict, folder, ternary, bf16=args.bf16)
     # Evaluate the model exactly as shipped: reload the exported folder.
     shipped = st.load_exported(folder)
     t1 = time.time()
@@ -213,14 +248,17 @@ def train(args):
     acc, outs, correct = greedy_eval(shipped, tok, probs)
     by_kind = {}
     for p, c in zip(probs, correct):
-        k = p["problem"].split()[0] if "x" not in p["problem"] else ("quad" if "^2" in p["problem"] else "lin")
-        by_kind.setdefault(k, []).append(c)
-    summary = {"variant": args.variant, "steps": step, "train_seconds": round(train_time),
-               "batch": args.batch, "lr": args.lr, "final_loss_ema": round(ema, 4),
-               "eval_n": len(probs), "accuracy": acc, "eval_seconds": round(time.time() - t1)}
+        by_kind.setdefault(kind_of(p["problem"]), []).append(c)
+    summary = {"variant": args.variant, "steps": step0 + step, "steps_this_run": step,
+               "train_seconds": round(train_time), "threads": args.threads,
+               "batch": args.batch, "lr": args.lr, "final_loss_ema": round(ema, 4), "bf16": args.bf16,
+               "eval_n": len(probs), "accuracy": acc, "eval_seconds": round(time.time() - t1),
+               "by_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_kind.items())}}
     print(json.dumps(summary), flush=True)
     for i in range(5):
         print(repr(probs[i]["problem"]), "->", repr(outs[i]), correct[i])
+    if args.out:  # smoke runs leave the shipped results alone
+        return
     with open(os.path.join(ROOT, "tools", "train", f"result_{args.variant}.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(ROOT, "tools", "train", f"samples_{args.variant}.jsonl"), "w") as f:
@@ -236,7 +274,11 @@ def main():
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="", help="export under this folder instead of models/")
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--bf16", action="store_true", help="store non-ternary matrices as BF16")
+    ap.add_argument("--resume", action="store_true", help="continue from tools/train/checkpoints/VARIANT.pt")
     ap.add_argument("--eval-n", type=int, default=500)
     args = ap.parse_args()
     prep() if args.cmd == "prep" else train(args)
