@@ -156,9 +156,9 @@ def export(model, tok, cfg_dict, folder, ternary, bf16=False):
             "stored_as": "float32 gamma*Wq, values exactly in {-gamma, 0, +gamma}",
         }
     sd = model.export_state()
-    # BF16 only for the non-ternary matrices (ternary ones stay exact F32 gamma*Wq; 1-D tensors stay F32).
+    # BF16 only for the non-ternary matrices (ternary ones stay exact F32 gamma*Wq; 1-D tensors and A_log stay F32).
     keep = set(model.bitlinear_names()) if ternary else set()
-    bf = {n for n, t in sd.items() if bf16 and t.dim() == 2 and n not in keep}
+    bf = {n for n, t in sd.items() if bf16 and t.dim() == 2 and n.endswith(".weight") and n not in keep}
     d["torch_dtype"] = "bfloat16" if bf and not ternary else "float32"
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(d, f, indent=2)
@@ -246,13 +246,17 @@ def train(args):
     t1 = time.time()
     probs = held[:args.eval_n]
     acc, outs, correct = greedy_eval(shipped, tok, probs)
+    acc_master = None
+    if args.bf16:  # BF16 storage check: the same problems with the unrounded in-memory weights
+        acc_master = greedy_eval(model, tok, probs)[0]
     by_kind = {}
     for p, c in zip(probs, correct):
         by_kind.setdefault(kind_of(p["problem"]), []).append(c)
     summary = {"variant": args.variant, "steps": step0 + step, "steps_this_run": step,
                "train_seconds": round(train_time), "threads": args.threads,
                "batch": args.batch, "lr": args.lr, "final_loss_ema": round(ema, 4), "bf16": args.bf16,
-               "eval_n": len(probs), "accuracy": acc, "eval_seconds": round(time.time() - t1),
+               "eval_n": len(probs), "accuracy": acc, "accuracy_unrounded_weights": acc_master,
+               "eval_seconds": round(time.time() - t1),
                "by_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_kind.items())}}
     print(json.dumps(summary), flush=True)
     for i in range(5):
