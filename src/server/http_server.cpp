@@ -121,6 +121,8 @@ int ApiServer::start() {
     }
     http_->raise_backlog(1024);
     listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+    // httplib's stop() does nothing before the loop runs: wait for it, so an early stop() cannot be lost.
+    for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return port_;
 }
 

@@ -480,6 +480,18 @@ TEST(ServerQueue, FullQueueGives503) {
     EXPECT_EQ(st, std::vector<int>({200, 200, 503}));
 }
 
+TEST(ServerCli, MissingModelExitsWithOneLineError) {
+    // The server listens before loading; a failed load must still stop it and exit 1 (not hang).
+    const std::string log = tmp() + "/serve_missing.log";
+    const std::string cmd = std::string("timeout 30 ") + BF_BINARY + " serve -m " + tmp() + "/missing.gguf --port 0 2>" + log;
+    const int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 1);  // 124 would be the timeout
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("error: cannot open"), std::string::npos) << text;
+}
+
 TEST(ServerLoad, NodeClientsAgainstTheBinary) {
     const char* env = std::getenv("BF_SERVER_LOAD_TEST");
     if (!env || std::string(env) != "1")
