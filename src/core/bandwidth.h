@@ -6,6 +6,6 @@
 namespace bf {
 
 // Best of `reps` passes summing a `bytes`-sized buffer with `threads` OpenMP threads, in bytes/s.
-double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 30, int reps = 5);
+double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 31, int reps = 10);
 
 }  // namespace bf

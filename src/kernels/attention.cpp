@@ -62,7 +62,9 @@ void diff_attention(const DiffAttnArgs& a) {
     const int64_t hd = a.head_dim, n_kv_pair = a.n_kv_head / 2;
     const int64_t group = a.n_head / a.n_kv_head;  // query pairs per KV pair, inside each stripe
     const float scale = 1.0f / std::sqrt(float(hd));
-#pragma omp parallel
+    int64_t keys = 0;  // total work, to skip threading where waking a thread costs more than it saves
+    for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
+#pragma omp parallel if (keys * a.n_head * hd > (int64_t(1) << 16))
     {
         std::vector<float> buf;  // scores: 2·group rows of n; outputs: 2·group rows of 2·hd
         std::vector<const float*> qs(size_t(2 * group));

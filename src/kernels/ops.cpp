@@ -3,7 +3,7 @@
 namespace bf {
 
 void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n_rows, int64_t n, float* y) {
-#pragma omp parallel for if (n_rows > 1)
+#pragma omp parallel for if (n_rows > 1 && n_rows * n > 65536)
     for (int64_t t = 0; t < n_rows; ++t) {
         const float* xr = x + t * n;
         float* yr = y + t * n;

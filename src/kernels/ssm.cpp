@@ -30,7 +30,8 @@ void causal_conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int6
 
 void selective_scan(const ScanArgs& a) {
     const int64_t N = a.d_state;
-#pragma omp parallel for
+    // Small scans (tiny models, single tokens of small layers) are cheaper than waking a thread.
+#pragma omp parallel for if (a.n_tokens * a.d_inner * N > (int64_t(1) << 15))
     for (int64_t c = 0; c < a.d_inner; ++c) {
         float* h = a.state + c * N;
         const float* Ac = a.A + c * N;
