@@ -14,6 +14,9 @@ mkdir -p "$oracle"
 bash tests/tokenizer/oracle/run.sh "$oracle/tokenizer"
 export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
 [ -d tests/formats/oracle/node_modules ] || npm install --prefix tests/formats/oracle --no-audit --no-fund --loglevel=error
+# The server load test (64 streaming `openai` clients, 1,000+ malformed requests) runs in the release build.
+[ -d tests/server/load/node_modules/openai ] || npm install --prefix tests/server/load --no-audit --no-fund --loglevel=error
+export BF_SERVER_LOAD_TEST=1
 
 echo "== reference (float64 NumPy SambaY) self-tests"
 /usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
