@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "../common/byte_tokenizer.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -52,37 +54,7 @@ const std::string& chat_model() {
     static const std::string path = [] {
         const std::string dir = tmp() + "/tok";
         fs::create_directories(dir);
-        // GPT-2 byte-to-unicode map, written independently of the tokenizer under test.
-        std::vector<int> bs;
-        for (int b = '!'; b <= '~'; ++b) bs.push_back(b);
-        for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
-        for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
-        std::vector<int> cs = bs;
-        int n = 0;
-        for (int b = 0; b < 256; ++b)
-            if (std::find(bs.begin(), bs.end(), b) == bs.end()) bs.push_back(b), cs.push_back(256 + n++);
-        auto utf8 = [](int cp) {
-            std::string s;
-            if (cp < 0x80) s += char(cp);
-            else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
-            return s;
-        };
-        nlohmann::json vocab = nlohmann::json::object();
-        for (size_t i = 0; i < bs.size(); ++i) vocab[utf8(cs[i])] = bs[i];
-        nlohmann::json added = nlohmann::json::array();
-        const char* specials[] = {"<|endoftext|>", "<|assistant|>", "<|end|>", "<|user|>", "<|system|>"};
-        for (int i = 0; i < 5; ++i)
-            added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"lstrip", false},
-                             {"rstrip", i > 0}, {"normalized", false}, {"single_word", false}});
-        nlohmann::json tok = {
-            {"version", "1.0"},
-            {"added_tokens", added},
-            {"normalizer", nullptr},
-            {"pre_tokenizer",
-             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-            {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-            {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}, {"ignore_merges", false}}}};
-        std::ofstream(dir + "/tokenizer.json") << tok.dump();
+        bf::testing::write_byte_tokenizer(dir + "/tokenizer.json", /*rstrip_chat_tokens=*/true);
         nlohmann::json cfg = nlohmann::json::parse(slurp(fixture("tiny8") + "/config.json"));
         cfg["vocab_size"] = 320;
         std::ofstream(dir + "/config.json") << cfg.dump();
