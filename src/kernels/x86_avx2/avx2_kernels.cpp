@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "kernels/tile_driver.h"
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
@@ -29,24 +30,7 @@ inline int32_t hsum_i32(__m256i v) {
 }
 
 // Runs tile<R, T>(r, t) over rows [r0, r1) × tokens [0, n_tok), with 1-row / 1-token remainders.
-template <int R, int T, class Tile>
-inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
-    if (n_tok == 1) {  // decode: one row at a time keeps the weight stream sequential for the prefetchers
-        for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
-        return;
-    }
-    int64_t r = r0;
-    for (; r + R <= r1; r += R) {
-        int64_t t = 0;
-        for (; t + T <= n_tok; t += T) tile.template operator()<R, T>(r, t);
-        for (; t < n_tok; ++t) tile.template operator()<R, 1>(r, t);
-    }
-    for (; r < r1; ++r) {
-        int64_t t = 0;
-        for (; t + T <= n_tok; t += T) tile.template operator()<1, T>(r, t);
-        for (; t < n_tok; ++t) tile.template operator()<1, 1>(r, t);
-    }
-}
+using kernels::drive;
 
 // ---- f32 / f16 / bf16 weights, f32 activations -------------------------------------------------------
 

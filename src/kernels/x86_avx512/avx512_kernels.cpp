@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/tile_driver.h"
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
@@ -26,24 +27,7 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-template <int R, int T, class Tile>
-inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
-    if (n_tok == 1) {  // decode: one row at a time keeps the weight stream sequential for the prefetchers
-        for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
-        return;
-    }
-    int64_t r = r0;
-    for (; r + R <= r1; r += R) {
-        int64_t t = 0;
-        for (; t + T <= n_tok; t += T) tile.template operator()<R, T>(r, t);
-        for (; t < n_tok; ++t) tile.template operator()<R, 1>(r, t);
-    }
-    for (; r < r1; ++r) {
-        int64_t t = 0;
-        for (; t + T <= n_tok; t += T) tile.template operator()<1, T>(r, t);
-        for (; t < n_tok; ++t) tile.template operator()<1, 1>(r, t);
-    }
-}
+using kernels::drive;
 
 // Same tiles with the token loop outside: a few tokens' activations stay in L1 while the weights stream
 // from L2/L3 (fewer bytes per multiply-add than re-reading activations for every row tile).
