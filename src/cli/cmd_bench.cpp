@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "cli/gen_common.h"
 #include "core/bandwidth.h"
 #include "core/error.h"
 #include "core/memory.h"
@@ -68,7 +69,7 @@ std::string ftype_name(const Model& m) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-    std::string model_path, p_arg = "512", n_arg = "128", t_arg, d_arg = "0", out = "md", plot;
+    std::string model_path, p_arg = "512", n_arg = "128", t_arg, d_arg = "0", out = "md", plot, ctk = "f32", ctv = "f32";
     int64_t reps = 5, chunk = 512;
     bool no_bw = false;
     ArgParser p("bitflash bench -m MODEL.gguf [-p 512] [-n 128] [-t 1,2] [-r 5] [-d 0,1024,8192] [-o md|json] [--plot FILE.png]",
@@ -83,12 +84,14 @@ int cmd_bench(int argc, char** argv) {
     p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &chunk, "N", "prompt tokens per forward pass (default 512)");
     p.option({"-o", "--output"}, &out, "md|json", "output format (default md)");
     p.option({"--plot"}, &plot, "FILE.png", "draw decode speed against depth (gnuplot)");
+    declare_cache_types(p, &ctk, &ctv);
     p.flag({"--no-bandwidth"}, &no_bw, "skip the memory bandwidth probe");
     p.ignored({"-ngl", "--n-gpu-layers"}, true, "accepted and ignored (CPU only)");
     if (!p.parse(argc, argv)) return 0;
     if (model_path.empty()) fail("-m MODEL.gguf is required");
     if (out != "md" && out != "json") fail("-o must be md or json");
     if (reps < 1) fail("-r must be >= 1");
+    const KvType kv = parse_cache_types(ctk, ctv);
     const auto pps = parse_list(p_arg, "-p"), tgs = parse_list(n_arg, "-n"), depths = parse_list(d_arg, "-d");
     const auto threads = t_arg.empty() ? std::vector<int64_t>{int64_t(std::thread::hardware_concurrency())}
                                        : parse_list(t_arg, "-t");
@@ -120,7 +123,7 @@ int cmd_bench(int argc, char** argv) {
     for (int64_t t : threads) {
         set_num_threads(int(t));
         for (int64_t d : depths) {
-            Session s(model, d + max_len + 1, chunk);
+            Session s(model, d + max_len + 1, chunk, kv);
             if (d > 0) s.feed(random_tokens(d));
             const Session::Checkpoint base = s.save();
             {  // warm-up: page in the weights, spin up the threads
@@ -167,22 +170,26 @@ int cmd_bench(int argc, char** argv) {
             const Row& r = rows[i];
             const double gbs = r.prompt ? 0 : r.mean * double(step_bytes) / 1e9;
             std::printf("  {\"model\": \"%s\", \"size\": %zu, \"params\": %zu, \"threads\": %lld, \"test\": \"%s%lld\", "
-                        "\"depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"weight_gb_per_s\": %.3f, "
+                        "\"depth\": %lld, \"type_k\": \"%s\", \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"weight_gb_per_s\": %.3f, "
                         "\"read_bandwidth_gb_per_s\": %.3f, \"peak_rss\": %.0f}%s\n",
                         label.c_str(), file_bytes, params, (long long)r.threads, r.prompt ? "pp" : "tg", (long long)r.n,
-                        (long long)r.depth, r.mean, r.sd, gbs, bw.count(r.threads) ? bw[r.threads] / 1e9 : 0.0, rss,
+                        (long long)r.depth, kv_type_name(kv), r.mean, r.sd, gbs, bw.count(r.threads) ? bw[r.threads] / 1e9 : 0.0, rss,
                         i + 1 < rows.size() ? "," : "");
         }
         std::printf("]\n");
     } else {
-        std::printf("| model                          |       size |     params | backend | threads |            test |              t/s |\n");
-        std::printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | --------------: | ---------------: |\n");
+        const bool kv_cols = kv != KvType::F32;  // llama-bench shows type_k/type_v only when not the default
+        std::printf("| model                          |       size |     params | backend | threads |%s            test |              t/s |\n",
+                    kv_cols ? " type_k | type_v |" : "");
+        std::printf("| ------------------------------ | ---------: | ---------: | ------- | ------: |%s --------------: | ---------------: |\n",
+                    kv_cols ? " -----: | -----: |" : "");
         for (const Row& r : rows) {
             std::string test = strfmt("%s%lld", r.prompt ? "pp" : "tg", (long long)r.n);
             if (r.depth > 0) test += strfmt(" @ d%lld", (long long)r.depth);
-            std::printf("| %-30s | %6.2f GiB | %8.2f B | CPU     | %7lld | %15s | %7.2f ± %6.2f |\n", label.c_str(),
-                        double(file_bytes) / double(1 << 30), double(params) / 1e9, (long long)r.threads, test.c_str(),
-                        r.mean, r.sd);
+            const std::string types = kv_cols ? strfmt(" %6s | %6s |", kv_type_name(kv), kv_type_name(kv)) : "";
+            std::printf("| %-30s | %6.2f GiB | %8.2f B | CPU     | %7lld |%s %15s | %7.2f ± %6.2f |\n", label.c_str(),
+                        double(file_bytes) / double(1 << 30), double(params) / 1e9, (long long)r.threads, types.c_str(),
+                        test.c_str(), r.mean, r.sd);
         }
         std::printf("\n");
         for (const Row& r : rows) {

@@ -22,7 +22,7 @@ int cmd_chat(int argc, char** argv) {
     if (!f.system_prompt.empty()) check_utf8(f.system_prompt, "the system prompt");
     auto lm = load_for_generation(f);
     const bool tty_in = isatty(STDIN_FILENO), tty_out = isatty(STDOUT_FILENO);
-    Session session(lm->model, f.ctx, f.batch);
+    Session session(lm->model, f.ctx, f.batch, f.kv_type());
     Sampler sampler(f.sampler(), int32_t(lm->model.config.n_vocab));
     std::vector<ChatMessage> history;
     if (!f.system_prompt.empty()) history.push_back({"system", f.system_prompt, std::nullopt});

@@ -80,7 +80,7 @@ int cmd_run(int argc, char** argv) {
         for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
         std::fprintf(stderr, "\n");
     }
-    Session session(lm->model, f.ctx, f.batch);
+    Session session(lm->model, f.ctx, f.batch, f.kv_type());
     Sampler sampler(f.sampler(), int32_t(lm->model.config.n_vocab));
     ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO)));
     auto print = [](const std::string& s) {

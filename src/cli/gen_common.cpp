@@ -30,6 +30,7 @@ void GenFlags::declare(ArgParser& p) {
     p.option({"--chat-template"}, &chat_template, "NAME|FILE",
              "template: phi4-mini, chatml, or a Jinja file (default: the model's own)");
     p.option({"--reasoning"}, &reasoning, "MODE", "<think> text: auto (dim on a terminal), show, hide");
+    declare_cache_types(p, &cache_type_k, &cache_type_v);
     p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
     p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
     p.flag({"--no-perf"}, &no_perf, "do not print timings");
@@ -51,6 +52,17 @@ SamplerParams GenFlags::sampler() const {
     return s;
 }
 
+KvType parse_cache_types(const std::string& k, const std::string& v) {
+    const KvType tk = parse_kv_type(k), tv = parse_kv_type(v);
+    if (tk != tv) fail("-ctk and -ctv must be the same type: the shared K/V cache stores both in one layout");
+    return tk;
+}
+
+void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
+    p.option({"-ctk", "--cache-type-k"}, k, "TYPE", "shared K/V cache type: f32, q8_0 or q4_0 (default f32)");
+    p.option({"-ctv", "--cache-type-v"}, v, "TYPE", "the same for V (must equal -ctk)");
+}
+
 std::string default_model_path() {
     if (const char* env = std::getenv("BITFLASH_MODEL")) return env;
     return std::string(BF_SOURCE_DIR) + "/models/sambay-math-ternary.gguf";
@@ -61,6 +73,7 @@ std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
     if (f.model.empty() && !std::filesystem::exists(path))
         fail("no -m given and the default model " + path + " does not exist (run scripts/demo.sh to create it)");
     if (f.ctx < 1) fail("-c must be >= 1");
+    (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
     set_num_threads(int(f.threads));
     auto t0 = std::chrono::steady_clock::now();
     auto file = std::make_shared<GgufFile>(GgufFile::open(path));

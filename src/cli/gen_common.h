@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "engine/reasoning.h"
+#include "kernels/kv_cache.h"
 #include "model/weights.h"
 #include "sample/sampler.h"
 #include "tokenizer/chat_template.h"
@@ -15,13 +16,19 @@
 
 namespace bf {
 
+// -ctk/-ctv: the shared K/V cache keeps K and V in one type, so both must name it.
+KvType parse_cache_types(const std::string& k, const std::string& v);
+void declare_cache_types(ArgParser& p, std::string* k, std::string* v);
+
 struct GenFlags {
     std::string model, system_prompt, chat_template, reasoning = "auto";
     int64_t n_predict = -1, threads = 0, ctx = 4096, batch = 512, seed = -1, top_k = 40, repeat_last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence = 0.0, frequency = 0.0;
+    std::string cache_type_k = "f32", cache_type_v = "f32";
     bool raw = false, verbose_prompt = false, no_perf = false;
 
     void declare(ArgParser& p);
+    KvType kv_type() const { return parse_cache_types(cache_type_k, cache_type_v); }
     SamplerParams sampler() const;
 };
 

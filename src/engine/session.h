@@ -13,7 +13,7 @@ namespace bf {
 
 class Session {
 public:
-    Session(const Model& m, int64_t n_ctx, int64_t prefill_chunk = 512);
+    Session(const Model& m, int64_t n_ctx, int64_t prefill_chunk = 512, KvType kv_type = KvType::F32);
 
     // Appends tokens; returns the logits after the last one ([n_vocab], valid until the next call).
     const std::vector<float>& feed(std::span<const int32_t> tokens);

@@ -12,6 +12,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/act_quant.h"
+#include "kernels/kernel_api.h"
+
 namespace bf {
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
@@ -184,6 +187,149 @@ void diff_attention(const DiffAttnArgs& a) {
         for (int64_t e = 0; e < w2; ++e) o[size_t(h * w2 + e)] *= inv;
     }
     finish(a, o.data(), a.out);
+}
+
+// ---- attention over the quantized shared cache ------------------------------------------------------
+
+namespace {
+
+struct QuantCtx {
+    const DiffAttnQuantArgs& a;
+    int64_t H, P, D, nb, ld, hi;
+    KvScoreArgs sa;
+    KvValueArgs va;
+    KvScoresFn scores;
+    KvValuesFn values;
+};
+
+// Per-head int8 codes of one query, with Σ codes and the scale (× 1/sqrt(D)).
+void quantize_query(const float* q, int64_t H, int64_t D, int8_t* qc, int32_t* qsum, float* qscale) {
+    const float rs = 1.0f / std::sqrt(float(D));
+    for (int64_t h = 0; h < H; ++h) {
+        const float* x = q + h * D;
+        float amax = 0.0f;
+        for (int64_t d = 0; d < D; ++d) amax = std::max(amax, std::fabs(x[d]));
+        if (!std::isfinite(amax)) amax = 0.0f;
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int64_t d = 0; d < D; ++d) sum += qc[h * D + d] = act_round_even(x[d] * inv);
+        qsum[h] = sum;
+        qscale[h] = amax / 127.0f * rs;
+    }
+}
+
+// Phase 1 over blocks [b0, b1): scores, invisible tokens set to −inf, per-head maxima into mx.
+void q_scores(QuantCtx& c, int64_t b0, int64_t b1, float* mx) {
+    c.scores(c.sa, b0, b1);
+    const int64_t j0 = b0 * kKvBlock, j1 = b1 * kKvBlock;
+    for (int64_t h = 0; h < c.H; ++h) {
+        float* row = c.sa.s + h * c.ld;
+        for (int64_t j = std::max(j0, c.hi); j < j1; ++j) row[j] = -INFINITY;
+    }
+    row_max(Shape{c.H, c.D, 1, 0, 1.0f}, c.sa.s, c.ld, j0, std::min(j1, c.hi), mx);
+}
+
+// Phase 3 over blocks [b0, b1): combined weights e1/S1 − λ·e2/S2 per pair, then the weighted V sum.
+BF_SIMD_CLONES void q_weights(QuantCtx& c, int64_t b0, int64_t b1, const float* sum) {
+    const int64_t j0 = b0 * kKvBlock, j1 = b1 * kKvBlock, jv = std::min(j1, c.hi);
+    float* w = const_cast<float*>(c.va.w);
+    for (int64_t p = 0; p < c.P; ++p) {
+        const float* e1 = c.sa.s + (2 * p) * c.ld;
+        const float* e2 = c.sa.s + (2 * p + 1) * c.ld;
+        const float i1 = 1.0f / sum[2 * p], i2 = c.a.lambda / sum[2 * p + 1];
+        float* wp = w + p * c.ld;
+#pragma omp simd
+        for (int64_t j = j0; j < jv; ++j) wp[j] = e1[j] * i1 - e2[j] * i2;
+        for (int64_t j = std::max(j0, jv); j < j1; ++j) wp[j] = 0.0f;
+    }
+}
+
+// RMSNorm over each pair's 2·D outputs, × (1 − λ_init) and subln.
+void finish_pairs(const DiffAttnQuantArgs& a, const float* u, float* out) {
+    const int64_t w2 = 2 * a.head_dim;
+    for (int64_t p = 0; p < a.n_head / 2; ++p) {
+        const float* up = u + p * w2;
+        float ss = 0.0f;
+        for (int64_t e = 0; e < w2; ++e) ss += up[e] * up[e];
+        const float r = 1.0f / std::sqrt(ss / float(w2) + 1e-5f) * (1.0f - a.lambda_init);
+        for (int64_t e = 0; e < w2; ++e) out[p * w2 + e] = up[e] * r * a.subln[e];
+    }
+}
+
+}  // namespace
+
+void diff_attention_quant(const DiffAttnQuantArgs& a) {
+    const int64_t H = a.n_head, P = H / 2, D = a.head_dim, w2 = 2 * D;
+    const KernelTable& kt = active_kernels();
+    const KvScoresFn scores = kt.kv_scores ? kt.kv_scores : ref_kv_scores;
+    const KvValuesFn values = kt.kv_values ? kt.kv_values : ref_kv_values;
+    int64_t keys = 0;
+    for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t];
+    const bool threaded = keys * H * D > (int64_t(1) << 16) && !omp_in_parallel();
+    const Shape sh{H, D, 1, 0, 1.0f};
+
+    auto make_ctx = [&](int64_t t, std::vector<float>& s, std::vector<float>& w, std::vector<int8_t>& qc,
+                        std::vector<int32_t>& qsum, std::vector<float>& qscale, float* u) {
+        const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock, ld = nb * kKvBlock;
+        s.resize(static_cast<size_t>(H * ld));
+        w.resize(static_cast<size_t>(P * ld));
+        quantize_query(a.q + t * a.q_stride, H, D, qc.data(), qsum.data(), qscale.data());
+        QuantCtx c{a, H, P, D, nb, ld, hi, {}, {}, scores, values};
+        c.sa = {a.kv, H, H / a.n_kv_head, qc.data(), qsum.data(), qscale.data(), s.data(), ld};
+        c.va = {a.kv, P, H / a.n_kv_head, w.data(), ld, u};
+        return c;
+    };
+
+    if (a.n_q > 1 || !threaded) {  // one query per thread
+#pragma omp parallel if (threaded)
+        {
+            std::vector<float> s, w, u(static_cast<size_t>(P * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
+            std::vector<int8_t> qc(static_cast<size_t>(H * D));
+            std::vector<int32_t> qsum(static_cast<size_t>(H));
+            std::vector<float> qscale(static_cast<size_t>(H));
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < a.n_q; ++t) {
+                std::fill(u.begin(), u.end(), 0.0f);
+                QuantCtx c = make_ctx(t, s, w, qc, qsum, qscale, u.data());
+                q_scores(c, 0, c.nb, mx.data());
+                exp_rows(sh, s.data(), c.ld, 0, c.hi, mx.data(), sum.data());
+                q_weights(c, 0, c.nb, sum.data());
+                values(c.va, 0, c.nb);
+                finish_pairs(a, u.data(), a.out + t * a.out_stride);
+            }
+        }
+        return;
+    }
+
+    // One query, blocks split across threads: local maxima, then sums, then partial outputs.
+    const int nt = omp_get_max_threads();
+    std::vector<float> s, w, u(size_t(nt * P * w2), 0.0f), mx(static_cast<size_t>(nt * H)), sum(static_cast<size_t>(nt * H));
+    std::vector<int8_t> qc(static_cast<size_t>(H * D));
+    std::vector<int32_t> qsum(static_cast<size_t>(H));
+    std::vector<float> qscale(static_cast<size_t>(H)), gmx(size_t(H), -INFINITY), gsum(size_t(H), 0.0f);
+    QuantCtx c = make_ctx(0, s, w, qc, qsum, qscale, nullptr);
+#pragma omp parallel num_threads(nt)
+    {
+        const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
+        const int64_t b0 = c.nb * id / cnt, b1 = c.nb * (id + 1) / cnt;
+        QuantCtx my = c;
+        my.va.u = u.data() + id * P * w2;
+        q_scores(my, b0, b1, mx.data() + id * H);
+#pragma omp barrier
+#pragma omp single
+        for (int t = 0; t < cnt; ++t)
+            for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], mx[size_t(t * H + h)]);
+        exp_rows(sh, s.data(), c.ld, b0 * kKvBlock, std::min(b1 * kKvBlock, c.hi), gmx.data(), sum.data() + id * H);
+#pragma omp barrier
+#pragma omp single
+        for (int t = 0; t < cnt; ++t)
+            for (int64_t h = 0; h < H; ++h) gsum[size_t(h)] += sum[size_t(t * H + h)];
+        q_weights(my, b0, b1, gsum.data());
+        values(my.va, b0, b1);
+    }
+    for (int t = 1; t < nt; ++t)
+        for (int64_t e = 0; e < P * w2; ++e) u[size_t(e)] += u[size_t(t * P * w2 + e)];
+    finish_pairs(a, u.data(), a.out);
 }
 
 }  // namespace bf

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/kv_cache.h"
+
 namespace bf {
 
 struct DiffAttnArgs {
@@ -23,5 +25,22 @@ struct DiffAttnArgs {
 };
 
 void diff_attention(const DiffAttnArgs& a);
+
+// The same attention over a quantized cache (kernels/kv_cache.h): queries quantized per head to int8,
+// integer scores, softmax in f32, and O1 − λ·O2 formed as one weighted sum of V (the combined weights
+// quantized per 16-token block). Query t sees cache tokens [0, key_hi[t]).
+struct DiffAttnQuantArgs {
+    int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
+    float lambda = 0, lambda_init = 0;
+    const float* subln = nullptr;
+    const float* q = nullptr;
+    int64_t n_q = 0, q_stride = 0;
+    KvView kv;
+    const int64_t* key_hi = nullptr;
+    float* out = nullptr;
+    int64_t out_stride = 0;
+};
+
+void diff_attention_quant(const DiffAttnQuantArgs& a);
 
 }  // namespace bf

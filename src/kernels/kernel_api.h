@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/kv_cache.h"
+
 namespace bf {
 
 // Prepared ("packed") weight layouts, produced once by prepare_matrix() and shared by every target:
@@ -43,6 +45,30 @@ using MatFn = void (*)(const MatArgs& a, int64_t r0, int64_t r1);
 using QuantQ8Fn = void (*)(const float* x, int64_t cols, int8_t* q, float* d);
 using QuantTernaryFn = void (*)(const float* x, int64_t cols, int64_t kp, int8_t* q, float* inv_s, int32_t* bsum);
 
+// Attention over a quantized K/V cache (layout: kernels/kv_cache.h), in whole 16-token blocks [b0, b1).
+// Query head h reads K head 2·((h/2)/group) + (h&1); head pair p (heads 2p, 2p+1) reads the V heads
+// 2·(p/group) and 2·(p/group) + 1 (the even/odd stripes of differential attention).
+struct KvScoreArgs {
+    KvView kv;
+    int64_t n_head = 0, group = 0;
+    const int8_t* q = nullptr;      // [n_head][head_dim] int8 query codes
+    const int32_t* qsum = nullptr;  // [n_head] Σ of each head's codes (removes the K code offset)
+    const float* qscale = nullptr;  // [n_head] query scale (already × 1/sqrt(head_dim))
+    float* s = nullptr;             // s[h·ld + j] = score of head h with token j
+    int64_t ld = 0;
+};
+// u[p][half·D + d] += Σ_j w[p·ld + j] · V[j][2·(p/group) + half][d]: each 16-token block's weights,
+// times the V scales, are quantized to int8 with one absmax scale per (block, pair, half).
+struct KvValueArgs {
+    KvView kv;
+    int64_t n_pair = 0, group = 0;
+    const float* w = nullptr;  // [n_pair][ld] combined weights, 0 for tokens that are not visible
+    int64_t ld = 0;
+    float* u = nullptr;        // [n_pair][2·head_dim], accumulated
+};
+using KvScoresFn = void (*)(const KvScoreArgs& a, int64_t b0, int64_t b1);
+using KvValuesFn = void (*)(const KvValueArgs& a, int64_t b0, int64_t b1);
+
 struct KernelTable {
     const char* name = "none";
     MatFn f32 = nullptr;
@@ -52,7 +78,13 @@ struct KernelTable {
     MatFn ternary = nullptr;
     QuantQ8Fn quant_q8_0 = nullptr;         // nullptr: use the scalar one
     QuantTernaryFn quant_ternary = nullptr;  // nullptr: use the scalar one
+    KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one (also when head_dim % 16)
+    KvValuesFn kv_values = nullptr;
 };
+
+// The scalar versions (ref/kv_attn_ref.cpp), used where a target has none or head_dim % 16 != 0.
+void ref_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);
+void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 
 // Per-target tables; a target's function returns nullptr when it is not compiled in.
 const KernelTable* ref_kernels();

@@ -130,6 +130,31 @@ std::pair<const float*, const float*> visible_keys(const ModelConfig& c, LayerKi
     return {st.shared_k.data(), st.shared_v.data()};
 }
 
+// §4.5–4.6 over a quantized shared K/V: layer n/2+1 appends this chunk's K/V, then every query attends
+// causally over the cache (cross layers only read it).
+void shared_attention_quant(const ModelConfig& c, const AttentionWeights& w, LayerKind kind, SequenceState& st,
+                            const float* qkv, int64_t qkv_w, int64_t n, int64_t pos0, int64_t* hi, float* out) {
+    const int64_t d = c.d_model, kvd = c.kv_dim();
+    if (kind == LayerKind::GlobalAttn)
+        for (int64_t t = 0; t < n; ++t) st.shared_q.append(qkv + t * qkv_w + d, qkv + t * qkv_w + d + kvd);
+    for (int64_t t = 0; t < n; ++t) hi[t] = pos0 + t + 1;
+    DiffAttnQuantArgs da;
+    da.n_head = c.n_head;
+    da.n_kv_head = c.n_kv_head;
+    da.head_dim = c.head_dim;
+    da.lambda = w.lambda_full;
+    da.lambda_init = w.lambda_init;
+    da.subln = w.subln;
+    da.q = qkv;
+    da.n_q = n;
+    da.q_stride = qkv_w;
+    da.kv = st.shared_q.view();
+    da.key_hi = hi;
+    da.out = out;
+    da.out_stride = d;
+    diff_attention_quant(da);
+}
+
 // §4.5 — differential attention of every kind over the batch rows.
 void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind kind, int64_t layer, const Rows& r,
                      const float* a, Workspace& ws, float* out) {
@@ -145,7 +170,12 @@ void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind 
         const int64_t off = r.off[i];
         int64_t* lo = ws.key_lo.data() + off;
         int64_t* hi = ws.key_hi.data() + off;
-        auto [keys, vals] = visible_keys(c, kind, *r.state[i], layer, qkv + off * qkv_w, qkv_w, r.n[i], r.pos[i], ws, lo, hi);
+        SequenceState& st = *r.state[i];
+        if (kind != LayerKind::SwaAttn && st.kv_type != KvType::F32) {  // the shared K/V, quantized
+            shared_attention_quant(c, w, kind, st, qkv + off * qkv_w, qkv_w, r.n[i], r.pos[i], hi, o + off * d);
+            continue;
+        }
+        auto [keys, vals] = visible_keys(c, kind, st, layer, qkv + off * qkv_w, qkv_w, r.n[i], r.pos[i], ws, lo, hi);
         DiffAttnArgs da;
         da.n_head = c.n_head;
         da.n_kv_head = c.n_kv_head;

@@ -6,7 +6,7 @@
 
 namespace bf {
 
-SequenceState SequenceState::create(const ModelConfig& c, int64_t n_ctx) {
+SequenceState SequenceState::create(const ModelConfig& c, int64_t n_ctx, KvType kv_type) {
     if (n_ctx < 1 || n_ctx > (int64_t(1) << 24)) fail(strfmt("context size %lld is out of range", (long long)n_ctx));
     SequenceState s;
     s.n_ctx = n_ctx;
@@ -25,8 +25,13 @@ SequenceState SequenceState::create(const ModelConfig& c, int64_t n_ctx) {
         }
     }
     // Reserve without touching: pages are committed only as the context fills.
-    s.shared_k.reserve(size_t(n_ctx * s.kv_dim));
-    s.shared_v.reserve(size_t(n_ctx * s.kv_dim));
+    s.kv_type = kv_type;
+    if (kv_type == KvType::F32) {
+        s.shared_k.reserve(size_t(n_ctx * s.kv_dim));
+        s.shared_v.reserve(size_t(n_ctx * s.kv_dim));
+    } else {
+        s.shared_q = QuantKvCache(kv_type, c.n_kv_head, c.head_dim, n_ctx);
+    }
     return s;
 }
 
@@ -38,13 +43,14 @@ void SequenceState::reset() {
     }
     shared_k.clear();
     shared_v.clear();
+    shared_q.clear();
 }
 
 size_t SequenceState::bytes() const {
     size_t n = 0;
     for (const auto& m : mamba) n += (m.conv.size() + m.ssm.size()) * sizeof(float);
     for (const auto& w : swa) n += (w.k.size() + w.v.size()) * sizeof(float);
-    return n + (shared_k.size() + shared_v.size()) * sizeof(float);
+    return n + (shared_k.size() + shared_v.size()) * sizeof(float) + shared_q.bytes();
 }
 
 }  // namespace bf

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/kv_cache.h"
 #include "model/config.h"
 
 namespace bf {
@@ -24,9 +25,11 @@ struct SequenceState {
     int64_t kv_dim = 0;
     std::vector<MambaState> mamba;  // indexed by layer; empty for other layers
     std::vector<SwaCache> swa;      // indexed by layer; empty for other layers
-    std::vector<float> shared_k, shared_v;  // [n_past, kv_dim], capacity n_ctx rows (layer n/2+1)
+    KvType kv_type = KvType::F32;           // storage of the shared K/V
+    std::vector<float> shared_k, shared_v;  // f32: [n_past, kv_dim], capacity n_ctx rows (layer n/2+1)
+    QuantKvCache shared_q;                  // q8_0 / q4_0: the same K/V, quantized
 
-    static SequenceState create(const ModelConfig& c, int64_t n_ctx);
+    static SequenceState create(const ModelConfig& c, int64_t n_ctx, KvType kv_type = KvType::F32);
     void reset();               // back to an empty sequence, keeping allocations
     size_t bytes() const;       // memory held now
 };

@@ -56,8 +56,9 @@ inline std::string converted(const std::string& name, DType type, std::optional<
 }
 
 // Logits of every position, feeding the tokens in chunks of `batch` (0 = all at once).
-inline std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens, size_t batch) {
-    SequenceState st = SequenceState::create(m.config, int64_t(tokens.size()));
+inline std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens, size_t batch,
+                                     KvType kv = KvType::F32) {
+    SequenceState st = SequenceState::create(m.config, int64_t(tokens.size()), kv);
     Workspace ws;
     const size_t V = size_t(m.config.n_vocab);
     std::vector<float> out(tokens.size() * V);

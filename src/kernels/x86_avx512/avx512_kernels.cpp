@@ -436,9 +436,14 @@ void avx512_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, f
     }
 }
 
-const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
-                             avx512_quant_q8_0, avx512_quant_ternary};
+}  // namespace
 
+void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);  // kv_attn_avx512.cpp
+void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
+
+namespace {
+const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
+                             avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512; }
