@@ -1,30 +1,71 @@
+// Row operations of the model: LayerNorm, SiLU gating, residual adds. The row kernels are compiled for
+// AVX-512 / AVX2 / baseline (BF_SIMD_CLONES) with omp simd loops; threads split rows of large batches.
 #include "kernels/ops.h"
+
+#include <cmath>
 
 namespace bf {
 
-void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n_rows, int64_t n, float* y) {
-#pragma omp parallel for if (n_rows > 1 && n_rows * n > 65536)
-    for (int64_t t = 0; t < n_rows; ++t) {
+namespace {
+
+// Corrected two-pass: a float mean m0 from lane sums, then Σd and Σd² of d = x − m0. The correction
+// Σd/n repairs m0's rounding, and var = (Σd² − (Σd)²/n)/n loses nothing since Σd is tiny; this keeps
+// float accumulation as accurate as the old double loops even when |mean| ≫ σ.
+BF_SIMD_CLONES void layer_norm_rows(const float* x, const float* w, const float* b, float eps, int64_t r0, int64_t r1,
+                                    int64_t n, float* y) {
+    for (int64_t t = r0; t < r1; ++t) {
         const float* xr = x + t * n;
         float* yr = y + t * n;
-        double sum = 0, sq = 0;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int64_t i = 0; i < n; ++i) sum += xr[i];
-        const double mean = sum / double(n);
+        const float m0 = sum / float(n);
+        float sd = 0.0f, sq = 0.0f;
+#pragma omp simd reduction(+ : sd, sq)
         for (int64_t i = 0; i < n; ++i) {
-            const double d = xr[i] - mean;
+            const float d = xr[i] - m0;
+            sd += d;
             sq += d * d;
         }
-        const float inv = float(1.0 / std::sqrt(sq / double(n) + eps));
-        const float fm = float(mean);
-        for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - fm) * inv * w[i] + b[i];
+        const float mean = m0 + sd / float(n);
+        float var = (sq - sd * sd / float(n)) / float(n);
+        var = var > 0.0f ? var : 0.0f;
+        const float inv = 1.0f / std::sqrt(var + eps);
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+BF_SIMD_CLONES void silu_mul_rows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
+                                  int64_t r0, int64_t r1, int64_t n, float* out) {
+    for (int64_t t = r0; t < r1; ++t) {
+        const float* g = gate + t * gate_stride;
+        const float* u = up + t * up_stride;
+        float* o = out + t * n;
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) o[i] = silu_vec(g[i]) * u[i];
+    }
+}
+
+}  // namespace
+
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n_rows, int64_t n, float* y) {
+    if (n_rows > 1 && n_rows * n > 65536) {
+#pragma omp parallel for
+        for (int64_t t = 0; t < n_rows; ++t) layer_norm_rows(x, w, b, eps, t, t + 1, n, y);
+    } else {
+        layer_norm_rows(x, w, b, eps, 0, n_rows, n, y);
     }
 }
 
 void silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, int64_t n_rows, int64_t n,
               float* out) {
-#pragma omp parallel for if (n_rows * n > 65536)
-    for (int64_t t = 0; t < n_rows; ++t)
-        for (int64_t i = 0; i < n; ++i) out[t * n + i] = silu(gate[t * gate_stride + i]) * up[t * up_stride + i];
+    if (n_rows > 1 && n_rows * n > 65536) {
+#pragma omp parallel for
+        for (int64_t t = 0; t < n_rows; ++t) silu_mul_rows(gate, gate_stride, up, up_stride, t, t + 1, n, out);
+    } else {
+        silu_mul_rows(gate, gate_stride, up, up_stride, 0, n_rows, n, out);
+    }
 }
 
 void add_rows(float* y, int64_t y_stride, const float* x, int64_t x_stride, const float* bias, int64_t n_rows,
