@@ -123,6 +123,113 @@ void finish(const DiffAttnArgs& a, const float* o, float* out) {
     }
 }
 
+// RMSNorm over each pair's 2·D outputs U = O1 − λ·O2, × (1 − λ_init) and subln.
+void finish_pairs(int64_t n_head, int64_t D, float lambda_init, const float* subln, const float* u, float* out) {
+    const int64_t w2 = 2 * D;
+    for (int64_t p = 0; p < n_head / 2; ++p) {
+        const float* up = u + p * w2;
+        float ss = 0.0f;
+        for (int64_t e = 0; e < w2; ++e) ss += up[e] * up[e];
+        const float r = 1.0f / std::sqrt(ss / float(w2) + 1e-5f) * (1.0f - lambda_init);
+        for (int64_t e = 0; e < w2; ++e) out[p * w2 + e] = up[e] * r * subln[e];
+    }
+}
+
+// Combined weights of pair p over [j0, j1): e1/S1 − λ·e2/S2 (so O1 − λ·O2 is one weighted sum of V).
+BF_SIMD_CLONES void pair_weights(const float* s, int64_t ld, int64_t n_pair, int64_t j0, int64_t j1, const float* sum,
+                                 float lambda, float* w, int64_t ldw) {
+    for (int64_t p = 0; p < n_pair; ++p) {
+        const float* e1 = s + (2 * p) * ld;
+        const float* e2 = s + (2 * p + 1) * ld;
+        const float i1 = 1.0f / sum[2 * p], i2 = lambda / sum[2 * p + 1];
+        float* wp = w + p * ldw;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) wp[j] = e1[j] * i1 - e2[j] * i2;
+    }
+}
+
+// A generic 16-float vector: zmm in the AVX-512 clone, pairs/quads of narrower registers elsewhere.
+typedef float V16 __attribute__((vector_size(64)));
+
+// Scores of one query head against n keys held transposed: key j0 + j, dimension d at kt[d·ldk + j0 + j]
+// (rows padded by 64 so whole 64-key groups may be read). 64 keys per pass, no horizontal sums.
+BF_SIMD_CLONES void scores_transposed(const float* q, const float* kt, int64_t ldk, int64_t j0, int64_t n, int64_t D,
+                                      float scale, float* s) {
+    for (int64_t j = 0; j < n; j += 64) {
+        V16 acc[4] = {};
+        const float* base = kt + j0 + j;
+        for (int64_t d = 0; d < D; ++d) {
+            const float qd = q[d];
+            for (int c = 0; c < 4; ++c) {
+                V16 k;
+                __builtin_memcpy(&k, base + d * ldk + 16 * c, 64);
+                acc[c] += qd * k;
+            }
+        }
+        float tmp[64];
+        __builtin_memcpy(tmp, acc, sizeof(tmp));
+        const int64_t m = std::min<int64_t>(64, n - j);
+        for (int64_t i = 0; i < m; ++i) s[j + i] = tmp[i] * scale;
+    }
+}
+
+// u[p] += Σ_j w[p][j] · [V1_j ; V2_j] of pair p's value heads, over n keys from v.
+BF_SIMD_CLONES void values_pairs(const Shape& sh, const float* v, const float* w, int64_t ldw, int64_t n, float* u) {
+    const int64_t w2 = 2 * sh.hd, P = sh.n_head / 2;
+    for (int64_t j = 0; j < n; ++j) {
+        const float* vr = v + j * sh.kv_stride;
+        for (int64_t p = 0; p < P; ++p) {
+            const float* vp = vr + 2 * (p / sh.group) * sh.hd;
+            const float wj = w[p * ldw + j];
+            float* up = u + p * w2;
+#pragma omp simd
+            for (int64_t e = 0; e < w2; ++e) up[e] += wj * vp[e];
+        }
+    }
+}
+
+// Prefill (many queries): the visible keys are transposed once per kv head, then each query (one per
+// thread at a time) runs scores → softmax → combined weights → V sum.
+void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
+    const int64_t H = a.n_head, D = a.head_dim, G = a.n_kv_head, P = H / 2;
+    int64_t jl = a.key_lo[0], jh = a.key_hi[0];
+    for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
+    const int64_t nk = jh - jl, ldk = (nk + 64 + 15) / 16 * 16;
+    static thread_local std::vector<float> kt;  // reused: a fresh buffer per call would page-fault every time
+    kt.resize(size_t(G * D * ldk));
+    float* const ktp = kt.data();  // the calling thread's buffer, shared with the team below
+#pragma omp parallel for if (threaded)
+    for (int64_t g = 0; g < G; ++g) {
+        float* dst = ktp + g * D * ldk;
+        for (int64_t j = 0; j < nk; ++j) {
+            const float* src = a.k + (jl + j) * a.kv_stride + g * D;
+            for (int64_t d = 0; d < D; ++d) dst[d * ldk + j] = src[d];
+        }
+        for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
+    }
+#pragma omp parallel if (threaded)
+    {
+        std::vector<float> s, w, u(static_cast<size_t>(P * 2 * D)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < a.n_q; ++t) {
+            const int64_t lo = a.key_lo[t], n = a.key_hi[t] - lo;
+            s.resize(size_t(H * n));
+            w.resize(size_t(P * n));
+            const float* q = a.q + t * a.q_stride;
+            for (int64_t h = 0; h < H; ++h) {
+                const int64_t g = 2 * ((h / 2) / sh.group) + (h & 1);
+                scores_transposed(q + h * D, ktp + g * D * ldk, ldk, lo - jl, n, D, sh.scale, s.data() + h * n);
+            }
+            row_max(sh, s.data(), n, 0, n, mx.data());
+            exp_rows(sh, s.data(), n, 0, n, mx.data(), sum.data());
+            pair_weights(s.data(), n, P, 0, n, sum.data(), a.lambda, w.data(), n);
+            std::fill(u.begin(), u.end(), 0.0f);
+            values_pairs(sh, a.v + lo * a.kv_stride, w.data(), n, n, u.data());
+            finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out + t * a.out_stride);
+        }
+    }
+}
+
 }  // namespace
 
 void diff_attention(const DiffAttnArgs& a) {
@@ -132,7 +239,8 @@ void diff_attention(const DiffAttnArgs& a) {
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
     const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16) && !omp_in_parallel();
 
-    if (a.n_q > 1 || !threaded) {  // one query per thread, each over its visible keys in order
+    if (a.n_q > 1) return prefill_attention(a, sh, threaded);
+    if (!threaded) {  // one query over its visible keys in order
 #pragma omp parallel if (threaded)
         {
             std::vector<float> s, o(static_cast<size_t>(H * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
@@ -229,31 +337,13 @@ void q_scores(QuantCtx& c, int64_t b0, int64_t b1, float* mx) {
     row_max(Shape{c.H, c.D, 1, 0, 1.0f}, c.sa.s, c.ld, j0, std::min(j1, c.hi), mx);
 }
 
-// Phase 3 over blocks [b0, b1): combined weights e1/S1 − λ·e2/S2 per pair, then the weighted V sum.
-BF_SIMD_CLONES void q_weights(QuantCtx& c, int64_t b0, int64_t b1, const float* sum) {
+// Phase 3 over blocks [b0, b1): combined weights per pair (0 for tokens not visible), for the V sums.
+void q_weights(QuantCtx& c, int64_t b0, int64_t b1, const float* sum) {
     const int64_t j0 = b0 * kKvBlock, j1 = b1 * kKvBlock, jv = std::min(j1, c.hi);
     float* w = const_cast<float*>(c.va.w);
-    for (int64_t p = 0; p < c.P; ++p) {
-        const float* e1 = c.sa.s + (2 * p) * c.ld;
-        const float* e2 = c.sa.s + (2 * p + 1) * c.ld;
-        const float i1 = 1.0f / sum[2 * p], i2 = c.a.lambda / sum[2 * p + 1];
-        float* wp = w + p * c.ld;
-#pragma omp simd
-        for (int64_t j = j0; j < jv; ++j) wp[j] = e1[j] * i1 - e2[j] * i2;
-        for (int64_t j = std::max(j0, jv); j < j1; ++j) wp[j] = 0.0f;
-    }
-}
-
-// RMSNorm over each pair's 2·D outputs, × (1 − λ_init) and subln.
-void finish_pairs(const DiffAttnQuantArgs& a, const float* u, float* out) {
-    const int64_t w2 = 2 * a.head_dim;
-    for (int64_t p = 0; p < a.n_head / 2; ++p) {
-        const float* up = u + p * w2;
-        float ss = 0.0f;
-        for (int64_t e = 0; e < w2; ++e) ss += up[e] * up[e];
-        const float r = 1.0f / std::sqrt(ss / float(w2) + 1e-5f) * (1.0f - a.lambda_init);
-        for (int64_t e = 0; e < w2; ++e) out[p * w2 + e] = up[e] * r * a.subln[e];
-    }
+    pair_weights(c.sa.s, c.ld, c.P, j0, std::max(j0, jv), sum, c.a.lambda, w, c.ld);
+    for (int64_t p = 0; p < c.P; ++p)
+        for (int64_t j = std::max(j0, jv); j < j1; ++j) w[p * c.ld + j] = 0.0f;
 }
 
 }  // namespace
@@ -295,7 +385,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
                 exp_rows(sh, s.data(), c.ld, 0, c.hi, mx.data(), sum.data());
                 q_weights(c, 0, c.nb, sum.data());
                 values(c.va, 0, c.nb);
-                finish_pairs(a, u.data(), a.out + t * a.out_stride);
+                finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out + t * a.out_stride);
             }
         }
         return;
@@ -329,7 +419,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     }
     for (int t = 1; t < nt; ++t)
         for (int64_t e = 0; e < P * w2; ++e) u[size_t(e)] += u[size_t(t * P * w2 + e)];
-    finish_pairs(a, u.data(), a.out);
+    finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out);
 }
 
 }  // namespace bf
