@@ -13,28 +13,45 @@
 #define BF_SIMD_CLONES
 #endif
 
+// Forced inline: an out-of-line copy would be compiled for the baseline target and called once per lane,
+// which kills the vectorization of the caller's loop (GCC declines to inline softplus_vec on its own).
+#if defined(__GNUC__)
+#define BF_VEC_INLINE inline __attribute__((always_inline))
+#else
+#define BF_VEC_INLINE inline
+#endif
+
 namespace bf {
 
 namespace vec_detail {
-inline float bits_to_float(int32_t b) {
+BF_VEC_INLINE float bits_to_float(int32_t b) {
     float f;
     std::memcpy(&f, &b, 4);
     return f;
 }
-inline int32_t float_to_bits(float f) {
+BF_VEC_INLINE int32_t float_to_bits(float f) {
     int32_t b;
     std::memcpy(&b, &f, 4);
     return b;
 }
 }  // namespace vec_detail
 
+// m ? a : b as a bit mask. Every conditional below goes through this: with a plain `?:`, GCC folds a
+// constant arm into the arithmetic that follows, leaving a floating-point op on one path only, which
+// -ftrapping-math (the default) forbids it to if-convert, and the loop is not vectorized for AVX2/SSE
+// ("control flow in loop"). AVX-512 masking hides the problem, so check the AVX2 clone too.
+BF_VEC_INLINE float select(bool m, float a, float b) {
+    const int32_t k = -int32_t(m);
+    return vec_detail::bits_to_float((vec_detail::float_to_bits(a) & k) | (vec_detail::float_to_bits(b) & ~k));
+}
+
 // e^x over the whole float range: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact n·ln2),
 // e^r by its Taylor series to r^7 (truncation < 1e-8 relative), 2^n applied as two factors 2^(n/2)
 // so that overflow gives +inf and underflow goes through the denormals to 0 like std::exp.
 // Error about 2 ulp. NaN propagates. The clamp comes first so no float→int conversion is out of range.
-inline float exp_vec(float x) {
-    float xc = x > -105.0f ? x : -105.0f;  // e^-105 rounds to 0; also maps NaN here, restored below
-    xc = xc < 89.0f ? xc : 89.0f;
+BF_VEC_INLINE float exp_vec(float x) {
+    float xc = select(x > -105.0f, x, -105.0f);  // e^-105 rounds to 0; also maps NaN here, restored below
+    xc = select(xc < 89.0f, xc, 89.0f);
     // Round to nearest by adding 1.5·2^23 (plain SSE2/NEON arithmetic, unlike nearbyint).
     const float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;
     const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
@@ -49,17 +66,17 @@ inline float exp_vec(float x) {
     const int32_t ni = int32_t(n);  // in [-152, 129]
     const int32_t n1 = ni >> 1, n2 = ni - n1;  // each in [-76, 65]: 2^n1 and 2^n2 are normal floats
     const float res = p * vec_detail::bits_to_float((n1 + 127) << 23) * vec_detail::bits_to_float((n2 + 127) << 23);
-    return x == x ? res : x;
+    return select(x == x, res, x);
 }
 
 // log(1 + t) for t >= -1 (fdlibm's method): 1 + t = 2^e·m with m in [√½, √2), log(m) = 2·atanh(s),
 // s = (m−1)/(m+1), |s| <= 0.172, by its odd series to s^11 (truncation < 1e-9), plus the rounding error
 // of 1 + t carried as (t − ((1+t) − 1))/(1+t), which keeps small t exact. Error about 2 ulp.
 // t = −1 gives −inf, t < −1 NaN, +inf and NaN pass through.
-inline float log1p_vec(float t) {
+BF_VEC_INLINE float log1p_vec(float t) {
     const float u = 1.0f + t;
     // Shift the bits so that the exponent field rounds m to [√½, √2) (0x3f3504f3 = √½).
-    const int32_t ub = vec_detail::float_to_bits(u > 0.0f ? u : 1.0f) + (0x3f800000 - 0x3f3504f3);
+    const int32_t ub = vec_detail::float_to_bits(select(u > 0.0f, u, 1.0f)) + (0x3f800000 - 0x3f3504f3);
     const int32_t e = (ub >> 23) - 127;
     const float m = vec_detail::bits_to_float((ub & 0x007fffff) + 0x3f3504f3);
     const float f = m - 1.0f;
@@ -74,28 +91,28 @@ inline float log1p_vec(float t) {
     q = q * s2 + 1.0f;
     const float fe = float(e);
     float res = (fe * 0.693145752f + (2.0f * s * q + (c + fe * 1.42860677e-6f)));
-    res = t == -1.0f ? -std::numeric_limits<float>::infinity() : res;
-    res = t < -1.0f ? std::numeric_limits<float>::quiet_NaN() : res;
-    res = t == std::numeric_limits<float>::infinity() ? t : res;
-    return t == t ? res : t;
+    res = select(t == -1.0f, -std::numeric_limits<float>::infinity(), res);
+    res = select(t < -1.0f, std::numeric_limits<float>::quiet_NaN(), res);
+    res = select(t == std::numeric_limits<float>::infinity(), t, res);
+    return select(t == t, res, t);
 }
 
 // x·σ(x) with h = e^−|x|/2, e = h² ≤ 1, so nothing overflows: x/(1+e) for x >= 0, (x·h)·h/(1+e) below
 // (the textbook x/(1+e^−x) returns 0 for x < −88.7 where the result is still ~1e-37, and x·e would
 // lose bits once e is denormal).
-inline float silu_vec(float x) {
-    const float h = exp_vec(0.5f * (x > 0.0f ? -x : x));
+BF_VEC_INLINE float silu_vec(float x) {
+    const float h = exp_vec(0.5f * select(x > 0.0f, -x, x));
     const float e = h * h;
-    return (x >= 0.0f ? x : x * h * h) / (1.0f + e);
+    return select(x >= 0.0f, x, x * h * h) / (1.0f + e);
 }
 
 // log(1 + e^v), identity above 20 as in the reference kernels (§4.3 step 4). Below, written as
 // max(v, 0) + log1p(e^−|v|) so that the log1p argument stays in (0, 1] and nothing overflows.
-inline float softplus_vec(float v) {
-    const float pos = v > 0.0f ? v : 0.0f;
-    const float neg_abs = v > 0.0f ? -v : v;
+BF_VEC_INLINE float softplus_vec(float v) {
+    const float pos = select(v > 0.0f, v, 0.0f);
+    const float neg_abs = select(v > 0.0f, -v, v);
     const float sp = pos + log1p_vec(exp_vec(neg_abs));
-    return v > 20.0f ? v : sp;
+    return select(v > 20.0f, v, sp);
 }
 
 }  // namespace bf
