@@ -80,6 +80,7 @@ struct KernelTable {
     QuantTernaryFn quant_ternary = nullptr;  // nullptr: use the scalar one
     KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one (also when head_dim % 16)
     KvValuesFn kv_values = nullptr;
+    bool ternary_all_tokens = false;  // the ternary kernel takes every token at once and chunks them itself
 };
 
 // The scalar versions (ref/kv_attn_ref.cpp), used where a target has none or head_dim % 16 != 0.

@@ -149,11 +149,12 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs) {
-    // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it.
+void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs, bool all_tokens = false) {
+    // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it (unless
+    // the kernel chunks tokens itself).
     int64_t chunk = std::max<int64_t>(1, (512 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
     if (chunk >= 8) chunk = chunk / 8 * 8;
-    chunk = std::min<int64_t>(chunk, 64);
+    chunk = all_tokens ? std::max<int64_t>(a.n_tok, 1) : std::min<int64_t>(chunk, 64);
     auto body = [&](int64_t r0, int64_t r1) {
         if (r0 >= r1) return;
         for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
@@ -264,7 +265,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             a.x = q;
             a.xd = inv_s;
             a.xsum = bsum;
-            run(kt.ternary, a, w.rows, kp, macs);
+            run(kt.ternary, a, w.rows, kp, macs, kt.ternary_all_tokens);
             return;
         }
         default: fail(strfmt("matmul: weight type %s is not supported", dtype_name(w.type)));

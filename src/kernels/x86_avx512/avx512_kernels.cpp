@@ -245,12 +245,15 @@ inline __m128i reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
 }
 
 // Prefill with uniform scales. On this core every 512-bit op competes with vpdpbusd for issue slots, so
-// each 4-row tile is unpacked once into one code byte per weight (a per-thread buffer that stays in
-// L1/L2) and reused by every token tile, whose inner loop is then only loads and vpdpbusd.
-constexpr int kPR = 4, kPT = 4;  // 16 accumulators; GCC spills badly beyond that
-constexpr int64_t kSeg = 4096;    // K segment: 4 rows of unpacked codes = 16 KB, stays in L1
+// a group of 16 rows is unpacked once per K segment into one code byte per weight (a per-thread buffer in
+// L2) and reused by every token of the call (matmul hands this kernel all tokens at once); tokens go in
+// chunks of 64 whose activations stay in L2 while the group's four 4-row tiles pass over them.
+constexpr int kPR = 4, kPT = 4;  // register tile: 16 accumulators; GCC spills badly beyond that
+constexpr int kPG = 16;          // rows unpacked together
+constexpr int64_t kSeg = 4096;   // K segment: 16 rows of unpacked codes = 64 KB
+constexpr int64_t kTokChunk = 64;
 
-// Adds rows r..r+3 × tokens t..t+T-1 over the K segment [k0, k0 + len) into part[t][i] (exact int32).
+// Adds rows r..r+3 × tokens t..t+T-1 over the K segment [k0, k0 + len) into part[t·kPG + i] (exact int32).
 template <int T>
 inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t len, int64_t t, int32_t* part) {
     const auto* x = static_cast<const int8_t*>(a.x) + k0;
@@ -273,7 +276,7 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
     }
     BF_UNROLL
     for (int j = 0; j < T; ++j) {
-        __m128i* p = reinterpret_cast<__m128i*>(part + (t + j) * 4);
+        __m128i* p = reinterpret_cast<__m128i*>(part + (t + j) * kPG);
         _mm_storeu_si128(p, _mm_add_epi32(_mm_loadu_si128(p), reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j])));
     }
 }
@@ -281,10 +284,10 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
 void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const uint8_t*>(a.w);
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4, n_tok = a.n_tok;
-    static thread_local std::vector<uint8_t> buf(size_t(kPR * kSeg + 64));
+    static thread_local std::vector<uint8_t> buf(size_t(kPG * kSeg + 64));
     static thread_local std::vector<int32_t> part, xtot;
     uint8_t* u = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
-    part.resize(size_t(n_tok * 4));
+    part.resize(size_t(n_tok * kPG));
     xtot.resize(size_t(n_tok));
     const __m512i mask = _mm512_set1_epi8(3);
     for (int64_t t = 0; t < n_tok; ++t) {
@@ -293,15 +296,16 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
         xtot[size_t(t)] = s;
     }
     const __m128 scale = _mm_set1_ps(a.w_scales[0]);
-    for (int64_t r = r0; r < r1; r += kPR) {
-        const int nr = int(std::min<int64_t>(kPR, r1 - r));
+    for (int64_t r = r0; r < r1; r += kPG) {
+        const int nr = int(std::min<int64_t>(kPG, r1 - r));
+        const int n_tiles = (nr + kPR - 1) / kPR;
         std::fill(part.begin(), part.end(), 0);
         for (int64_t k0 = 0; k0 < kp; k0 += kSeg) {
             const int64_t len = std::min(kSeg, kp - k0);
-            for (int i = 0; i < kPR; ++i) {
+            for (int i = 0; i < n_tiles * kPR; ++i) {
                 uint8_t* ui = u + i * kSeg;
                 if (i >= nr) {  // missing rows of the last tile: code 0, results discarded
-                    std::fill(ui, ui + len, uint8_t(0));
+                    std::memset(ui, 0, size_t(len));
                     continue;
                 }
                 const uint8_t* row = w + (r + i) * row_bytes + k0 / 4;
@@ -312,17 +316,28 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
                         _mm512_store_si512(ui + b * 256 + 64 * l, _mm512_and_si512(_mm512_srli_epi16(v, 2 * l), mask));
                 }
             }
-            int64_t t = 0;
-            for (; t + kPT <= n_tok; t += kPT) prefill_tile<kPT>(a, u, k0, len, t, part.data());
-            for (; t < n_tok; ++t) prefill_tile<1>(a, u, k0, len, t, part.data());
+            for (int64_t tc = 0; tc < n_tok; tc += kTokChunk) {
+                const int64_t te = std::min(n_tok, tc + kTokChunk);
+                for (int tile = 0; tile < n_tiles; ++tile) {
+                    const uint8_t* ut = u + tile * kPR * kSeg;
+                    int32_t* pt = part.data() + tile * kPR;
+                    int64_t t = tc;
+                    for (; t + kPT <= te; t += kPT) prefill_tile<kPT>(a, ut, k0, len, t, pt);
+                    for (; t < te; ++t) prefill_tile<1>(a, ut, k0, len, t, pt);
+                }
+            }
         }
-        const __mmask8 m = __mmask8((1u << nr) - 1);
-        for (int64_t t = 0; t < n_tok; ++t) {
-            const __m128i tot = _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&part[size_t(t * 4)])),
-                                              _mm_set1_epi32(xtot[size_t(t)]));
-            // (float(total) · scale) · (1/s), in the reference's order.
-            const __m128 y = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(tot), scale), _mm_set1_ps(a.xd[t]));
-            _mm_mask_storeu_ps(a.y + t * a.y_stride + r, m, y);
+        for (int tile = 0; tile < n_tiles; ++tile) {
+            const int rows_here = std::min(kPR, nr - tile * kPR);
+            const __mmask8 m = __mmask8((1u << rows_here) - 1);
+            for (int64_t t = 0; t < n_tok; ++t) {
+                const __m128i tot = _mm_sub_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(&part[size_t(t * kPG + tile * kPR)])),
+                    _mm_set1_epi32(xtot[size_t(t)]));
+                // (float(total) · scale) · (1/s), in the reference's order.
+                const __m128 y = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(tot), scale), _mm_set1_ps(a.xd[t]));
+                _mm_mask_storeu_ps(a.y + t * a.y_stride + r + tile * kPR, m, y);
+            }
         }
     }
 }
@@ -443,7 +458,8 @@ void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 
 namespace {
 const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
-                             avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values};
+                             avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values,
+                             /*ternary_all_tokens=*/true};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512; }
