@@ -19,7 +19,8 @@ constexpr int64_t kMaxConv = 64;    // ModelConfig caps d_conv at 64
 constexpr int64_t kLanes = 16;      // channels per scan block: one zmm, two ymm
 // Below this many tokens the per-channel scan (lanes = states, one horizontal sum per token) wins: the
 // blocked scan's transposes of state and A would cost more than the tokens they serve.
-constexpr int64_t kMinBlockedTokens = 4;
+constexpr int64_t kMinBlockedTokens = 3;
+constexpr int64_t kPrefetchTokens = 4;  // how far ahead the blocked scan prefetches its rows
 
 // Channels [c0, c0 + bw) of causal_conv1d_silu, all tokens.
 BF_SIMD_CLONES void conv_block(const float* x, int64_t x_stride, int64_t n_tokens, int64_t n_ch, int64_t k_size,
@@ -35,6 +36,11 @@ BF_SIMD_CLONES void conv_block(const float* x, int64_t x_stride, int64_t n_token
     // Input row p of the block: x for p >= 0, the saved history for p in [−hist, 0).
     auto row = [&](int64_t p) -> const float* { return p >= 0 ? x + p * x_stride + c0 : st + (hist + p) * kConvBlock; };
     for (int64_t t = 0; t < n_tokens; ++t) {
+        if (t + kPrefetchTokens < n_tokens)  // strided rows, as in scan_block
+            for (int64_t j = 0; j < bw; j += 16) {
+                __builtin_prefetch(x + (t + kPrefetchTokens) * x_stride + c0 + j);
+                __builtin_prefetch(u + (t + kPrefetchTokens) * n_ch + c0 + j, 1);
+            }
 #pragma omp simd
         for (int64_t j = 0; j < bw; ++j) acc[j] = bias ? bias[c0 + j] : 0.0f;
         for (int64_t k = 0; k < k_size; ++k) {  // same summation order as the scalar reference
@@ -53,26 +59,31 @@ BF_SIMD_CLONES void conv_block(const float* x, int64_t x_stride, int64_t n_token
     }
 }
 
-// Channels [c0, c1), lanes over the states: for a token or two, where transposing would not pay.
-BF_SIMD_CLONES void scan_channels(const ScanArgs& a, int64_t c0, int64_t c1) {
+// Channels [c0, c0 + w), w <= kLanes, lanes over the states: for a token or two, where transposing would
+// not pay. The Δ of the w channels are computed together first, so softplus is vectorized here too.
+BF_SIMD_CLONES void scan_channels(const ScanArgs& a, int64_t c0, int64_t w) {
     const int64_t N = a.d_state, di = a.d_inner;
-    for (int64_t c = c0; c < c1; ++c) {
-        float* h = a.state + c * N;
-        const float* Ac = a.A + c * N;
-        for (int64_t t = 0; t < a.n_tokens; ++t) {
-            const float delta = softplus_vec(a.dt[t * di + c] + a.dt_bias[c]);
-            const float uc = a.u[t * di + c];
-            const float du = delta * uc;
-            const float* Bt = a.B + t * a.bc_stride;
-            const float* Ct = a.C + t * a.bc_stride;
+    alignas(64) float delta[kLanes];
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+        const float* dtr = a.dt + t * di + c0;
+        const float* ur = a.u + t * di + c0;
+        const float* bias = a.dt_bias + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < w; ++j) delta[j] = softplus_vec(dtr[j] + bias[j]);
+        const float* Bt = a.B + t * a.bc_stride;
+        const float* Ct = a.C + t * a.bc_stride;
+        for (int64_t j = 0; j < w; ++j) {
+            float* h = a.state + (c0 + j) * N;
+            const float* Ac = a.A + (c0 + j) * N;
+            const float dj = delta[j], uc = ur[j], du = dj * uc;
             float y = 0.0f;
 #pragma omp simd reduction(+ : y)
             for (int64_t n = 0; n < N; ++n) {
-                const float hn = exp_vec(delta * Ac[n]) * h[n] + du * Bt[n];
+                const float hn = exp_vec(dj * Ac[n]) * h[n] + du * Bt[n];
                 h[n] = hn;
                 y += Ct[n] * hn;
             }
-            a.y[t * di + c] = y + a.D[c] * uc;
+            a.y[t * di + c0 + j] = y + a.D[c0 + j] * uc;
         }
     }
 }
@@ -100,6 +111,14 @@ BF_SIMD_CLONES void scan_block(const ScanArgs& a, int64_t c0, int64_t w, float* 
     load_lanes(bias, a.dt_bias + c0, w);
     load_lanes(dd, a.D + c0, w);
     for (int64_t t = 0; t < a.n_tokens; ++t) {
+        // Rows are d_inner apart, each line is used once: the hardware prefetcher does not follow this
+        // stride across pages, and the out-of-order window is shorter than one token's work, so each
+        // token would wait a full memory latency for its Δ and u without these.
+        if (t + kPrefetchTokens < a.n_tokens) {
+            __builtin_prefetch(a.dt + (t + kPrefetchTokens) * di + c0);
+            __builtin_prefetch(a.u + (t + kPrefetchTokens) * di + c0);
+            __builtin_prefetch(a.y + (t + kPrefetchTokens) * di + c0, 1);
+        }
         load_lanes(dl, a.dt + t * di + c0, w);
         load_lanes(ul, a.u + t * di + c0, w);
 #pragma omp simd
@@ -149,7 +168,7 @@ void selective_scan(const ScanArgs& a) {
     if (a.n_tokens < kMinBlockedTokens) {
 #pragma omp parallel for schedule(static) if (par)
         for (int64_t b = 0; b < n_blocks; ++b)
-            scan_channels(a, b * kLanes, std::min(a.d_inner, (b + 1) * kLanes));
+            scan_channels(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes));
         return;
     }
 #pragma omp parallel if (par)
