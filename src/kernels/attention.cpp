@@ -98,10 +98,12 @@ BF_SIMD_CLONES void values_rows(const Shape& sh, const float* v, const float* s,
     }
 }
 
-void row_max(const Shape& sh, const float* s, int64_t ld, int64_t j0, int64_t j1, float* mx) {
+BF_SIMD_CLONES void row_max(const Shape& sh, const float* s, int64_t ld, int64_t j0, int64_t j1, float* mx) {
     for (int64_t h = 0; h < sh.n_head; ++h) {
+        const float* row = s + h * ld;
         float m = -INFINITY;
-        for (int64_t j = j0; j < j1; ++j) m = std::max(m, s[h * ld + j]);
+#pragma omp simd reduction(max : m)
+        for (int64_t j = j0; j < j1; ++j) m = row[j] > m ? row[j] : m;
         mx[h] = m;
     }
 }
@@ -301,15 +303,6 @@ void diff_attention(const DiffAttnArgs& a) {
 
 namespace {
 
-struct QuantCtx {
-    const DiffAttnQuantArgs& a;
-    int64_t H, P, D, nb, ld, hi;
-    KvScoreArgs sa;
-    KvValueArgs va;
-    KvScoresFn scores;
-    KvValuesFn values;
-};
-
 // Per-head int8 codes of one query, with Σ codes and the scale (× 1/sqrt(D)).
 void quantize_query(const float* q, int64_t H, int64_t D, int8_t* qc, int32_t* qsum, float* qscale) {
     const float rs = 1.0f / std::sqrt(float(D));
@@ -326,66 +319,108 @@ void quantize_query(const float* q, int64_t H, int64_t D, int8_t* qc, int32_t* q
     }
 }
 
-// Phase 1 over blocks [b0, b1): scores, invisible tokens set to −inf, per-head maxima into mx.
-void q_scores(QuantCtx& c, int64_t b0, int64_t b1, float* mx) {
-    c.scores(c.sa, b0, b1);
-    const int64_t j0 = b0 * kKvBlock, j1 = b1 * kKvBlock;
-    for (int64_t h = 0; h < c.H; ++h) {
-        float* row = c.sa.s + h * c.ld;
-        for (int64_t j = std::max(j0, c.hi); j < j1; ++j) row[j] = -INFINITY;
+// Per-head maxima of block-major scores over blocks [b0, b1), tokens below hi only. Running maxima stay
+// 16 lanes wide (mv: [H][16] scratch) and are reduced once per head at the end.
+BF_SIMD_CLONES void block_max(const float* s, int64_t H, int64_t b0, int64_t b1, int64_t hi, float* mv, float* mx) {
+    for (int64_t i = 0; i < H * kKvBlock; ++i) mv[i] = -INFINITY;
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t valid = std::min<int64_t>(kKvBlock, hi - b * kKvBlock);
+        const float* blk = s + b * H * kKvBlock;
+        if (valid == kKvBlock) {
+#pragma omp simd
+            for (int64_t i = 0; i < H * kKvBlock; ++i) mv[i] = blk[i] > mv[i] ? blk[i] : mv[i];
+        } else {
+            for (int64_t i = 0; i < H * kKvBlock; ++i)
+                if (i % kKvBlock < valid) mv[i] = std::max(mv[i], blk[i]);
+        }
     }
-    row_max(Shape{c.H, c.D, 1, 0, 1.0f}, c.sa.s, c.ld, j0, std::min(j1, c.hi), mx);
+    for (int64_t h = 0; h < H; ++h) {
+        float m = -INFINITY;
+        for (int64_t t = 0; t < kKvBlock; ++t) m = std::max(m, mv[h * kKvBlock + t]);
+        mx[h] = m;
+    }
 }
 
-// Phase 3 over blocks [b0, b1): combined weights per pair (0 for tokens not visible), for the V sums.
-void q_weights(QuantCtx& c, int64_t b0, int64_t b1, const float* sum) {
-    const int64_t j0 = b0 * kKvBlock, j1 = b1 * kKvBlock, jv = std::min(j1, c.hi);
-    float* w = const_cast<float*>(c.va.w);
-    pair_weights(c.sa.s, c.ld, c.P, j0, std::max(j0, jv), sum, c.a.lambda, w, c.ld);
-    for (int64_t p = 0; p < c.P; ++p)
-        for (int64_t j = std::max(j0, jv); j < j1; ++j) w[p * c.ld + j] = 0.0f;
+// e^(s − mx[h]) in place (0 for tokens at or past hi) and per-head sums over blocks [b0, b1); sums run
+// 16 lanes wide in sv ([H][16] scratch).
+BF_SIMD_CLONES void block_exp(float* s, int64_t H, int64_t b0, int64_t b1, int64_t hi, const float* mx, float* sv,
+                              float* sum) {
+    for (int64_t i = 0; i < H * kKvBlock; ++i) sv[i] = 0.0f;
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t valid = std::min<int64_t>(kKvBlock, hi - b * kKvBlock);
+        float* blk = s + b * H * kKvBlock;
+        for (int64_t h = 0; h < H; ++h) {
+            float* row = blk + h * kKvBlock;
+            float* acc = sv + h * kKvBlock;
+            const float m = mx[h];
+#pragma omp simd
+            for (int64_t t = 0; t < kKvBlock; ++t) {
+                const float e = t < valid ? exp_nonpositive(row[t] - m) : 0.0f;
+                row[t] = e;
+                acc[t] += e;
+            }
+        }
+    }
+    for (int64_t h = 0; h < H; ++h) {
+        float a = 0.0f;
+        for (int64_t t = 0; t < kKvBlock; ++t) a += sv[h * kKvBlock + t];
+        sum[h] = a;
+    }
+}
+
+// Scratch of one query: codes, block-major scores, per-head statistics.
+struct QueryScratch {
+    std::vector<int8_t> qc;
+    std::vector<int32_t> qsum;
+    std::vector<float> qscale, s, mx, sum, c1, c2, u, lanes;
+    void size(int64_t H, int64_t D, int64_t nb, int n_part) {
+        qc.resize(size_t(H * D));
+        qsum.resize(size_t(H));
+        qscale.resize(size_t(H));
+        s.resize(size_t(nb * H * kKvBlock));
+        mx.resize(size_t(n_part * H));
+        sum.resize(size_t(n_part * H));
+        c1.resize(size_t(H / 2));
+        c2.resize(size_t(H / 2));
+        u.assign(size_t(n_part * H * D), 0.0f);  // n_part × [H/2 pairs][2D]
+        lanes.resize(size_t(n_part * H * kKvBlock));
+    }
+};
+
+// c1 = 1/S_2p, c2 = λ/S_2p+1 from the per-head sums.
+void pair_coefficients(const float* sum, int64_t H, float lambda, float* c1, float* c2) {
+    for (int64_t p = 0; p < H / 2; ++p) {
+        c1[p] = 1.0f / sum[2 * p];
+        c2[p] = lambda / sum[2 * p + 1];
+    }
 }
 
 }  // namespace
 
 void diff_attention_quant(const DiffAttnQuantArgs& a) {
-    const int64_t H = a.n_head, P = H / 2, D = a.head_dim, w2 = 2 * D;
+    const int64_t H = a.n_head, P = H / 2, D = a.head_dim, w2 = 2 * D, group = H / a.n_kv_head;
     const KernelTable& kt = active_kernels();
     const KvScoresFn scores = kt.kv_scores ? kt.kv_scores : ref_kv_scores;
     const KvValuesFn values = kt.kv_values ? kt.kv_values : ref_kv_values;
     int64_t keys = 0;
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t];
     const bool threaded = keys * H * D > (int64_t(1) << 16) && !omp_in_parallel();
-    const Shape sh{H, D, 1, 0, 1.0f};
-
-    auto make_ctx = [&](int64_t t, std::vector<float>& s, std::vector<float>& w, std::vector<int8_t>& qc,
-                        std::vector<int32_t>& qsum, std::vector<float>& qscale, float* u) {
-        const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock, ld = nb * kKvBlock;
-        s.resize(static_cast<size_t>(H * ld));
-        w.resize(static_cast<size_t>(P * ld));
-        quantize_query(a.q + t * a.q_stride, H, D, qc.data(), qsum.data(), qscale.data());
-        QuantCtx c{a, H, P, D, nb, ld, hi, {}, {}, scores, values};
-        c.sa = {a.kv, H, H / a.n_kv_head, qc.data(), qsum.data(), qscale.data(), s.data(), ld};
-        c.va = {a.kv, P, H / a.n_kv_head, w.data(), ld, u};
-        return c;
-    };
 
     if (a.n_q > 1 || !threaded) {  // one query per thread
 #pragma omp parallel if (threaded)
         {
-            std::vector<float> s, w, u(static_cast<size_t>(P * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
-            std::vector<int8_t> qc(static_cast<size_t>(H * D));
-            std::vector<int32_t> qsum(static_cast<size_t>(H));
-            std::vector<float> qscale(static_cast<size_t>(H));
+            static thread_local QueryScratch qs;  // kept: MB-sized buffers would page-fault on every call
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < a.n_q; ++t) {
-                std::fill(u.begin(), u.end(), 0.0f);
-                QuantCtx c = make_ctx(t, s, w, qc, qsum, qscale, u.data());
-                q_scores(c, 0, c.nb, mx.data());
-                exp_rows(sh, s.data(), c.ld, 0, c.hi, mx.data(), sum.data());
-                q_weights(c, 0, c.nb, sum.data());
-                values(c.va, 0, c.nb);
-                finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out + t * a.out_stride);
+                const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock;
+                qs.size(H, D, nb, 1);
+                quantize_query(a.q + t * a.q_stride, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
+                scores({a.kv, H, group, qs.qc.data(), qs.qsum.data(), qs.qscale.data(), qs.s.data()}, 0, nb);
+                block_max(qs.s.data(), H, 0, nb, hi, qs.lanes.data(), qs.mx.data());
+                block_exp(qs.s.data(), H, 0, nb, hi, qs.mx.data(), qs.lanes.data(), qs.sum.data());
+                pair_coefficients(qs.sum.data(), H, a.lambda, qs.c1.data(), qs.c2.data());
+                values({a.kv, P, group, qs.s.data(), qs.c1.data(), qs.c2.data(), qs.u.data()}, 0, nb);
+                finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out + t * a.out_stride);
             }
         }
         return;
@@ -393,33 +428,37 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
 
     // One query, blocks split across threads: local maxima, then sums, then partial outputs.
     const int nt = omp_get_max_threads();
-    std::vector<float> s, w, u(size_t(nt * P * w2), 0.0f), mx(static_cast<size_t>(nt * H)), sum(static_cast<size_t>(nt * H));
-    std::vector<int8_t> qc(static_cast<size_t>(H * D));
-    std::vector<int32_t> qsum(static_cast<size_t>(H));
-    std::vector<float> qscale(static_cast<size_t>(H)), gmx(size_t(H), -INFINITY), gsum(size_t(H), 0.0f);
-    QuantCtx c = make_ctx(0, s, w, qc, qsum, qscale, nullptr);
+    static thread_local QueryScratch qs;
+    const int64_t hi = a.key_hi[0], nb = (hi + kKvBlock - 1) / kKvBlock;
+    qs.size(H, D, nb, nt);
+    quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
+    QueryScratch* q = &qs;  // the calling thread's scratch, shared with the team
+    std::vector<float> gmx(size_t(H), -INFINITY), gsum(size_t(H), 0.0f);
 #pragma omp parallel num_threads(nt)
     {
         const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-        const int64_t b0 = c.nb * id / cnt, b1 = c.nb * (id + 1) / cnt;
-        QuantCtx my = c;
-        my.va.u = u.data() + id * P * w2;
-        q_scores(my, b0, b1, mx.data() + id * H);
+        const int64_t b0 = nb * id / cnt, b1 = nb * (id + 1) / cnt;
+        float* s = q->s.data();
+        scores({a.kv, H, group, q->qc.data(), q->qsum.data(), q->qscale.data(), s}, b0, b1);
+        float* lanes = q->lanes.data() + id * H * kKvBlock;
+        block_max(s, H, b0, b1, hi, lanes, q->mx.data() + id * H);
 #pragma omp barrier
 #pragma omp single
         for (int t = 0; t < cnt; ++t)
-            for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], mx[size_t(t * H + h)]);
-        exp_rows(sh, s.data(), c.ld, b0 * kKvBlock, std::min(b1 * kKvBlock, c.hi), gmx.data(), sum.data() + id * H);
+            for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], q->mx[size_t(t * H + h)]);
+        block_exp(s, H, b0, b1, hi, gmx.data(), lanes, q->sum.data() + id * H);
 #pragma omp barrier
 #pragma omp single
-        for (int t = 0; t < cnt; ++t)
-            for (int64_t h = 0; h < H; ++h) gsum[size_t(h)] += sum[size_t(t * H + h)];
-        q_weights(my, b0, b1, gsum.data());
-        values(my.va, b0, b1);
+        {
+            for (int t = 0; t < cnt; ++t)
+                for (int64_t h = 0; h < H; ++h) gsum[size_t(h)] += q->sum[size_t(t * H + h)];
+            pair_coefficients(gsum.data(), H, a.lambda, q->c1.data(), q->c2.data());
+        }
+        values({a.kv, P, group, s, q->c1.data(), q->c2.data(), q->u.data() + id * P * w2}, b0, b1);
     }
     for (int t = 1; t < nt; ++t)
-        for (int64_t e = 0; e < P * w2; ++e) u[size_t(e)] += u[size_t(t * P * w2 + e)];
-    finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out);
+        for (int64_t e = 0; e < P * w2; ++e) qs.u[size_t(e)] += qs.u[size_t(t * P * w2 + e)];
+    finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out);
 }
 
 }  // namespace bf

@@ -48,23 +48,27 @@ using QuantTernaryFn = void (*)(const float* x, int64_t cols, int64_t kp, int8_t
 // Attention over a quantized K/V cache (layout: kernels/kv_cache.h), in whole 16-token blocks [b0, b1).
 // Query head h reads K head 2·((h/2)/group) + (h&1); head pair p (heads 2p, 2p+1) reads the V heads
 // 2·(p/group) and 2·(p/group) + 1 (the even/odd stripes of differential attention).
+// Scores and exponentials are block-major: s[(b·n_head + h)·16 + t] for token 16b + t, so every pass
+// reads the cache, the scores and the weights as sequential streams.
 struct KvScoreArgs {
     KvView kv;
     int64_t n_head = 0, group = 0;
     const int8_t* q = nullptr;      // [n_head][head_dim] int8 query codes
     const int32_t* qsum = nullptr;  // [n_head] Σ of each head's codes (removes the K code offset)
     const float* qscale = nullptr;  // [n_head] query scale (already × 1/sqrt(head_dim))
-    float* s = nullptr;             // s[h·ld + j] = score of head h with token j
-    int64_t ld = 0;
+    float* s = nullptr;             // scores, block-major
 };
-// u[p][half·D + d] += Σ_j w[p·ld + j] · V[j][2·(p/group) + half][d]: each 16-token block's weights,
-// times the V scales, are quantized to int8 with one absmax scale per (block, pair, half).
+// u[p][half·D + d] += Σ_j w_p[j] · V[j][2·(p/group) + half][d] with the combined weights
+// w_p = fma(e[2p], c1[p], −(e[2p+1]·c2[p])) (e: block-major exponentials, 0 for invisible tokens;
+// c1 = 1/S_2p, c2 = λ/S_2p+1). Each block's w_p · V-scales are quantized to int8 with one absmax scale
+// per (block, pair, half).
 struct KvValueArgs {
     KvView kv;
     int64_t n_pair = 0, group = 0;
-    const float* w = nullptr;  // [n_pair][ld] combined weights, 0 for tokens that are not visible
-    int64_t ld = 0;
-    float* u = nullptr;        // [n_pair][2·head_dim], accumulated
+    const float* e = nullptr;
+    const float* c1 = nullptr;  // [n_pair]
+    const float* c2 = nullptr;  // [n_pair]
+    float* u = nullptr;         // [n_pair][2·head_dim], accumulated
 };
 using KvScoresFn = void (*)(const KvScoreArgs& a, int64_t b0, int64_t b1);
 using KvValuesFn = void (*)(const KvValueArgs& a, int64_t b0, int64_t b1);

@@ -31,7 +31,7 @@ void ref_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
                 int32_t acc = 0;
                 for (int64_t d = 0; d < D; ++d) acc += q[d] * code_at(kv, kb, ((d / 4) * kKvBlock + t) * 4 + d % 4);
                 const float ks = f16_to_f32(kv.ks[(b * kv.n_kv_head + g) * kKvBlock + t]);
-                a.s[h * a.ld + b * kKvBlock + t] = float(acc - kv.offset() * a.qsum[h]) * a.qscale[h] * ks;
+                a.s[(b * a.n_head + h) * kKvBlock + t] = float(acc - kv.offset() * a.qsum[h]) * a.qscale[h] * ks;
             }
         }
 }
@@ -46,8 +46,11 @@ void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                 const uint8_t* vb = kv.v + (b * kv.n_kv_head + gv) * hb;
                 float w[kKvBlock];
                 float amax = 0.0f;
+                const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
+                const float* e2 = e1 + kKvBlock;
                 for (int64_t t = 0; t < kKvBlock; ++t) {
-                    w[t] = a.w[p * a.ld + b * kKvBlock + t] * f16_to_f32(kv.vs[(b * kv.n_kv_head + gv) * kKvBlock + t]);
+                    const float wc = std::fmaf(e1[t], a.c1[p], -(e2[t] * a.c2[p]));
+                    w[t] = wc * f16_to_f32(kv.vs[(b * kv.n_kv_head + gv) * kKvBlock + t]);
                     amax = std::fmax(amax, std::fabs(w[t]));
                 }
                 if (!(amax > 0.0f)) continue;

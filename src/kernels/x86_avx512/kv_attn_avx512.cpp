@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernel_api.h"
 
@@ -14,85 +15,141 @@ namespace bf {
 
 namespace {
 
-// Logical 64-byte row r of a head block: Q8_0 as stored; Q4_0 row r < 8·D/64 is the low nibbles of stored
-// row r, row r + 8·D/64 its high nibbles.
-struct Rows {
-    const uint8_t* base;
-    int64_t half_rows;  // rows held in the low nibbles (Q4_0), 0 for Q8_0
-    __m512i row(int64_t r) const {
-        const __m512i m = _mm512_set1_epi8(0x0F);
-        if (!half_rows) return _mm512_loadu_si512(base + r * 64);
-        if (r < half_rows) return _mm512_and_si512(_mm512_loadu_si512(base + r * 64), m);
-        return _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(base + (r - half_rows) * 64), 4), m);
-    }
-};
+// Logical 64-byte row r of a head block: Q8_0 as stored; Q4_0 row r < half is the low nibbles of stored
+// row r, row r + half its high nibbles (half = 8·D/64 rows).
+template <bool Q4>
+inline __m512i kv_row(const uint8_t* base, int64_t half, int64_t r) {
+    if (!Q4) return _mm512_loadu_si512(base + r * 64);
+    const __m512i m = _mm512_set1_epi8(0x0F);
+    if (r < half) return _mm512_and_si512(_mm512_loadu_si512(base + r * 64), m);
+    return _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(base + (r - half) * 64), 4), m);
+}
 
-constexpr int kMaxHeadsPerK = 8;
+// Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
+#define BF_UNROLL _Pragma("GCC unroll 16")
+
+}  // namespace
+
+namespace {
+
+// Scores of the NH query heads sharing K head g, for block b (NH fixed: accumulators stay in registers).
+template <bool Q4, int NH>
+inline void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
+    const KvView& kv = a.kv;
+    const int64_t D = kv.head_dim, nq = D / 4;
+    const uint8_t* base = kv.k + (b * kv.n_kv_head + g) * kv.head_bytes();
+    int64_t heads[NH];  // h = 2p + (g & 1) for the pairs p of this K head's group
+    __m512i acc[NH];
+    BF_UNROLL
+    for (int i = 0; i < NH; ++i) heads[i] = 2 * ((g / 2) * a.group + i) + (g & 1), acc[i] = _mm512_setzero_si512();
+    for (int64_t r = 0; r < nq; ++r) {
+        const __m512i kr = kv_row<Q4>(base, nq / 2, r);
+        BF_UNROLL
+        for (int i = 0; i < NH; ++i) {
+            int32_t q4;
+            std::memcpy(&q4, a.q + heads[i] * D + 4 * r, 4);
+            acc[i] = _mm512_dpbusd_epi32(acc[i], kr, _mm512_set1_epi32(q4));
+        }
+    }
+    const __m512 ks = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.ks + (b * kv.n_kv_head + g) * kKvBlock)));
+    BF_UNROLL
+    for (int i = 0; i < NH; ++i) {
+        const __m512i si = _mm512_sub_epi32(acc[i], _mm512_set1_epi32(kv.offset() * a.qsum[heads[i]]));
+        const __m512 sc = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(si), _mm512_set1_ps(a.qscale[heads[i]])), ks);
+        _mm512_storeu_ps(a.s + (b * a.n_head + heads[i]) * kKvBlock, sc);
+    }
+}
+
+// Block b, V head gv = 2m + half, for the NP pairs p = m·group + i that read it (D = 64): the V rows are
+// loaded once for all NP pairs. The code-offset correction off·Σ wq·scale is accumulated per lane in
+// corr[p][half] (one horizontal sum at the end instead of one per block).
+template <bool Q4, int NP>
+inline void values_block64(const KvValueArgs& a, int64_t b, int64_t m, int64_t half, float* corr) {
+    const KvView& kv = a.kv;
+    constexpr int64_t D = 64;
+    const int64_t gv = 2 * m + half;
+    const uint8_t* base = kv.v + (b * kv.n_kv_head + gv) * kv.head_bytes();
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
+    __m512i wb[NP][4];  // each pair's int8 weights of tokens 4kq..4kq+3, broadcast
+    __m512 scale[NP];
+    bool live[NP];
+    BF_UNROLL
+    for (int i = 0; i < NP; ++i) {
+        const int64_t p = m * a.group + i;
+        const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
+        const __m512 wc = _mm512_fmsub_ps(_mm512_loadu_ps(e1), _mm512_set1_ps(a.c1[p]),
+                                          _mm512_mul_ps(_mm512_loadu_ps(e1 + kKvBlock), _mm512_set1_ps(a.c2[p])));
+        const __m512 w = _mm512_mul_ps(wc, vs);
+        const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, abs_mask));
+        live[i] = amax > 0.0f;
+        const float inv = live[i] ? 127.0f / amax : 0.0f;
+        scale[i] = _mm512_set1_ps(amax / 127.0f);
+        const __m512i wi = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        float* c = corr + (p * 2 + half) * 16;
+        _mm512_storeu_ps(c, _mm512_fmadd_ps(_mm512_cvtepi32_ps(wi), scale[i], _mm512_loadu_ps(c)));
+        const __m512i w8 = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(wi));
+        BF_UNROLL
+        for (int kq = 0; kq < 4; ++kq) wb[i][kq] = _mm512_permutexvar_epi32(_mm512_set1_epi32(kq), w8);
+    }
+    BF_UNROLL
+    for (int dc = 0; dc < 4; ++dc) {
+        __m512i vr[4];
+        BF_UNROLL
+        for (int kq = 0; kq < 4; ++kq) vr[kq] = kv_row<Q4>(base, D / 8, kq * (D / 16) + dc);
+        BF_UNROLL
+        for (int i = 0; i < NP; ++i) {
+            if (!live[i]) continue;
+            __m512i acc = _mm512_setzero_si512();
+            BF_UNROLL
+            for (int kq = 0; kq < 4; ++kq) acc = _mm512_dpbusd_epi32(acc, vr[kq], wb[i][kq]);
+            float* u = a.u + (m * a.group + i) * 2 * D + half * D + 16 * dc;
+            _mm512_storeu_ps(u, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale[i], _mm512_loadu_ps(u)));
+        }
+    }
+}
+
+// Blocks outermost: the cache is block-major, so this reads it as one sequential stream.
+template <bool Q4>
+void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t g = 0; g < a.kv.n_kv_head; ++g) {
+            if (a.group == 1) scores_block<Q4, 1>(a, b, g);
+            else if (a.group == 2) scores_block<Q4, 2>(a, b, g);
+            else scores_block<Q4, 4>(a, b, g);
+        }
+}
+
+template <bool Q4>
+void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t m = 0; m < a.n_pair / a.group; ++m)
+            for (int64_t half = 0; half < 2; ++half) {
+                if (a.group == 1) values_block64<Q4, 1>(a, b, m, half, corr);
+                else values_block64<Q4, 2>(a, b, m, half, corr);
+            }
+}
 
 }  // namespace
 
 void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
-    const KvView& kv = a.kv;
-    const int64_t D = kv.head_dim, hb = kv.head_bytes(), nq = D / 4;
-    const int64_t half_rows = kv.type == KvType::Q4_0 ? nq / 2 : 0;
-    const int64_t heads_per_k = a.group;
-    if (D % 16 || heads_per_k > kMaxHeadsPerK) return ref_kv_scores(a, b0, b1);
-    for (int64_t b = b0; b < b1; ++b)
-        for (int64_t g = 0; g < kv.n_kv_head; ++g) {
-            const Rows rows{kv.k + (b * kv.n_kv_head + g) * hb, half_rows};
-            int64_t heads[kMaxHeadsPerK];  // h = 2p + (g & 1) for the group of pairs p that share K head g
-            for (int64_t i = 0; i < heads_per_k; ++i) heads[i] = 2 * ((g / 2) * a.group + i) + (g & 1);
-            __m512i acc[kMaxHeadsPerK];
-            for (int64_t i = 0; i < heads_per_k; ++i) acc[i] = _mm512_setzero_si512();
-            for (int64_t r = 0; r < nq; ++r) {
-                const __m512i kr = rows.row(r);
-                for (int64_t i = 0; i < heads_per_k; ++i) {
-                    int32_t q4;
-                    std::memcpy(&q4, a.q + heads[i] * D + 4 * r, 4);
-                    acc[i] = _mm512_dpbusd_epi32(acc[i], kr, _mm512_set1_epi32(q4));
-                }
-            }
-            const __m512 ks = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.ks + (b * kv.n_kv_head + g) * kKvBlock)));
-            for (int64_t i = 0; i < heads_per_k; ++i) {
-                const int64_t h = heads[i];
-                const __m512i si = _mm512_sub_epi32(acc[i], _mm512_set1_epi32(kv.offset() * a.qsum[h]));
-                const __m512 s = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(si), _mm512_set1_ps(a.qscale[h])), ks);
-                _mm512_storeu_ps(a.s + h * a.ld + b * kKvBlock, s);
-            }
-        }
+    if (a.kv.head_dim % 16 || !(a.group == 1 || a.group == 2 || a.group == 4)) return ref_kv_scores(a, b0, b1);
+    if (a.kv.type == KvType::Q4_0) scores_all<true>(a, b0, b1);
+    else scores_all<false>(a, b0, b1);
 }
 
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
-    const KvView& kv = a.kv;
-    const int64_t D = kv.head_dim, hb = kv.head_bytes();
-    const int64_t half_rows = kv.type == KvType::Q4_0 ? D / 8 : 0;  // 4·D/64 rows per kq pair
-    if (D % 16) return ref_kv_values(a, b0, b1);
-    const __m512 sign_off = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-    for (int64_t b = b0; b < b1; ++b)
-        for (int64_t p = 0; p < a.n_pair; ++p)
-            for (int64_t half = 0; half < 2; ++half) {
-                const int64_t gv = 2 * (p / a.group) + half;
-                const Rows rows{kv.v + (b * kv.n_kv_head + gv) * hb, half_rows};
-                const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
-                const __m512 w = _mm512_mul_ps(_mm512_loadu_ps(a.w + p * a.ld + b * kKvBlock), vs);
-                const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, sign_off));
-                if (!(amax > 0.0f)) continue;
-                const float inv = 127.0f / amax, scale = amax / 127.0f;
-                const __m512 wr = _mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                const __m512i wi = _mm512_cvtps_epi32(wr);
-                const int32_t wsum = _mm512_reduce_add_epi32(wi);
-                alignas(16) int32_t w4[4];  // the int8 weights of tokens 4kq..4kq+3 as one int32 each
-                _mm_store_si128(reinterpret_cast<__m128i*>(w4), _mm512_cvtepi32_epi8(wi));
-                const __m512i corr = _mm512_set1_epi32(kv.offset() * wsum);
-                float* u = a.u + p * 2 * D + half * D;
-                for (int64_t dc = 0; dc < D / 16; ++dc) {
-                    __m512i acc = _mm512_setzero_si512();
-                    for (int kq = 0; kq < 4; ++kq)
-                        acc = _mm512_dpbusd_epi32(acc, rows.row((kq * D) / 16 + dc), _mm512_set1_epi32(w4[kq]));
-                    const __m512 add = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, corr)), _mm512_set1_ps(scale));
-                    _mm512_storeu_ps(u + 16 * dc, _mm512_add_ps(_mm512_loadu_ps(u + 16 * dc), add));
-                }
-            }
+    if (a.kv.head_dim != 64 || !(a.group == 1 || a.group == 2)) return ref_kv_values(a, b0, b1);
+    static thread_local std::vector<float> corr;
+    corr.assign(size_t(a.n_pair * 2 * 16), 0.0f);
+    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1, corr.data());
+    else values_all<false>(a, b0, b1, corr.data());
+    for (int64_t p = 0; p < a.n_pair; ++p)
+        for (int64_t half = 0; half < 2; ++half) {
+            const __m512 c = _mm512_set1_ps(float(a.kv.offset()) * _mm512_reduce_add_ps(_mm512_loadu_ps(corr.data() + (p * 2 + half) * 16)));
+            float* u = a.u + p * 2 * 64 + half * 64;
+            for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_sub_ps(_mm512_loadu_ps(u + 16 * dc), c));
+        }
 }
 
 }  // namespace bf
