@@ -88,7 +88,7 @@ int cmd_eval(int argc, char** argv) {
         std::fprintf(stderr, "%s[%s%s] %zu/%zu  accuracy %.1f%%%s", tty ? "\r" : "", std::string(size_t(filled), '=').c_str(),
                      std::string(size_t(width - filled), ' ').c_str(), done, items.size(), 100.0 * double(correct) / double(done),
                      tty ? "" : "\n");
-    });
+    }, f.kv_type());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     size_t gen_tokens = 0;
     for (const auto& j : jobs) gen_tokens += j.output.size();

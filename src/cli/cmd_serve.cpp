@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/args.h"
+#include "cli/gen_common.h"
 #include "core/error.h"
 #include "kernels/matmul.h"
 #include "server/http_server.h"
@@ -17,6 +18,7 @@ int cmd_serve(int argc, char** argv) {
     int64_t port = 8080, slots = 4, ctx = 4096, threads = 0, batch = 512, max_queue = 128, max_body = 1 << 20,
             http_threads = 0;
     bool no_batch = false, verbose = false;
+    std::string ctk = "f32", ctv = "f32";
     ArgParser p("bitflash serve -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-np SLOTS] [-c CTX] [options]",
                 "OpenAI-compatible HTTP server with continuous batching (see docs/SERVER.md).");
     p.option({"-m", "--model"}, &o.model_path, "FNAME", "model GGUF (required)");
@@ -26,6 +28,7 @@ int cmd_serve(int argc, char** argv) {
     p.option({"-c", "--ctx-size"}, &ctx, "N", "context size of each slot (default 4096)");
     p.option({"-t", "--threads"}, &threads, "N", "compute threads (default: all cores)");
     p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "tokens per batched step (default 512)");
+    declare_cache_types(p, &ctk, &ctv);
     p.option({"--api-key"}, &o.api_key, "KEY", "require 'Authorization: Bearer KEY' (not for /health)");
     p.option({"-a", "--alias"}, &o.alias, "NAME", "model id shown by /v1/models (default: the path)");
     p.option({"--chat-template"}, &o.chat_template, "NAME|FILE", "phi4-mini, chatml, or a Jinja file (default: the model's)");
@@ -49,6 +52,7 @@ int cmd_serve(int argc, char** argv) {
     o.port = int(port);
     o.sched.n_slots = int(slots);
     o.sched.n_ctx = ctx;
+    o.sched.kv_type = parse_cache_types(ctk, ctv);
     o.sched.batch = batch;
     o.sched.max_queue = size_t(max_queue);
     o.sched.no_batch = no_batch;

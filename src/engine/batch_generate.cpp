@@ -8,7 +8,7 @@
 namespace bf {
 
 void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vector<int32_t>& eog, int64_t n_ctx,
-                    int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done) {
+                    int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done, KvType kv_type) {
     if (parallel < 1) fail("parallel must be >= 1");
     for (const auto& j : jobs) {
         if (j.prompt.empty()) fail("a prompt is empty");
@@ -23,7 +23,7 @@ void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vect
         int32_t next = 0;  // the token to feed at the next step
     };
     std::vector<Slot> slots;
-    for (int i = 0; i < parallel; ++i) slots.push_back({SequenceState::create(m.config, n_ctx), 0, false, false, 0});
+    for (int i = 0; i < parallel; ++i) slots.push_back({SequenceState::create(m.config, n_ctx, kv_type), 0, false, false, 0});
     Workspace ws;
     std::vector<float> logits;
     size_t next_job = 0, finished = 0;

@@ -17,6 +17,7 @@ struct BatchJob {
 
 // on_done(i) is called as job i finishes (in completion order).
 void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vector<int32_t>& eog, int64_t n_ctx,
-                    int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done);
+                    int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done,
+                    KvType kv_type = KvType::F32);
 
 }  // namespace bf

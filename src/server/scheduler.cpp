@@ -86,7 +86,7 @@ Scheduler::Scheduler(const ServedModel& m, const SchedulerOptions& o) : m_(m), o
     if (opt_.batch < 1) fail("the batch size (-b) must be >= 1");
     for (int i = 0; i < opt_.n_slots; ++i) {
         auto s = std::make_unique<Slot>();
-        s->state = SequenceState::create(m_.model.config, opt_.n_ctx);
+        s->state = SequenceState::create(m_.model.config, opt_.n_ctx, opt_.kv_type);
         s->logits.resize(size_t(m_.model.config.n_vocab));
         slots_.push_back(std::move(s));
     }

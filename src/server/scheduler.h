@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/kv_cache.h"
+
 #include "core/error.h"
 #include "model/sambay.h"
 #include "sample/sampler.h"
@@ -79,6 +81,7 @@ private:
 struct SchedulerOptions {
     int n_slots = 4;
     int64_t n_ctx = 4096;
+    KvType kv_type = KvType::F32;  // shared K/V cache of each slot
     int64_t batch = 512;      // tokens per forward_batch call (decode tokens + prompt chunks)
     size_t max_queue = 128;   // requests waiting for a slot; beyond this submit() throws QueueFull
     bool no_batch = false;    // one slot per step (round robin), for comparison with batching
