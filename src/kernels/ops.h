@@ -19,7 +19,7 @@ void layer_norm(const float* x, const float* w, const float* b, float eps, int64
 // out[t, i] = SiLU(gate[t, i]) · up[t, i]; gate and up rows have the given strides, out is contiguous.
 void silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, int64_t n_rows, int64_t n,
               float* out);
-// y[t, i] += x[t, i] (+ bias[i] if bias), rows of n with the given strides.
+// y[t, i] += x[t, i] (+ bias[i] if bias), rows of n with the given strides; rows of y and x must not overlap.
 void add_rows(float* y, int64_t y_stride, const float* x, int64_t x_stride, const float* bias, int64_t n_rows,
               int64_t n);
 // x[t, i] += bias[i].

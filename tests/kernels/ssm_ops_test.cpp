@@ -303,5 +303,28 @@ TEST(SiluMul, MatchesReferenceWithStrides) {
         }
 }
 
+TEST(RowAdds, MatchPlainLoopsExactly) {
+    for (int64_t n : {1, 7, 33, 3072})
+        for (int64_t rows : {1, 3}) {
+            const int64_t ys = n + 5, xs = 2 * n + 1;
+            const auto x = random_floats(size_t(rows * xs), uint32_t(n + 1));
+            const auto b = random_floats(size_t(n), uint32_t(n + 2));
+            const auto y0 = random_floats(size_t(rows * ys), uint32_t(n + 3));
+            for (bool with_bias : {true, false}) {
+                std::vector<float> y = y0, want = y0;
+                add_rows(y.data(), ys, x.data(), xs, with_bias ? b.data() : nullptr, rows, n);
+                for (int64_t t = 0; t < rows; ++t)
+                    for (int64_t i = 0; i < n; ++i)
+                        want[size_t(t * ys + i)] += x[size_t(t * xs + i)] + (with_bias ? b[size_t(i)] : 0.0f);
+                EXPECT_EQ(y, want) << "add_rows n=" << n;  // the same two float additions: bit-exact
+            }
+            std::vector<float> y = y0, want = y0;
+            add_bias(y.data(), ys, b.data(), rows, n);
+            for (int64_t t = 0; t < rows; ++t)
+                for (int64_t i = 0; i < n; ++i) want[size_t(t * ys + i)] += b[size_t(i)];
+            EXPECT_EQ(y, want) << "add_bias n=" << n;  // padding past n untouched, also checked here
+        }
+}
+
 }  // namespace
 }  // namespace bf
