@@ -127,7 +127,7 @@ std::vector<int64_t> cols_for(DType t) {
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::TQ2_0, DType::I2_S};
 const int64_t kRows[] = {1, 3, 17, 63, 130};
-const int64_t kToks[] = {1, 2, 5, 33};
+const int64_t kToks[] = {1, 2, 5, 33, 70};  // 70: more than one 64-token chunk of the prefill kernels
 
 TEST(Matmul, ScalarMatchesDoublePrecision) {
     for (DType type : kTypes)

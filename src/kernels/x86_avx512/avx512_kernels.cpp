@@ -254,6 +254,7 @@ constexpr int64_t kSeg = 4096;   // K segment: 16 rows of unpacked codes = 64 KB
 constexpr int64_t kTokChunk = 64;
 
 // Adds rows r..r+3 × tokens t..t+T-1 over the K segment [k0, k0 + len) into part[t·kPG + i] (exact int32).
+// The first K segment stores its sums (no zeroing of part needed), later ones add.
 template <int T>
 inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t len, int64_t t, int32_t* part) {
     const auto* x = static_cast<const int8_t*>(a.x) + k0;
@@ -277,7 +278,8 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
     BF_UNROLL
     for (int j = 0; j < T; ++j) {
         __m128i* p = reinterpret_cast<__m128i*>(part + (t + j) * kPG);
-        _mm_storeu_si128(p, _mm_add_epi32(_mm_loadu_si128(p), reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j])));
+        const __m128i sum = reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+        _mm_storeu_si128(p, k0 == 0 ? sum : _mm_add_epi32(_mm_loadu_si128(p), sum));
     }
 }
 
@@ -299,7 +301,6 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r += kPG) {
         const int nr = int(std::min<int64_t>(kPG, r1 - r));
         const int n_tiles = (nr + kPR - 1) / kPR;
-        std::fill(part.begin(), part.end(), 0);
         for (int64_t k0 = 0; k0 < kp; k0 += kSeg) {
             const int64_t len = std::min(kSeg, kp - k0);
             for (int i = 0; i < n_tiles * kPR; ++i) {
