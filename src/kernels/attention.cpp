@@ -190,6 +190,8 @@ BF_SIMD_CLONES void values_pairs(const Shape& sh, const float* v, const float* w
     }
 }
 
+constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at the real model's size
+
 // Prefill (many queries): the visible keys are transposed once per kv head, then each query (one per
 // thread at a time) runs scores → softmax → combined weights → V sum.
 void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
@@ -241,8 +243,12 @@ void diff_attention(const DiffAttnArgs& a) {
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
     const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16) && !omp_in_parallel();
 
-    if (a.n_q > 1) return prefill_attention(a, sh, threaded);
-    if (!threaded) {  // one query over its visible keys in order
+    // Many queries: transposed keys, while their scratch stays small (sliding windows, shallow global
+    // attention); beyond that one query per thread over the keys in place.
+    int64_t jl = a.n_q ? a.key_lo[0] : 0, jh = a.n_q ? a.key_hi[0] : 0;
+    for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
+    if (a.n_q > 1 && jh - jl <= kMaxTransposedKeys) return prefill_attention(a, sh, threaded);
+    if (a.n_q > 1 || !threaded) {  // one query per thread, each over its visible keys in order
 #pragma omp parallel if (threaded)
         {
             std::vector<float> s, o(static_cast<size_t>(H * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
