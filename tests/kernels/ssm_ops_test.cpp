@@ -186,6 +186,71 @@ void run_scan(Scan scan, const ScanData& s, int64_t t0, int64_t t1, std::vector<
 // 17 · ~10 ulp · 6e-8 ≈ 1e-5.
 constexpr double kScanTol = 2e-5;
 
+// The scan in double, plus for every output the magnitude of what it is made of: |h| bounds M with
+// M_t = e^{ΔA}·M_{t−1} + |ΔB·u| (M_0 = |h_0|) and |y| bounds Σ|C|·M + |D·u|. A float scan's rounding
+// error is a small multiple of ε times these, whatever the cancellation, so they scale the tolerance.
+struct ScanDouble {
+    std::vector<double> y, y_mag, state, state_mag;
+};
+ScanDouble scan_double(const ScanData& s) {
+    ScanDouble r;
+    r.y.resize(size_t(s.T * s.di));
+    r.y_mag.resize(r.y.size());
+    r.state.assign(s.state.begin(), s.state.end());
+    r.state_mag.resize(r.state.size());
+    for (size_t i = 0; i < r.state.size(); ++i) r.state_mag[i] = std::fabs(r.state[i]);
+    for (int64_t t = 0; t < s.T; ++t)
+        for (int64_t c = 0; c < s.di; ++c) {
+            const double v = double(s.dt[size_t(t * s.di + c)]) + double(s.dt_bias[size_t(c)]);
+            const double delta = v > 20.0 ? v : std::log1p(std::exp(v));
+            const double u = s.u[size_t(t * s.di + c)];
+            double y = 0, mag = 0;
+            for (int64_t n = 0; n < s.N; ++n) {
+                const size_t k = size_t(c * s.N + n);
+                const double B = s.bc[size_t(t * s.stride + 3 + n)], C = s.bc[size_t(t * s.stride + 3 + s.N + n)];
+                const double a = std::exp(delta * double(s.A[k]));
+                r.state[k] = a * r.state[k] + delta * B * u;
+                r.state_mag[k] = a * r.state_mag[k] + std::fabs(delta * B * u);
+                y += C * r.state[k];
+                mag += std::fabs(C) * r.state_mag[k];
+            }
+            const double du = double(s.D[size_t(c)]) * u;
+            r.y[size_t(t * s.di + c)] = y + du;
+            r.y_mag[size_t(t * s.di + c)] = mag + std::fabs(du);
+        }
+    return r;
+}
+
+// max over elements of |got − want| / magnitude.
+double worst_scaled(const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& mag) {
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+        worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / std::max(mag[i], 1e-30));
+    return worst;
+}
+
+// Against the double scan, per element, in units of ε = 2^-23 · magnitude: the readout sums N products
+// in float (up to N·ε of Σ|C·h| in the worst case, and the lanes do add them in order), on top of a
+// few ε from the state update (exp_vec ≤ 3 ulp, softplus ≤ 6 ulp of Δ, which enters e^{ΔA} as
+// |ΔA|·e^{ΔA}·ε ≤ ε/e). Tolerance (N + 16)·ε; measured worst 1.4e-6 = 12ε at N = 16, against 3.8e-6.
+// A 1e-4 error in any one term of any one channel still fails it.
+double scan_mag_tol(int64_t N) { return double(N + 16) * 1.1920929e-7; }
+
+TEST(SelectiveScan, MatchesDoublePrecisionElementwise) {
+    for (int64_t di : {1, 7, 33, 5120})
+        for (int64_t N : {1, 5, 16})
+            for (int64_t T : {1, 2, 3, 17}) {
+                if (di == 5120 && N != 16) continue;
+                const ScanData s = make_scan(T, di, N, uint32_t(di * 31 + N * 3 + T));
+                std::vector<float> st = s.state, y(size_t(T * di));
+                run_scan(selective_scan, s, 0, T, st, y);
+                const ScanDouble want = scan_double(s);
+                const std::string what = "di=" + std::to_string(di) + " N=" + std::to_string(N) + " T=" + std::to_string(T);
+                EXPECT_LE(worst_scaled(y, want.y, want.y_mag), scan_mag_tol(N)) << what << " y";
+                EXPECT_LE(worst_scaled(st, want.state, want.state_mag), scan_mag_tol(N)) << what << " state";
+            }
+}
+
 TEST(SelectiveScan, MatchesReferenceOnAwkwardSizes) {
     for (int64_t di : {1, 7, 33, 5120})
         for (int64_t N : {1, 5, 16})
