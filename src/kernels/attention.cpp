@@ -154,40 +154,123 @@ BF_SIMD_CLONES void pair_weights(const float* s, int64_t ld, int64_t n_pair, int
 typedef float V16 __attribute__((vector_size(64)));
 
 // Scores of one query head against n keys held transposed: key j0 + j, dimension d at kt[d·ldk + j0 + j]
-// (rows padded by 64 so whole 64-key groups may be read). 64 keys per pass, no horizontal sums.
+// (rows padded by 64 so whole 64-key groups may be read). 64 keys per pass in four named accumulators
+// (an array of them ends up on the stack, costing a store-to-load round trip per multiply-add).
 BF_SIMD_CLONES void scores_transposed(const float* q, const float* kt, int64_t ldk, int64_t j0, int64_t n, int64_t D,
                                       float scale, float* s) {
     for (int64_t j = 0; j < n; j += 64) {
-        V16 acc[4] = {};
+        V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
         const float* base = kt + j0 + j;
         for (int64_t d = 0; d < D; ++d) {
             const float qd = q[d];
-            for (int c = 0; c < 4; ++c) {
-                V16 k;
-                __builtin_memcpy(&k, base + d * ldk + 16 * c, 64);
-                acc[c] += qd * k;
-            }
+            const float* kr = base + d * ldk;
+            V16 k0, k1, k2, k3;
+            __builtin_memcpy(&k0, kr, 64);
+            __builtin_memcpy(&k1, kr + 16, 64);
+            __builtin_memcpy(&k2, kr + 32, 64);
+            __builtin_memcpy(&k3, kr + 48, 64);
+            a0 += qd * k0;
+            a1 += qd * k1;
+            a2 += qd * k2;
+            a3 += qd * k3;
         }
         float tmp[64];
-        __builtin_memcpy(tmp, acc, sizeof(tmp));
+        __builtin_memcpy(tmp, &a0, 64);
+        __builtin_memcpy(tmp + 16, &a1, 64);
+        __builtin_memcpy(tmp + 32, &a2, 64);
+        __builtin_memcpy(tmp + 48, &a3, 64);
         const int64_t m = std::min<int64_t>(64, n - j);
         for (int64_t i = 0; i < m; ++i) s[j + i] = tmp[i] * scale;
     }
 }
 
-// u[p] += Σ_j w[p][j] · [V1_j ; V2_j] of pair p's value heads, over n keys from v.
-BF_SIMD_CLONES void values_pairs(const Shape& sh, const float* v, const float* w, int64_t ldw, int64_t n, float* u) {
-    const int64_t w2 = 2 * sh.hd, P = sh.n_head / 2;
-    for (int64_t j = 0; j < n; ++j) {
-        const float* vr = v + j * sh.kv_stride;
-        for (int64_t p = 0; p < P; ++p) {
-            const float* vp = vr + 2 * (p / sh.group) * sh.hd;
-            const float wj = w[p * ldw + j];
-            float* up = u + p * w2;
-#pragma omp simd
-            for (int64_t e = 0; e < w2; ++e) up[e] += wj * vp[e];
+// u += Σ_j w[j] · v[j·stride .. + width) over n keys (one pair's 2·D values per key); 64 outputs at a
+// time stay in registers across the keys.
+BF_SIMD_CLONES void values_one_pair(const float* v, int64_t stride, const float* w, int64_t n, int64_t width, float* u) {
+    int64_t e0 = 0;
+    for (; e0 + 64 <= width; e0 += 64) {
+        V16 u0, u1, u2, u3;
+        __builtin_memcpy(&u0, u + e0, 64);
+        __builtin_memcpy(&u1, u + e0 + 16, 64);
+        __builtin_memcpy(&u2, u + e0 + 32, 64);
+        __builtin_memcpy(&u3, u + e0 + 48, 64);
+        for (int64_t j = 0; j < n; ++j) {
+            const float* vr = v + j * stride + e0;
+            const float wj = w[j];
+            V16 v0, v1, v2, v3;
+            __builtin_memcpy(&v0, vr, 64);
+            __builtin_memcpy(&v1, vr + 16, 64);
+            __builtin_memcpy(&v2, vr + 32, 64);
+            __builtin_memcpy(&v3, vr + 48, 64);
+            u0 += wj * v0;
+            u1 += wj * v1;
+            u2 += wj * v2;
+            u3 += wj * v3;
+        }
+        __builtin_memcpy(u + e0, &u0, 64);
+        __builtin_memcpy(u + e0 + 16, &u1, 64);
+        __builtin_memcpy(u + e0 + 32, &u2, 64);
+        __builtin_memcpy(u + e0 + 48, &u3, 64);
+    }
+    for (int64_t j = 0; j < n; ++j)  // widths that are not a multiple of 64 (small test models)
+        for (int64_t e = e0; e < width; ++e) u[e] += w[j] * v[j * stride + e];
+}
+
+// Four queries at once (same head, same key range): each key row loaded once feeds 16 accumulators.
+BF_SIMD_CLONES void scores_transposed4(const float* const* q, const float* kt, int64_t ldk, int64_t j0, int64_t n,
+                                       int64_t D, float scale, float* const* s) {
+    for (int64_t j = 0; j < n; j += 32) {
+        V16 a[4][2] = {};
+        const float* base = kt + j0 + j;
+        for (int64_t d = 0; d < D; ++d) {
+            const float* kr = base + d * ldk;
+            V16 k0, k1;
+            __builtin_memcpy(&k0, kr, 64);
+            __builtin_memcpy(&k1, kr + 16, 64);
+            const float q0 = q[0][d], q1 = q[1][d], q2 = q[2][d], q3 = q[3][d];
+            a[0][0] += q0 * k0, a[0][1] += q0 * k1;
+            a[1][0] += q1 * k0, a[1][1] += q1 * k1;
+            a[2][0] += q2 * k0, a[2][1] += q2 * k1;
+            a[3][0] += q3 * k0, a[3][1] += q3 * k1;
+        }
+        const int64_t m = std::min<int64_t>(32, n - j);
+        for (int qi = 0; qi < 4; ++qi) {
+            float tmp[32];
+            __builtin_memcpy(tmp, &a[qi][0], 128);
+            for (int64_t i = 0; i < m; ++i) s[qi][j + i] = tmp[i] * scale;
         }
     }
+}
+
+// u[qi] += Σ_j w[qi][j] · v[j·stride .. + width) for four queries; 32 outputs × 4 queries in registers.
+BF_SIMD_CLONES void values_one_pair4(const float* v, int64_t stride, const float* const* w, int64_t n, int64_t width,
+                                     float* const* u) {
+    int64_t e0 = 0;
+    for (; e0 + 32 <= width; e0 += 32) {
+        V16 acc[4][2];
+        for (int qi = 0; qi < 4; ++qi) {
+            __builtin_memcpy(&acc[qi][0], u[qi] + e0, 64);
+            __builtin_memcpy(&acc[qi][1], u[qi] + e0 + 16, 64);
+        }
+        for (int64_t j = 0; j < n; ++j) {
+            const float* vr = v + j * stride + e0;
+            V16 v0, v1;
+            __builtin_memcpy(&v0, vr, 64);
+            __builtin_memcpy(&v1, vr + 16, 64);
+            const float w0 = w[0][j], w1 = w[1][j], w2 = w[2][j], w3 = w[3][j];
+            acc[0][0] += w0 * v0, acc[0][1] += w0 * v1;
+            acc[1][0] += w1 * v0, acc[1][1] += w1 * v1;
+            acc[2][0] += w2 * v0, acc[2][1] += w2 * v1;
+            acc[3][0] += w3 * v0, acc[3][1] += w3 * v1;
+        }
+        for (int qi = 0; qi < 4; ++qi) {
+            __builtin_memcpy(u[qi] + e0, &acc[qi][0], 64);
+            __builtin_memcpy(u[qi] + e0 + 16, &acc[qi][1], 64);
+        }
+    }
+    for (int qi = 0; qi < 4; ++qi)  // widths that are not a multiple of 32 (small test models)
+        for (int64_t j = 0; j < n; ++j)
+            for (int64_t e = e0; e < width; ++e) u[qi][e] += w[qi][j] * v[j * stride + e];
 }
 
 constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at the real model's size
@@ -211,25 +294,62 @@ void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
         }
         for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
     }
+    // Work units: (V pair m, block of queries). A unit touches the transposed keys of its two K heads
+    // and the values of its V pair only (~1 MB at the real size), which then stay in L2 across queries.
+    const int64_t n_vpair = P / sh.group, kQBlock = 32, n_qb = (a.n_q + kQBlock - 1) / kQBlock;
+    const Shape pair_shape{2, D, 1, 0, 1.0f};
 #pragma omp parallel if (threaded)
     {
-        std::vector<float> s, w, u(static_cast<size_t>(P * 2 * D)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
+        std::vector<float> s, w, u(static_cast<size_t>(8 * D));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < a.n_q; ++t) {
-            const int64_t lo = a.key_lo[t], n = a.key_hi[t] - lo;
-            s.resize(size_t(H * n));
-            w.resize(size_t(P * n));
-            const float* q = a.q + t * a.q_stride;
-            for (int64_t h = 0; h < H; ++h) {
-                const int64_t g = 2 * ((h / 2) / sh.group) + (h & 1);
-                scores_transposed(q + h * D, ktp + g * D * ldk, ldk, lo - jl, n, D, sh.scale, s.data() + h * n);
+        for (int64_t unit = 0; unit < n_vpair * n_qb; ++unit) {
+            const int64_t m = unit / n_qb, t_end = std::min(a.n_q, (unit % n_qb + 1) * kQBlock);
+            for (int64_t t0 = (unit % n_qb) * kQBlock; t0 < t_end; t0 += 4) {
+                // Up to four consecutive queries over the union of their key ranges; each query's weights
+                // are 0 outside its own range, so the shared sums are exact.
+                const int nq = int(std::min<int64_t>(4, t_end - t0));
+                int64_t ulo = a.key_lo[t0], uhi = a.key_hi[t0];
+                for (int qi = 1; qi < nq; ++qi) ulo = std::min(ulo, a.key_lo[t0 + qi]), uhi = std::max(uhi, a.key_hi[t0 + qi]);
+                const int64_t n = uhi - ulo;
+                s.resize(size_t(8 * n));
+                w.resize(size_t(4 * n));
+                for (int64_t p = m * sh.group; p < (m + 1) * sh.group; ++p) {
+                    for (int64_t i = 0; i < 2; ++i) {  // heads 2p (K head 2m) and 2p + 1 (K head 2m + 1)
+                        const int64_t h = 2 * p + i, g = 2 * m + i;
+                        const float* qp[4];
+                        float* sp[4];
+                        for (int qi = 0; qi < 4; ++qi) {
+                            qp[qi] = a.q + (t0 + std::min(qi, nq - 1)) * a.q_stride + h * D;
+                            sp[qi] = s.data() + (qi * 2 + i) * n;
+                        }
+                        if (nq == 4) scores_transposed4(qp, ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp);
+                        else
+                            for (int qi = 0; qi < nq; ++qi)
+                                scores_transposed(qp[qi], ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp[qi]);
+                    }
+                    float* wp[4];
+                    float* up[4];
+                    for (int qi = 0; qi < 4; ++qi) {
+                        wp[qi] = w.data() + qi * n;
+                        up[qi] = u.data() + qi * 2 * D;
+                        if (qi >= nq) continue;
+                        const int64_t lo = a.key_lo[t0 + qi] - ulo, hi = a.key_hi[t0 + qi] - ulo;
+                        float mx[2], sum[2];
+                        float* sq = s.data() + qi * 2 * n;
+                        row_max(pair_shape, sq, n, lo, hi, mx);
+                        exp_rows(pair_shape, sq, n, lo, hi, mx, sum);
+                        std::fill(wp[qi], wp[qi] + n, 0.0f);
+                        pair_weights(sq, n, 1, lo, hi, sum, a.lambda, wp[qi], n);
+                    }
+                    std::fill(u.begin(), u.end(), 0.0f);
+                    const float* v = a.v + ulo * a.kv_stride + 2 * m * D;
+                    if (nq == 4) values_one_pair4(v, a.kv_stride, wp, n, 2 * D, up);
+                    else
+                        for (int qi = 0; qi < nq; ++qi) values_one_pair(v, a.kv_stride, wp[qi], n, 2 * D, up[qi]);
+                    for (int qi = 0; qi < nq; ++qi)
+                        finish_pairs(2, D, a.lambda_init, a.subln, up[qi], a.out + (t0 + qi) * a.out_stride + p * 2 * D);
+                }
             }
-            row_max(sh, s.data(), n, 0, n, mx.data());
-            exp_rows(sh, s.data(), n, 0, n, mx.data(), sum.data());
-            pair_weights(s.data(), n, P, 0, n, sum.data(), a.lambda, w.data(), n);
-            std::fill(u.begin(), u.end(), 0.0f);
-            values_pairs(sh, a.v + lo * a.kv_stride, w.data(), n, n, u.data());
-            finish_pairs(H, D, a.lambda_init, a.subln, u.data(), a.out + t * a.out_stride);
         }
     }
 }
