@@ -16,16 +16,6 @@ namespace bf {
 
 namespace {
 
-// Logical 64-byte row r of a head block: Q8_0 as stored; Q4_0 row r < half is the low nibbles of stored
-// row r, row r + half its high nibbles (half = 8·D/64 rows).
-template <bool Q4>
-inline __m512i kv_row(const uint8_t* base, int64_t half, int64_t r) {
-    if (!Q4) return _mm512_loadu_si512(base + r * 64);
-    const __m512i m = _mm512_set1_epi8(0x0F);
-    if (r < half) return _mm512_and_si512(_mm512_loadu_si512(base + r * 64), m);
-    return _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(base + (r - half) * 64), 4), m);
-}
-
 // Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
 #define BF_UNROLL _Pragma("GCC unroll 16")
 
@@ -34,22 +24,35 @@ inline __m512i kv_row(const uint8_t* base, int64_t half, int64_t r) {
 namespace {
 
 // Scores of the NH query heads sharing K head g, for block b (NH fixed: accumulators stay in registers).
-template <bool Q4, int NH>
+// DT: head_dim when known at compile time (64, the real model: the row loop unrolls), 0 otherwise.
+template <bool Q4, int NH, int DT>
 inline void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
     const KvView& kv = a.kv;
-    const int64_t D = kv.head_dim, nq = D / 4;
+    const int64_t D = DT ? DT : kv.head_dim, half = D / 8;  // half: rows per nibble of a Q4_0 byte
     const uint8_t* base = kv.k + (b * kv.n_kv_head + g) * kv.head_bytes();
     int64_t heads[NH];  // h = 2p + (g & 1) for the pairs p of this K head's group
     __m512i acc[NH];
     BF_UNROLL
     for (int i = 0; i < NH; ++i) heads[i] = 2 * ((g / 2) * a.group + i) + (g & 1), acc[i] = _mm512_setzero_si512();
-    for (int64_t r = 0; r < nq; ++r) {
-        const __m512i kr = kv_row<Q4>(base, nq / 2, r);
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    BF_UNROLL
+    for (int64_t r = 0; r < half; ++r) {  // rows r and r + half (one stored row of Q4_0, two of Q8_0)
+        __m512i k0, k1;
+        if (Q4) {
+            const __m512i v = _mm512_loadu_si512(base + r * 64);
+            k0 = _mm512_and_si512(v, lo4);
+            k1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        } else {
+            k0 = _mm512_loadu_si512(base + r * 64);
+            k1 = _mm512_loadu_si512(base + (r + half) * 64);
+        }
         BF_UNROLL
         for (int i = 0; i < NH; ++i) {
-            int32_t q4;
-            std::memcpy(&q4, a.q + heads[i] * D + 4 * r, 4);
-            acc[i] = _mm512_dpbusd_epi32(acc[i], kr, _mm512_set1_epi32(q4));
+            int32_t q0, q1;
+            std::memcpy(&q0, a.q + heads[i] * D + 4 * r, 4);
+            std::memcpy(&q1, a.q + heads[i] * D + 4 * (r + half), 4);
+            acc[i] = _mm512_dpbusd_epi32(acc[i], k0, _mm512_set1_epi32(q0));
+            acc[i] = _mm512_dpbusd_epi32(acc[i], k1, _mm512_set1_epi32(q1));
         }
     }
     const __m512 ks = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.ks + (b * kv.n_kv_head + g) * kKvBlock)));
@@ -103,7 +106,16 @@ inline void values_span64(const KvValueArgs& a, int64_t b0, int64_t b1, int64_t 
         for (int dc = 0; dc < 4; ++dc) {
             __m512i vr[4];
             BF_UNROLL
-            for (int kq = 0; kq < 4; ++kq) vr[kq] = kv_row<Q4>(base, D / 8, kq * (D / 16) + dc);
+            for (int kq = 0; kq < 2; ++kq) {  // Q4_0: stored row kq·4 + dc holds tokens 4kq.. and 4(kq+2)..
+            if (Q4) {
+                const __m512i v = _mm512_loadu_si512(base + (kq * (D / 16) + dc) * 64);
+                vr[kq] = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+                vr[kq + 2] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
+            } else {
+                vr[kq] = _mm512_loadu_si512(base + (kq * (D / 16) + dc) * 64);
+                vr[kq + 2] = _mm512_loadu_si512(base + ((kq + 2) * (D / 16) + dc) * 64);
+            }
+        }
             BF_UNROLL
             for (int i = 0; i < NP; ++i) {
                 __m512i acc = _mm512_setzero_si512();
@@ -125,14 +137,15 @@ inline void values_span64(const KvValueArgs& a, int64_t b0, int64_t b1, int64_t 
 }
 
 // Blocks outermost: the cache is block-major, so this reads it as one sequential stream.
-template <bool Q4>
+template <bool Q4, int DT>
 void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
+    for (int64_t b = b0; b < b1; ++b) {
         for (int64_t g = 0; g < a.kv.n_kv_head; ++g) {
-            if (a.group == 1) scores_block<Q4, 1>(a, b, g);
-            else if (a.group == 2) scores_block<Q4, 2>(a, b, g);
-            else scores_block<Q4, 4>(a, b, g);
+            if (a.group == 1) scores_block<Q4, 1, DT>(a, b, g);
+            else if (a.group == 2) scores_block<Q4, 2, DT>(a, b, g);
+            else scores_block<Q4, 4, DT>(a, b, g);
         }
+    }
 }
 
 // Spans of 8 blocks: their K/V (~80 KB) and weights stay in L2 while every (V head, pair) passes over
@@ -162,8 +175,9 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
 
 void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     if (a.kv.head_dim % 16 || !(a.group == 1 || a.group == 2 || a.group == 4)) return ref_kv_scores(a, b0, b1);
-    if (a.kv.type == KvType::Q4_0) scores_all<true>(a, b0, b1);
-    else scores_all<false>(a, b0, b1);
+    const bool q4 = a.kv.type == KvType::Q4_0, d64 = a.kv.head_dim == 64;
+    if (q4) d64 ? scores_all<true, 64>(a, b0, b1) : scores_all<true, 0>(a, b0, b1);
+    else d64 ? scores_all<false, 64>(a, b0, b1) : scores_all<false, 0>(a, b0, b1);
 }
 
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
