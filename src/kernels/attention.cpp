@@ -1,8 +1,8 @@
-// Differential attention. Keys and values are read row by row, each whole row once per query (all
-// heads of a row are contiguous), which keeps the memory access sequential at long contexts. One query
-// (decode) splits its keys across threads, flash-decoding style (partial max, sums and outputs, then
-// merged); many queries (prefill) are spread over threads one query at a time.
-// The inner loops are compiled for AVX-512, AVX2 and a baseline and picked at run time (target_clones).
+// Differential attention, f32 K/V and the quantized shared cache. Decode (one query) reads each K/V row
+// whole and in order and splits the keys across threads, flash-decoding style (partial maxima, sums and
+// outputs, then merged). Prefill transposes the visible keys once and works per V pair on four queries
+// at a time; O1 − λ·O2 is always formed as one weighted sum of V. Inner loops are compiled for AVX-512,
+// AVX2 and a baseline and picked at run time (BF_SIMD_CLONES, kernels/vec_math.h).
 #include "kernels/attention.h"
 
 #include <omp.h>
@@ -14,35 +14,11 @@
 
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
+#include "kernels/vec_math.h"
 
 namespace bf {
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define BF_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BF_SIMD_CLONES
-#endif
-
 namespace {
-
-// e^x for x <= 0 (softmax after subtracting the max), vectorizable: x = n·ln2 + r, |r| <= ln2/2,
-// e^r by its Taylor series to r^6 (relative error < 2e-7), 2^n through the exponent bits.
-inline float exp_nonpositive(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float n = __builtin_nearbyintf(x * 1.44269504f);
-    const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const int32_t bits = (int32_t(n) + 127) << 23;
-    float scale;
-    __builtin_memcpy(&scale, &bits, 4);
-    return p * scale;
-}
 
 struct Shape {
     int64_t n_head, hd, group, kv_stride;
@@ -75,7 +51,7 @@ BF_SIMD_CLONES void exp_rows(const Shape& sh, float* s, int64_t ld, int64_t j0, 
         float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
         for (int64_t j = j0; j < j1; ++j) {
-            row[j] = exp_nonpositive(row[j] - m);
+            row[j] = exp_vec(row[j] - m);
             acc += row[j];
         }
         sum[h] = acc;
@@ -481,7 +457,7 @@ BF_SIMD_CLONES void block_exp(float* s, int64_t H, int64_t b0, int64_t b1, int64
             const float m = mx[h];
 #pragma omp simd
             for (int64_t t = 0; t < kKvBlock; ++t) {
-                const float e = t < valid ? exp_nonpositive(row[t] - m) : 0.0f;
+                const float e = t < valid ? exp_vec(row[t] - m) : 0.0f;
                 row[t] = e;
                 acc[t] += e;
             }
