@@ -130,6 +130,17 @@ std::pair<const float*, const float*> visible_keys(const ModelConfig& c, LayerKi
     return {st.shared_k.data(), st.shared_v.data()};
 }
 
+DiffAttnHeads attention_heads(const ModelConfig& c, const AttentionWeights& w) {
+    DiffAttnHeads h;
+    h.n_head = c.n_head;
+    h.n_kv_head = c.n_kv_head;
+    h.head_dim = c.head_dim;
+    h.lambda = w.lambda_full;
+    h.lambda_init = w.lambda_init;
+    h.subln = w.subln;
+    return h;
+}
+
 // §4.5–4.6 over a quantized shared K/V: layer n/2+1 appends this chunk's K/V, then every query attends
 // causally over the cache (cross layers only read it).
 void shared_attention_quant(const ModelConfig& c, const AttentionWeights& w, LayerKind kind, SequenceState& st,
@@ -139,12 +150,7 @@ void shared_attention_quant(const ModelConfig& c, const AttentionWeights& w, Lay
         for (int64_t t = 0; t < n; ++t) st.shared_q.append(qkv + t * qkv_w + d, qkv + t * qkv_w + d + kvd);
     for (int64_t t = 0; t < n; ++t) hi[t] = pos0 + t + 1;
     DiffAttnQuantArgs da;
-    da.n_head = c.n_head;
-    da.n_kv_head = c.n_kv_head;
-    da.head_dim = c.head_dim;
-    da.lambda = w.lambda_full;
-    da.lambda_init = w.lambda_init;
-    da.subln = w.subln;
+    static_cast<DiffAttnHeads&>(da) = attention_heads(c, w);
     da.q = qkv;
     da.n_q = n;
     da.q_stride = qkv_w;
@@ -177,12 +183,7 @@ void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind 
         }
         auto [keys, vals] = visible_keys(c, kind, st, layer, qkv + off * qkv_w, qkv_w, r.n[i], r.pos[i], ws, lo, hi);
         DiffAttnArgs da;
-        da.n_head = c.n_head;
-        da.n_kv_head = c.n_kv_head;
-        da.head_dim = c.head_dim;
-        da.lambda = w.lambda_full;
-        da.lambda_init = w.lambda_init;
-        da.subln = w.subln;
+        static_cast<DiffAttnHeads&>(da) = attention_heads(c, w);
         da.q = qkv + off * qkv_w;
         da.n_q = r.n[i];
         da.q_stride = qkv_w;
