@@ -155,6 +155,20 @@ TEST(Cli, RunRejectsBadInput) {
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
+TEST(Cli, QuantizedCacheFlags) {
+    // A whole run with an int4 cache (this tiny model, head_dim 8, takes the scalar cache kernels).
+    const Result r = bitflash("run -m " + chat_model() + " -p \"Solve x + 1 = 2\" -n 8 --temp 0 --no-perf -ctk q4_0 -ctv q4_0");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(r.out.empty());
+    Result bad = bitflash("run -m " + chat_model() + " -p hi -ctk q5_1 -ctv q5_1");
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("unknown KV cache type 'q5_1'"), std::string::npos) << bad.err;
+    bad = bitflash("bench -m " + chat_model() + " -p 0 -n 1 -r 1 -ctk q8_0 -ctv f32 --no-bandwidth");
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("-ctk and -ctv must be the same type"), std::string::npos) << bad.err;
+    EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+}
+
 TEST(Cli, ChatKeepsStateAcrossTwoTurns) {
     const Result r = bitflash("chat -m " + chat_model() + " -n 6 --temp 0 --no-perf", "first question\nsecond one\n");
     ASSERT_EQ(r.code, 0) << r.err;
