@@ -199,6 +199,29 @@ Matrix prepare_matrix(const Matrix& file_view) {
     return m;
 }
 
+bool packed_row(const Matrix& m, int64_t r, float* out) {
+    const auto* p = static_cast<const Packed*>(m.packed);
+    if (!p) return false;
+    if (r < 0 || r >= p->rows) fail(strfmt("row %lld is outside the matrix's %lld rows", (long long)r, (long long)p->rows));
+    const int64_t n = p->cols;
+    if (p->type == DType::Q8_0) {
+        const auto* q = reinterpret_cast<const int8_t*>(p->q) + r * n;
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const float d = f16_to_f32(p->scales_h[r * (n / 32) + b]);
+            for (int j = 0; j < 32; ++j) out[b * 32 + j] = float(q[b * 32 + j]) * d;
+        }
+        return true;
+    }
+    const int64_t nb = p->kp / 256;  // ternary: the 2-bit layout of kernel_api.h
+    const uint8_t* row = p->q + r * (p->kp / 4);
+    for (int64_t c = 0; c < n; ++c) {
+        const int64_t b = c / 256, e = c % 256;
+        const int code = (row[b * 64 + e % 64] >> (2 * (e / 64))) & 3;
+        out[c] = float(code - 1) * (p->uniform ? p->scales[0] : p->scales[r * nb + b]);
+    }
+    return true;
+}
+
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     if (n_tokens < 0) fail(strfmt("matmul: negative token count %lld", (long long)n_tokens));
     if (n_tokens == 0) return;

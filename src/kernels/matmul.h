@@ -37,6 +37,10 @@ void force_kernels(const char* name);
 const char* kernels_name();
 bool kernels_available(const char* name);
 
+// Row r of a prepared Q8_0/TQ2_0/I2_S matrix, dequantized from its repacked copy (the same values as the
+// file's rows), so row lookups need not touch the file; false when m has no repacked copy.
+bool packed_row(const Matrix& m, int64_t r, float* out);
+
 // Threads used by the kernels (OpenMP). n <= 0 means all cores.
 void set_num_threads(int n);
 int num_threads();

@@ -93,6 +93,9 @@ Model Model::from_gguf(std::shared_ptr<GgufFile> file) {
         default: fail(strfmt("token_embd.weight of type %s is not supported", dtype_name(m.token_embd.type)));
     }
     m.output = bind.mat(c.tied_embeddings ? "token_embd.weight" : "output.weight");
+    // Tied and repacked: look rows up in the repacked head, whose file pages were released; the file's
+    // table would otherwise come back into memory page by page as the vocabulary gets used.
+    if (c.tied_embeddings && m.output.packed) m.token_embd = m.output;
     m.output_norm = {bind.vec("output_norm.weight"), bind.vec("output_norm.bias")};
     m.layers.resize(size_t(c.n_layer));
     for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -156,6 +159,7 @@ size_t Model::weight_bytes() const {
 
 void embedding_row(const Matrix& table, int64_t id, float* out) {
     BF_CHECK(id >= 0 && id < table.rows);
+    if (packed_row(table, id, out)) return;
     const int64_t n = table.cols;
     const uint8_t* row = static_cast<const uint8_t*>(table.data) + row_nbytes(table.type, n) * size_t(id);
     switch (table.type) {

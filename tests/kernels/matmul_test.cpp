@@ -148,6 +148,28 @@ TEST(Matmul, ScalarMatchesDoublePrecision) {
                 }
 }
 
+// Rows read back from the repacked copy (embedding lookups of a tied head) equal the file's values.
+TEST(Matmul, PackedRowsEqualTheFileValues) {
+    for (DType type : {DType::Q8_0, DType::TQ2_0, DType::I2_S})
+        for (int64_t cols : cols_for(type))
+            for (int64_t rows : {int64_t(3), int64_t(17)}) {
+                if (type == DType::I2_S && (rows * cols) % 128) continue;
+                auto tm = make_matrix(type, rows, cols, uint32_t(rows * 5 + cols));
+                const Matrix pm = prepare_matrix(tm.m);
+                std::vector<float> row(static_cast<size_t>(cols));
+                for (int64_t r = 0; r < rows; ++r) {
+                    ASSERT_TRUE(packed_row(pm, r, row.data()));
+                    for (int64_t c = 0; c < cols; ++c)
+                        ASSERT_EQ(double(row[size_t(c)]), double(float(tm.values[size_t(r * cols + c)])))
+                            << dtype_name(type) << " " << rows << "x" << cols << " at " << r << "," << c;
+                }
+                EXPECT_THROW(packed_row(pm, rows, row.data()), Error);
+            }
+    Matrix f;
+    f.type = DType::F32;
+    EXPECT_FALSE(packed_row(f, 0, nullptr));  // not repacked: callers read the file layout
+}
+
 TEST(Matmul, I2sGroupsCrossRows) {
     // cols = 160 is not a multiple of 128, so the flattened 128-element groups straddle rows.
     for (int64_t rows : {4, 64}) {
