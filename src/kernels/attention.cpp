@@ -129,70 +129,10 @@ BF_SIMD_CLONES void pair_weights(const float* s, int64_t ld, int64_t n_pair, int
 // A generic 16-float vector: zmm in the AVX-512 clone, pairs/quads of narrower registers elsewhere.
 typedef float V16 __attribute__((vector_size(64)));
 
-// Scores of one query head against n keys held transposed: key j0 + j, dimension d at kt[d·ldk + j0 + j]
-// (rows padded by 64 so whole 64-key groups may be read). 64 keys per pass in four named accumulators
-// (an array of them ends up on the stack, costing a store-to-load round trip per multiply-add).
-BF_SIMD_CLONES void scores_transposed(const float* q, const float* kt, int64_t ldk, int64_t j0, int64_t n, int64_t D,
-                                      float scale, float* s) {
-    for (int64_t j = 0; j < n; j += 64) {
-        V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-        const float* base = kt + j0 + j;
-        for (int64_t d = 0; d < D; ++d) {
-            const float qd = q[d];
-            const float* kr = base + d * ldk;
-            V16 k0, k1, k2, k3;
-            __builtin_memcpy(&k0, kr, 64);
-            __builtin_memcpy(&k1, kr + 16, 64);
-            __builtin_memcpy(&k2, kr + 32, 64);
-            __builtin_memcpy(&k3, kr + 48, 64);
-            a0 += qd * k0;
-            a1 += qd * k1;
-            a2 += qd * k2;
-            a3 += qd * k3;
-        }
-        float tmp[64];
-        __builtin_memcpy(tmp, &a0, 64);
-        __builtin_memcpy(tmp + 16, &a1, 64);
-        __builtin_memcpy(tmp + 32, &a2, 64);
-        __builtin_memcpy(tmp + 48, &a3, 64);
-        const int64_t m = std::min<int64_t>(64, n - j);
-        for (int64_t i = 0; i < m; ++i) s[j + i] = tmp[i] * scale;
-    }
-}
-
-// u += Σ_j w[j] · v[j·stride .. + width) over n keys (one pair's 2·D values per key); 64 outputs at a
-// time stay in registers across the keys.
-BF_SIMD_CLONES void values_one_pair(const float* v, int64_t stride, const float* w, int64_t n, int64_t width, float* u) {
-    int64_t e0 = 0;
-    for (; e0 + 64 <= width; e0 += 64) {
-        V16 u0, u1, u2, u3;
-        __builtin_memcpy(&u0, u + e0, 64);
-        __builtin_memcpy(&u1, u + e0 + 16, 64);
-        __builtin_memcpy(&u2, u + e0 + 32, 64);
-        __builtin_memcpy(&u3, u + e0 + 48, 64);
-        for (int64_t j = 0; j < n; ++j) {
-            const float* vr = v + j * stride + e0;
-            const float wj = w[j];
-            V16 v0, v1, v2, v3;
-            __builtin_memcpy(&v0, vr, 64);
-            __builtin_memcpy(&v1, vr + 16, 64);
-            __builtin_memcpy(&v2, vr + 32, 64);
-            __builtin_memcpy(&v3, vr + 48, 64);
-            u0 += wj * v0;
-            u1 += wj * v1;
-            u2 += wj * v2;
-            u3 += wj * v3;
-        }
-        __builtin_memcpy(u + e0, &u0, 64);
-        __builtin_memcpy(u + e0 + 16, &u1, 64);
-        __builtin_memcpy(u + e0 + 32, &u2, 64);
-        __builtin_memcpy(u + e0 + 48, &u3, 64);
-    }
-    for (int64_t j = 0; j < n; ++j)  // widths that are not a multiple of 64 (small test models)
-        for (int64_t e = e0; e < width; ++e) u[e] += w[j] * v[j * stride + e];
-}
-
-// Four queries at once (same head, same key range): each key row loaded once feeds 16 accumulators.
+// Scores of four queries (same head, same key range) against n keys held transposed: key j0 + j,
+// dimension d at kt[d·ldk + j0 + j] (rows padded by 64, so whole 32-key groups may be read). Each key
+// row loaded once feeds 8 named accumulators (an array of them would live on the stack). Fewer than four
+// queries repeat the last one.
 BF_SIMD_CLONES void scores_transposed4(const float* const* q, const float* kt, int64_t ldk, int64_t j0, int64_t n,
                                        int64_t D, float scale, float* const* s) {
     for (int64_t j = 0; j < n; j += 32) {
@@ -218,7 +158,8 @@ BF_SIMD_CLONES void scores_transposed4(const float* const* q, const float* kt, i
     }
 }
 
-// u[qi] += Σ_j w[qi][j] · v[j·stride .. + width) for four queries; 32 outputs × 4 queries in registers.
+// u[qi] += Σ_j w[qi][j] · v[j·stride .. + width) for four queries (one pair's 2·D values per key);
+// 32 outputs × 4 queries stay in registers across the keys.
 BF_SIMD_CLONES void values_one_pair4(const float* v, int64_t stride, const float* const* w, int64_t n, int64_t width,
                                      float* const* u) {
     int64_t e0 = 0;
@@ -298,30 +239,25 @@ void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
                             qp[qi] = a.q + (t0 + std::min(qi, nq - 1)) * a.q_stride + h * D;
                             sp[qi] = s.data() + (qi * 2 + i) * n;
                         }
-                        if (nq == 4) scores_transposed4(qp, ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp);
-                        else
-                            for (int qi = 0; qi < nq; ++qi)
-                                scores_transposed(qp[qi], ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp[qi]);
+                        scores_transposed4(qp, ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp);
                     }
                     float* wp[4];
                     float* up[4];
                     for (int qi = 0; qi < 4; ++qi) {
                         wp[qi] = w.data() + qi * n;
                         up[qi] = u.data() + qi * 2 * D;
+                        std::fill(wp[qi], wp[qi] + n, 0.0f);  // missing queries of a short group add nothing
                         if (qi >= nq) continue;
                         const int64_t lo = a.key_lo[t0 + qi] - ulo, hi = a.key_hi[t0 + qi] - ulo;
                         float mx[2], sum[2];
                         float* sq = s.data() + qi * 2 * n;
                         row_max(pair_shape, sq, n, lo, hi, mx);
                         exp_rows(pair_shape, sq, n, lo, hi, mx, sum);
-                        std::fill(wp[qi], wp[qi] + n, 0.0f);
                         pair_weights(sq, n, 1, lo, hi, sum, a.lambda, wp[qi], n);
                     }
                     std::fill(u.begin(), u.end(), 0.0f);
                     const float* v = a.v + ulo * a.kv_stride + 2 * m * D;
-                    if (nq == 4) values_one_pair4(v, a.kv_stride, wp, n, 2 * D, up);
-                    else
-                        for (int qi = 0; qi < nq; ++qi) values_one_pair(v, a.kv_stride, wp[qi], n, 2 * D, up[qi]);
+                    values_one_pair4(v, a.kv_stride, wp, n, 2 * D, up);
                     for (int qi = 0; qi < nq; ++qi)
                         finish_pairs(2, D, a.lambda_init, a.subln, up[qi], a.out + (t0 + qi) * a.out_stride + p * 2 * D);
                 }
