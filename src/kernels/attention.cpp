@@ -373,8 +373,9 @@ BF_SIMD_CLONES void block_max(const float* s, int64_t H, int64_t b0, int64_t b1,
         }
     }
     for (int64_t h = 0; h < H; ++h) {
-        float m = -INFINITY;
-        for (int64_t t = 0; t < kKvBlock; ++t) m = std::max(m, mv[h * kKvBlock + t]);
+        float m = -INFINITY;  // a tree reduction: a chain of 16 dependent maxima per head would dominate
+#pragma omp simd reduction(max : m)
+        for (int64_t t = 0; t < kKvBlock; ++t) m = mv[h * kKvBlock + t] > m ? mv[h * kKvBlock + t] : m;
         mx[h] = m;
     }
 }
@@ -391,45 +392,97 @@ BF_SIMD_CLONES void block_exp(float* s, int64_t H, int64_t b0, int64_t b1, int64
             float* row = blk + h * kKvBlock;
             float* acc = sv + h * kKvBlock;
             const float m = mx[h];
+            if (valid == kKvBlock) {  // the common case, kept free of the mask so it vectorizes
 #pragma omp simd
-            for (int64_t t = 0; t < kKvBlock; ++t) {
-                const float e = t < valid ? exp_vec(row[t] - m) : 0.0f;
-                row[t] = e;
-                acc[t] += e;
+                for (int64_t t = 0; t < kKvBlock; ++t) {
+                    const float e = exp_softmax_vec(row[t] - m);
+                    row[t] = e;
+                    acc[t] += e;
+                }
+            } else {
+                for (int64_t t = 0; t < kKvBlock; ++t) {
+                    const float e = t < valid ? exp_softmax_vec(row[t] - m) : 0.0f;
+                    row[t] = e;
+                    acc[t] += e;
+                }
             }
         }
     }
     for (int64_t h = 0; h < H; ++h) {
         float a = 0.0f;
+#pragma omp simd reduction(+ : a)
         for (int64_t t = 0; t < kKvBlock; ++t) a += sv[h * kKvBlock + t];
         sum[h] = a;
     }
 }
 
-// Scratch of one query: codes, block-major scores, per-head statistics.
+// Scores of blocks [b0, b1) (whole spans), and per span of kKvSpan blocks each head's maximum m and the
+// exponentials against it (in place) and their sum S ([span][H]). A span's scores (20 KB at the real
+// size) are still in L1 when its maxima and exponentials are taken.
+void span_softmax(const KvScoreArgs& sa, KvScoresFn scores, int64_t b0, int64_t b1, int64_t hi, float* lanes, float* m,
+                  float* S) {
+    const int64_t H = sa.n_head;
+    for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
+        s1 = std::min(b1, (s0 / kKvSpan + 1) * kKvSpan);
+        const int64_t sp = s0 / kKvSpan;
+        scores(sa, s0, s1);
+        block_max(sa.s, H, s0, s1, hi, lanes, m + sp * H);
+        block_exp(sa.s, H, s0, s1, hi, m + sp * H, lanes, S + sp * H);
+    }
+}
+
+// One (maximum, sum) per head over spans [sp0, sp1): mt = max m, St = Σ e^(m − mt)·S. No spans: −inf, 0.
+BF_SIMD_CLONES void merge_spans(const float* m, const float* S, int64_t H, int64_t sp0, int64_t sp1, float* mt, float* St) {
+    for (int64_t h = 0; h < H; ++h) mt[h] = -INFINITY, St[h] = 0.0f;
+    for (int64_t sp = sp0; sp < sp1; ++sp)
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h) mt[h] = m[sp * H + h] > mt[h] ? m[sp * H + h] : mt[h];
+    for (int64_t sp = sp0; sp < sp1; ++sp)
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h) St[h] += exp_vec(m[sp * H + h] - mt[h]) * S[sp * H + h];
+}
+
+// The values' coefficients of spans [sp0, sp1): e^(m_span − M)·f, f = 1/S (even heads) or λ/S (odd), so
+// the combined weight e1·c1 − e2·c2 is softmax1 − λ·softmax2 (kernel_api.h).
+BF_SIMD_CLONES void span_coefficients(const float* m, const float* M, const float* f, int64_t H, int64_t sp0, int64_t sp1,
+                                      float* coef) {
+    for (int64_t sp = sp0; sp < sp1; ++sp)
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h) coef[sp * H + h] = exp_vec(m[sp * H + h] - M[h]) * f[h];
+}
+
+// Scratch of one query: codes, block-major scores, per-span and per-thread statistics.
 struct QueryScratch {
     std::vector<int8_t> qc;
     std::vector<int32_t> qsum;
-    std::vector<float> qscale, s, mx, sum, c1, c2, u, lanes;
+    std::vector<float> qscale, s, m, S, coef, mt, St, M, f, u, lanes;
     void size(int64_t H, int64_t D, int64_t nb, int n_part) {
+        const int64_t n_span = (nb + kKvSpan - 1) / kKvSpan;
         qc.resize(size_t(H * D));
         qsum.resize(size_t(H));
         qscale.resize(size_t(H));
         s.resize(size_t(nb * H * kKvBlock));
-        mx.resize(size_t(n_part * H));
-        sum.resize(size_t(n_part * H));
-        c1.resize(size_t(H / 2));
-        c2.resize(size_t(H / 2));
+        m.resize(size_t(n_span * H));
+        S.resize(size_t(n_span * H));
+        coef.resize(size_t(n_span * H));
+        mt.resize(size_t(n_part * H));
+        St.resize(size_t(n_part * H));
+        M.resize(size_t(H));
+        f.resize(size_t(H));
         u.assign(size_t(n_part * H * D), 0.0f);  // n_part × [H/2 pairs][2D]
         lanes.resize(size_t(n_part * H * kKvBlock));
     }
 };
 
-// c1 = 1/S_2p, c2 = λ/S_2p+1 from the per-head sums.
-void pair_coefficients(const float* sum, int64_t H, float lambda, float* c1, float* c2) {
-    for (int64_t p = 0; p < H / 2; ++p) {
-        c1[p] = 1.0f / sum[2 * p];
-        c2[p] = lambda / sum[2 * p + 1];
+// Global maximum M and the factors f (1/S, λ/S) from the parts' (mt, St).
+void global_softmax_factors(const float* mt, const float* St, int n_part, int64_t H, float lambda, float* M, float* f) {
+    for (int64_t h = 0; h < H; ++h) {
+        float mx = -INFINITY, sum = 0.0f;
+        for (int t = 0; t < n_part; ++t) mx = std::max(mx, mt[t * H + h]);
+        for (int t = 0; t < n_part; ++t)
+            if (St[t * H + h] > 0.0f) sum += std::exp(mt[t * H + h] - mx) * St[t * H + h];
+        M[h] = mx;
+        f[h] = (h & 1 ? lambda : 1.0f) / sum;
     }
 }
 
@@ -451,48 +504,42 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < a.n_q; ++t) {
                 const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock;
+                const int64_t n_span = (nb + kKvSpan - 1) / kKvSpan;
                 qs.size(H, D, nb, 1);
                 quantize_query(a.q + t * a.q_stride, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
-                scores({a.kv, H, group, qs.qc.data(), qs.qsum.data(), qs.qscale.data(), qs.s.data()}, 0, nb);
-                block_max(qs.s.data(), H, 0, nb, hi, qs.lanes.data(), qs.mx.data());
-                block_exp(qs.s.data(), H, 0, nb, hi, qs.mx.data(), qs.lanes.data(), qs.sum.data());
-                pair_coefficients(qs.sum.data(), H, a.lambda, qs.c1.data(), qs.c2.data());
-                values({a.kv, P, group, qs.s.data(), qs.c1.data(), qs.c2.data(), qs.u.data()}, 0, nb);
+                const KvScoreArgs sa{a.kv, H, group, qs.qc.data(), qs.qsum.data(), qs.qscale.data(), qs.s.data()};
+                span_softmax(sa, scores, 0, nb, hi, qs.lanes.data(), qs.m.data(), qs.S.data());
+                merge_spans(qs.m.data(), qs.S.data(), H, 0, n_span, qs.mt.data(), qs.St.data());
+                global_softmax_factors(qs.mt.data(), qs.St.data(), 1, H, a.lambda, qs.M.data(), qs.f.data());
+                span_coefficients(qs.m.data(), qs.M.data(), qs.f.data(), H, 0, n_span, qs.coef.data());
+                values({a.kv, P, group, qs.s.data(), qs.coef.data(), qs.u.data()}, 0, nb);
                 finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out + t * a.out_stride);
             }
         }
         return;
     }
 
-    // One query, blocks split across threads: local maxima, then sums, then partial outputs.
+    // One query, whole spans split across threads: each thread's scores and per-span softmax statistics,
+    // one barrier, then every thread merges the threads' statistics itself and sums its spans' values.
     const int nt = omp_get_max_threads();
     static thread_local QueryScratch qs;
-    const int64_t hi = a.key_hi[0], nb = (hi + kKvBlock - 1) / kKvBlock;
+    const int64_t hi = a.key_hi[0], nb = (hi + kKvBlock - 1) / kKvBlock, n_span = (nb + kKvSpan - 1) / kKvSpan;
     qs.size(H, D, nb, nt);
     quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
     QueryScratch* q = &qs;  // the calling thread's scratch, shared with the team
-    std::vector<float> gmx(size_t(H), -INFINITY), gsum(size_t(H), 0.0f);
 #pragma omp parallel num_threads(nt)
     {
         const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-        const int64_t b0 = nb * id / cnt, b1 = nb * (id + 1) / cnt;
-        float* s = q->s.data();
-        scores({a.kv, H, group, q->qc.data(), q->qsum.data(), q->qscale.data(), s}, b0, b1);
-        float* lanes = q->lanes.data() + id * H * kKvBlock;
-        block_max(s, H, b0, b1, hi, lanes, q->mx.data() + id * H);
+        const int64_t sp0 = n_span * id / cnt, sp1 = n_span * (id + 1) / cnt;
+        const int64_t b0 = sp0 * kKvSpan, b1 = std::min(nb, sp1 * kKvSpan);
+        const KvScoreArgs sa{a.kv, H, group, q->qc.data(), q->qsum.data(), q->qscale.data(), q->s.data()};
+        span_softmax(sa, scores, b0, b1, hi, q->lanes.data() + id * H * kKvBlock, q->m.data(), q->S.data());
+        merge_spans(q->m.data(), q->S.data(), H, sp0, sp1, q->mt.data() + id * H, q->St.data() + id * H);
 #pragma omp barrier
-#pragma omp single
-        for (int t = 0; t < cnt; ++t)
-            for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], q->mx[size_t(t * H + h)]);
-        block_exp(s, H, b0, b1, hi, gmx.data(), lanes, q->sum.data() + id * H);
-#pragma omp barrier
-#pragma omp single
-        {
-            for (int t = 0; t < cnt; ++t)
-                for (int64_t h = 0; h < H; ++h) gsum[size_t(h)] += q->sum[size_t(t * H + h)];
-            pair_coefficients(gsum.data(), H, a.lambda, q->c1.data(), q->c2.data());
-        }
-        values({a.kv, P, group, s, q->c1.data(), q->c2.data(), q->u.data() + id * P * w2}, b0, b1);
+        std::vector<float> M(static_cast<size_t>(H)), f(static_cast<size_t>(H));
+        global_softmax_factors(q->mt.data(), q->St.data(), cnt, H, a.lambda, M.data(), f.data());
+        span_coefficients(q->m.data(), M.data(), f.data(), H, sp0, sp1, q->coef.data());
+        values({a.kv, P, group, q->s.data(), q->coef.data(), q->u.data() + id * P * w2}, b0, b1);
     }
     for (int t = 1; t < nt; ++t)
         for (int64_t e = 0; e < P * w2; ++e) qs.u[size_t(e)] += qs.u[size_t(t * P * w2 + e)];

@@ -59,16 +59,17 @@ struct KvScoreArgs {
     float* s = nullptr;             // scores, block-major
 };
 // u[p][half·D + d] += Σ_j w_p[j] · V[j][2·(p/group) + half][d] with the combined weights
-// w_p = fma(e[2p], c1[p], −(e[2p+1]·c2[p])) (e: block-major exponentials, 0 for invisible tokens;
-// c1 = 1/S_2p, c2 = λ/S_2p+1). Each block's w_p · V-scales are quantized to int8 with one absmax scale
-// per (block, pair, half).
+// w_p = fma(e[2p], c[2p], −(e[2p+1]·c[2p+1])), where e are block-major exponentials (0 for invisible
+// tokens) and c the per-span coefficients coef[(b / kKvSpan)·2·n_pair + h] of block b (the driver's
+// e^(m_span − m)/S, × λ for odd heads: each span's exponentials are taken against its own maximum).
+// Each block's w_p · V-scales are quantized to int8 with one absmax scale per (block, pair, half).
+constexpr int64_t kKvSpan = 32;  // blocks per coefficient span
 struct KvValueArgs {
     KvView kv;
     int64_t n_pair = 0, group = 0;
     const float* e = nullptr;
-    const float* c1 = nullptr;  // [n_pair]
-    const float* c2 = nullptr;  // [n_pair]
-    float* u = nullptr;         // [n_pair][2·head_dim], accumulated
+    const float* coef = nullptr;  // [spans][2·n_pair]
+    float* u = nullptr;           // [n_pair][2·head_dim], accumulated
 };
 using KvScoresFn = void (*)(const KvScoreArgs& a, int64_t b0, int64_t b1);
 using KvValuesFn = void (*)(const KvValueArgs& a, int64_t b0, int64_t b1);

@@ -45,28 +45,49 @@ BF_VEC_INLINE float select(bool m, float a, float b) {
     return vec_detail::bits_to_float((vec_detail::float_to_bits(a) & k) | (vec_detail::float_to_bits(b) & ~k));
 }
 
-// e^x over the whole float range: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact n·ln2),
-// e^r by its Taylor series to r^7 (truncation < 1e-8 relative), 2^n applied as two factors 2^(n/2)
-// so that overflow gives +inf and underflow goes through the denormals to 0 like std::exp.
-// Error about 2 ulp. NaN propagates. The clamp comes first so no float→int conversion is out of range.
-BF_VEC_INLINE float exp_vec(float x) {
-    float xc = select(x > -105.0f, x, -105.0f);  // e^-105 rounds to 0; also maps NaN here, restored below
-    xc = select(xc < 89.0f, xc, 89.0f);
-    // Round to nearest by adding 1.5·2^23 (plain SSE2/NEON arithmetic, unlike nearbyint).
-    const float n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;
-    const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
+namespace vec_detail {
+// x = n·ln2 + r with |r| <= ln2/2, for |x| < ~105 (ln2 split in two for an exact n·ln2); rounds to
+// nearest by adding 1.5·2^23 (plain SSE2/NEON arithmetic, unlike nearbyint).
+BF_VEC_INLINE float reduce_ln2(float x, float& r) {
+    const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+    return n;
+}
+// The Taylor series of e^r from the r^6 term down, p being its r^6 coefficient (or more terms folded in).
+BF_VEC_INLINE float exp_taylor_from6(float p, float r) {
     p = p * r + 1.0f / 120;
     p = p * r + 1.0f / 24;
     p = p * r + 1.0f / 6;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    return p * r + 1.0f;
+}
+}  // namespace vec_detail
+
+// e^x over the whole float range: e^r by its Taylor series to r^7 (truncation < 1e-8 relative), 2^n
+// applied as two factors 2^(n/2) so that overflow gives +inf and underflow goes through the denormals
+// to 0 like std::exp. Error about 2 ulp. NaN propagates. The clamp comes first so no float→int
+// conversion is out of range.
+BF_VEC_INLINE float exp_vec(float x) {
+    float xc = select(x > -105.0f, x, -105.0f);  // e^-105 rounds to 0; also maps NaN here, restored below
+    xc = select(xc < 89.0f, xc, 89.0f);
+    float r;
+    const float n = vec_detail::reduce_ln2(xc, r);
+    const float p = vec_detail::exp_taylor_from6(1.0f / 5040 * r + 1.0f / 720, r);
     const int32_t ni = int32_t(n);  // in [-152, 129]
     const int32_t n1 = ni >> 1, n2 = ni - n1;  // each in [-76, 65]: 2^n1 and 2^n2 are normal floats
     const float res = p * vec_detail::bits_to_float((n1 + 127) << 23) * vec_detail::bits_to_float((n2 + 127) << 23);
     return select(x == x, res, x);
+}
+
+// e^x for softmax arguments x = s − max <= 0, cheaper than exp_vec: Taylor to r^6 (truncation < 2e-7
+// relative) and one exponent-field 2^n, valid because x is clamped at −87 (2^n stays a normal float;
+// e^-87 ≈ 2e-38 is negligible next to the maximum's 1). Not for general use: no overflow, NaN or denormal
+// handling.
+BF_VEC_INLINE float exp_softmax_vec(float x) {
+    float r;
+    const float n = vec_detail::reduce_ln2(select(x > -87.0f, x, -87.0f), r);
+    return vec_detail::exp_taylor_from6(1.0f / 720, r) * vec_detail::bits_to_float((int32_t(n) + 127) << 23);
 }
 
 // log(1 + t) for t >= -1 (fdlibm's method): 1 + t = 2^e·m with m in [√½, √2), log(m) = 2·atanh(s),

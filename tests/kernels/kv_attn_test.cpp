@@ -76,17 +76,18 @@ struct Data {
     QuantKvCache cache;
     std::vector<int8_t> q;
     std::vector<int32_t> qsum;
-    std::vector<float> qscale, e, c1, c2;  // e: block-major exponentials [nb][n_head][16]
+    std::vector<float> qscale, e, coef;  // e: block-major exponentials [nb][n_head][16]; coef [span][n_head]
     int64_t nb;
     // The combined weight of pair p and token j, as the kernels form it.
     double w(int64_t n_head, int64_t p, int64_t j) const {
         const size_t i1 = size_t(((j / 16) * n_head + 2 * p) * 16 + j % 16), i2 = i1 + 16;
-        return double(e[i1]) * c1[size_t(p)] - double(e[i2]) * c2[size_t(p)];
+        const size_t c = size_t((j / 16 / kKvSpan) * n_head + 2 * p);
+        return double(e[i1]) * coef[c] - double(e[i2]) * coef[c + 1];
     }
 };
 
 Data make_data(const Case& c, uint32_t seed) {
-    Data d{QuantKvCache(c.type, c.n_kv_head, c.head_dim, c.n_tok), {}, {}, {}, {}, {}, {}, 0};
+    Data d{QuantKvCache(c.type, c.n_kv_head, c.head_dim, c.n_tok), {}, {}, {}, {}, {}, 0};
     const int64_t kvd = c.n_kv_head * c.head_dim;
     const auto k = test::random_floats(size_t(c.n_tok * kvd), seed);
     const auto v = test::random_floats(size_t(c.n_tok * kvd), seed + 1);
@@ -104,8 +105,7 @@ Data make_data(const Case& c, uint32_t seed) {
     d.e.resize(size_t(d.nb * c.n_head * 16));
     for (size_t i = 0; i < d.e.size(); ++i)  // 0 past the valid tokens, as the driver makes them
         d.e[i] = int64_t(i / size_t(c.n_head * 16)) * 16 + int64_t(i % 16) < c.n_tok ? ud(rng) : 0.0f;
-    d.c1 = test::random_floats(size_t(c.n_head / 2), seed + 4, 0.05f);
-    d.c2 = test::random_floats(size_t(c.n_head / 2), seed + 5, 0.05f);
+    d.coef = test::random_floats(size_t((d.nb + kKvSpan - 1) / kKvSpan * c.n_head), seed + 4, 0.05f);
     return d;
 }
 
@@ -115,8 +115,8 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         {KvType::Q8_0, 2, 16, 2, 1},   {KvType::Q8_0, 2, 64, 4, 17},  {KvType::Q4_0, 2, 64, 4, 33},
         {KvType::Q8_0, 20, 64, 40, 50}, {KvType::Q4_0, 20, 64, 40, 16}, {KvType::Q4_0, 4, 128, 12, 31},
         {KvType::Q8_0, 4, 32, 24, 5},  {KvType::Q4_0, 2, 16, 2, 47},  {KvType::Q8_0, 4, 64, 4, 40},
-        {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80},
-    };
+        {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80}, {KvType::Q4_0, 4, 64, 8, 300},
+    };  // 300 tokens: 19 blocks in three coefficient spans
     for (const Case& c : cases) {
         Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim));
         const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2;
@@ -127,7 +127,7 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         const KernelTable& t = active_kernels();
         sa.s = s_simd.data();
         t.kv_scores(sa, 0, d.nb);
-        KvValueArgs va{d.cache.view(), P, group, d.e.data(), d.c1.data(), d.c2.data(), u_simd.data()};
+        KvValueArgs va{d.cache.view(), P, group, d.e.data(), d.coef.data(), u_simd.data()};
         t.kv_values(va, 0, d.nb);
         force_kernels("auto");
         sa.s = s_ref.data();
@@ -149,14 +149,14 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
 // int8 quantization of the block weights).
 TEST(KvAttnKernels, ScalarMatchesDequantizedMath) {
     for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
-        const Case c{type, 2, 8, 8, 21};
+        const Case c{type, 2, 8, 8, 150};
         Data d = make_data(c, 11);
         const KvView kv = d.cache.view();
         const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2, D = c.head_dim;
         std::vector<float> s(size_t(c.n_head * d.nb * 16)), u(size_t(P * 2 * D), 0.0f);
         KvScoreArgs sa{kv, c.n_head, group, d.q.data(), d.qsum.data(), d.qscale.data(), s.data()};
         ref_kv_scores(sa, 0, d.nb);
-        KvValueArgs va{kv, P, group, d.e.data(), d.c1.data(), d.c2.data(), u.data()};
+        KvValueArgs va{kv, P, group, d.e.data(), d.coef.data(), u.data()};
         ref_kv_values(va, 0, d.nb);
         for (int64_t h = 0; h < c.n_head; ++h) {
             const int64_t g = 2 * ((h / 2) / group) + (h & 1);

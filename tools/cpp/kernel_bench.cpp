@@ -20,24 +20,13 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/fp16.h"
+#include "list_arg.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
 namespace {
 
 using bf::DType;
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> v;
-    size_t p = 0;
-    while (p <= s.size()) {
-        const size_t c = s.find(',', p);
-        v.push_back(s.substr(p, c == std::string::npos ? std::string::npos : c - p));
-        if (c == std::string::npos) break;
-        p = c + 1;
-    }
-    return v;
-}
 
 bool g_cpu_clock = false;
 
@@ -134,7 +123,7 @@ int main(int argc, char** argv) try {
                 bf::kernels_name(), g_cpu_clock ? "cpu" : "wall");
     std::printf("%-6s %14s %6s %3s %10s %9s %9s %9s\n", "format", "shape", "tokens", "thr", "ms/call", "GB/s", "GMAC/s",
                 "avgGB/s");
-    for (const auto& fname : split(formats)) {
+    for (const auto& fname : split_list(formats)) {
         const DType type = bf::dtype_from_name(fname);
         for (const Shape& s : list) {
             if (type == DType::Q8_0 && s.cols % 32) continue;
@@ -144,7 +133,7 @@ int main(int argc, char** argv) try {
                 continue;
             }
             const double wbytes = double(bf::tensor_nbytes(type, s.cols, s.rows));
-            for (const auto& tok_s : split(tokens)) {
+            for (const auto& tok_s : split_list(tokens)) {
                 int64_t nt = std::atoll(tok_s.c_str());
                 if (nt < 1) continue;
                 const bool head = s.rows > 100000;
@@ -171,7 +160,7 @@ int main(int argc, char** argv) try {
                 std::vector<float> x(size_t(nt * s.cols)), y(size_t(nt * s.rows));
                 std::mt19937 rng(7);
                 for (auto& v : x) v = float(int(rng() % 2001) - 1000) * 1e-3f;
-                for (const auto& th_s : split(threads)) {
+                for (const auto& th_s : split_list(threads)) {
                     const int th = std::atoi(th_s.c_str());
                     if (th < 1) continue;
                     bf::set_num_threads(th);

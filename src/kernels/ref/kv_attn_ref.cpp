@@ -48,8 +48,9 @@ void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                 float amax = 0.0f;
                 const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
                 const float* e2 = e1 + kKvBlock;
+                const float* c = a.coef + (b / kKvSpan) * 2 * a.n_pair + 2 * p;
                 for (int64_t t = 0; t < kKvBlock; ++t) {
-                    const float wc = std::fmaf(e1[t], a.c1[p], -(e2[t] * a.c2[p]));
+                    const float wc = std::fmaf(e1[t], c[0], -(e2[t] * c[1]));
                     w[t] = wc * f16_to_f32(kv.vs[(b * kv.n_kv_head + gv) * kKvBlock + t]);
                     amax = std::fmax(amax, std::fabs(w[t]));
                 }

@@ -64,49 +64,51 @@ inline void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
     }
 }
 
-// Blocks [b0, b1), V head gv = 2m + half, for the NP pairs p = m·group + i that read it (D = 64): the V
-// rows are loaded once per block for all NP pairs, outputs stay in registers over the blocks. The
-// code-offset correction off·Σ wq·scale is accumulated per lane in corr[p][half] (one horizontal sum at
-// the end instead of one per block).
+// The int8 weights of blocks [s0, s1) (one coefficient span) for every pair and half:
+// wq[((b − s0)·n_pair + p)·2 + half] holds 16 codes (4 tokens per dword), ws the matching scales, and
+// corr[p][half] accumulates Σ wq·scale per lane for the code-offset correction. A pass of its own, so the
+// long dependency chain of each absmax (reduce, divide, convert) overlaps across pairs instead of
+// stalling the value loop, and both halves share the loads and the combined weight.
+void quantize_span_weights(const KvValueArgs& a, int64_t s0, int64_t s1, int32_t* wq, float* ws, float* corr) {
+    const KvView& kv = a.kv;
+    const float* coef = a.coef + (s0 / kKvSpan) * 2 * a.n_pair;
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    for (int64_t b = s0; b < s1; ++b)
+        for (int64_t p = 0; p < a.n_pair; ++p) {
+            const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
+            const __m512 wc = _mm512_fmsub_ps(_mm512_loadu_ps(e1), _mm512_set1_ps(coef[2 * p]),
+                                              _mm512_mul_ps(_mm512_loadu_ps(e1 + kKvBlock), _mm512_set1_ps(coef[2 * p + 1])));
+            for (int64_t half = 0; half < 2; ++half) {
+                const int64_t gv = 2 * (p / a.group) + half, i = ((b - s0) * a.n_pair + p) * 2 + half;
+                const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
+                const __m512 w = _mm512_mul_ps(wc, vs);
+                const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, abs_mask));
+                const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                ws[i] = amax / 127.0f;
+                // cvtps rounds to nearest even (the default MXCSR mode), as act_round_even does.
+                const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(w, _mm512_set1_ps(inv)));
+                float* c = corr + (p * 2 + half) * 16;
+                _mm512_storeu_ps(c, _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(ws[i]), _mm512_loadu_ps(c)));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(wq + 4 * i), _mm512_cvtepi32_epi8(q));
+            }
+        }
+}
+
+// Block b of the span starting at s0, V head gv = 2m + half, for the NP pairs p = m·group + i that read
+// it (D = 64): the V rows are loaded once for all NP pairs; weights and scales come from
+// quantize_span_weights; the outputs (a.u, 10 KB at the real size) stay in L1 across the blocks.
 template <bool Q4, int NP>
-inline void values_span64(const KvValueArgs& a, int64_t b0, int64_t b1, int64_t m, int64_t half, float* corr) {
+inline void values_block64(const KvValueArgs& a, int64_t s0, int64_t b, int64_t m, int64_t half, const int32_t* wq,
+                           const float* ws) {
     const KvView& kv = a.kv;
     constexpr int64_t D = 64;
-    const int64_t gv = 2 * m + half;
-    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-    __m512 out[NP][4], cv[NP];
+    const uint8_t* base = kv.v + (b * kv.n_kv_head + 2 * m + half) * kv.head_bytes();
+    const int64_t w0 = ((b - s0) * a.n_pair + m * a.group) * 2 + half;  // pair i at w0 + 2i
     BF_UNROLL
-    for (int i = 0; i < NP; ++i) {
-        cv[i] = _mm512_setzero_ps();
+    for (int dc = 0; dc < 4; ++dc) {
+        __m512i vr[4];
         BF_UNROLL
-        for (int dc = 0; dc < 4; ++dc) out[i][dc] = _mm512_setzero_ps();
-    }
-    for (int64_t b = b0; b < b1; ++b) {
-        const uint8_t* base = kv.v + (b * kv.n_kv_head + gv) * kv.head_bytes();
-        const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
-        __m512i wb[NP][4];  // each pair's int8 weights of tokens 4kq..4kq+3, broadcast
-        __m512 scale[NP];
-        BF_UNROLL
-        for (int i = 0; i < NP; ++i) {
-            const int64_t p = m * a.group + i;
-            const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
-            const __m512 wc = _mm512_fmsub_ps(_mm512_loadu_ps(e1), _mm512_set1_ps(a.c1[p]),
-                                              _mm512_mul_ps(_mm512_loadu_ps(e1 + kKvBlock), _mm512_set1_ps(a.c2[p])));
-            const __m512 w = _mm512_mul_ps(wc, vs);
-            const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, abs_mask));
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scale[i] = _mm512_set1_ps(amax / 127.0f);
-            const __m512i wi = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            cv[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wi), scale[i], cv[i]);
-            const __m512i w8 = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(wi));
-            BF_UNROLL
-            for (int kq = 0; kq < 4; ++kq) wb[i][kq] = _mm512_permutexvar_epi32(_mm512_set1_epi32(kq), w8);
-        }
-        BF_UNROLL
-        for (int dc = 0; dc < 4; ++dc) {
-            __m512i vr[4];
-            BF_UNROLL
-            for (int kq = 0; kq < 2; ++kq) {  // Q4_0: stored row kq·4 + dc holds tokens 4kq.. and 4(kq+2)..
+        for (int kq = 0; kq < 2; ++kq) {  // Q4_0: stored row kq·4 + dc holds tokens 4kq.. and 4(kq+2)..
             if (Q4) {
                 const __m512i v = _mm512_loadu_si512(base + (kq * (D / 16) + dc) * 64);
                 vr[kq] = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
@@ -116,23 +118,15 @@ inline void values_span64(const KvValueArgs& a, int64_t b0, int64_t b1, int64_t 
                 vr[kq + 2] = _mm512_loadu_si512(base + ((kq + 2) * (D / 16) + dc) * 64);
             }
         }
-            BF_UNROLL
-            for (int i = 0; i < NP; ++i) {
-                __m512i acc = _mm512_setzero_si512();
-                BF_UNROLL
-                for (int kq = 0; kq < 4; ++kq) acc = _mm512_dpbusd_epi32(acc, vr[kq], wb[i][kq]);
-                out[i][dc] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale[i], out[i][dc]);
-            }
-        }
-    }
-    BF_UNROLL
-    for (int i = 0; i < NP; ++i) {
-        const int64_t p = m * a.group + i;
-        float* c = corr + (p * 2 + half) * 16;
-        _mm512_storeu_ps(c, _mm512_add_ps(_mm512_loadu_ps(c), cv[i]));
-        float* u = a.u + p * 2 * D + half * D;
         BF_UNROLL
-        for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_add_ps(_mm512_loadu_ps(u + 16 * dc), out[i][dc]));
+        for (int i = 0; i < NP; ++i) {
+            const int32_t* wi = wq + 4 * (w0 + 2 * i);
+            __m512i acc = _mm512_setzero_si512();
+            BF_UNROLL
+            for (int kq = 0; kq < 4; ++kq) acc = _mm512_dpbusd_epi32(acc, vr[kq], _mm512_set1_epi32(wi[kq]));
+            float* u = a.u + (m * a.group + i) * 2 * D + half * D + 16 * dc;
+            _mm512_storeu_ps(u, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(ws[w0 + 2 * i]), _mm512_loadu_ps(u)));
+        }
     }
 }
 
@@ -148,26 +142,31 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     }
 }
 
-// Spans of 8 blocks: their K/V (~80 KB) and weights stay in L2 while every (V head, pair) passes over
-// them, and the span order keeps the cache read as one sequential stream.
+// Spans of kKvSpan blocks (one set of coefficients each): their V (~80 KB) and weights stay in L2 while
+// every (V head, pair) passes over them, and the span order keeps the cache read as one sequential stream.
 template <bool Q4>
 void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
-    constexpr int64_t kSpan = 8;
-    for (int64_t s0 = b0; s0 < b1; s0 += kSpan) {
-        const int64_t s1 = std::min(b1, s0 + kSpan);
+    static thread_local std::vector<int32_t> wq;
+    static thread_local std::vector<float> ws;
+    wq.resize(size_t(kKvSpan * a.n_pair * 2 * 4));
+    ws.resize(size_t(kKvSpan * a.n_pair * 2));
+    for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
+        s1 = std::min(b1, (s0 / kKvSpan + 1) * kKvSpan);
         // The next span's weights come from L3 in an order the prefetchers do not follow: ask for them.
-        const int64_t n1 = std::min(b1, s1 + kSpan);
+        const int64_t n1 = std::min(b1, s1 + kKvSpan);
         const char* e0 = reinterpret_cast<const char*>(a.e + s1 * 2 * a.n_pair * kKvBlock);
         const char* e1 = reinterpret_cast<const char*>(a.e + n1 * 2 * a.n_pair * kKvBlock);
         for (const char* pf = e0; pf < e1; pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
         const char* v0 = reinterpret_cast<const char*>(a.kv.vs + s1 * a.kv.n_kv_head * kKvBlock);
         const char* v1 = reinterpret_cast<const char*>(a.kv.vs + n1 * a.kv.n_kv_head * kKvBlock);
         for (const char* pf = v0; pf < v1; pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
-        for (int64_t m = 0; m < a.n_pair / a.group; ++m)
-            for (int64_t half = 0; half < 2; ++half) {
-                if (a.group == 1) values_span64<Q4, 1>(a, s0, s1, m, half, corr);
-                else values_span64<Q4, 2>(a, s0, s1, m, half, corr);
-            }
+        quantize_span_weights(a, s0, s1, wq.data(), ws.data(), corr);
+        for (int64_t b = s0; b < s1; ++b)  // block-major, like the cache: one sequential stream
+            for (int64_t m = 0; m < a.n_pair / a.group; ++m)
+                for (int64_t half = 0; half < 2; ++half) {
+                    if (a.group == 1) values_block64<Q4, 1>(a, s0, b, m, half, wq.data(), ws.data());
+                    else values_block64<Q4, 2>(a, s0, b, m, half, wq.data(), ws.data());
+                }
     }
 }
 
