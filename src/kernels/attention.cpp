@@ -151,9 +151,16 @@ BF_SIMD_CLONES void scores_transposed4(const float* const* q, const float* kt, i
         }
         const int64_t m = std::min<int64_t>(32, n - j);
         for (int qi = 0; qi < 4; ++qi) {
+            const V16 r0 = a[qi][0] * scale, r1 = a[qi][1] * scale;
+            if (m == 32) {
+                __builtin_memcpy(s[qi] + j, &r0, 64);
+                __builtin_memcpy(s[qi] + j + 16, &r1, 64);
+                continue;
+            }
             float tmp[32];
-            __builtin_memcpy(tmp, &a[qi][0], 128);
-            for (int64_t i = 0; i < m; ++i) s[qi][j + i] = tmp[i] * scale;
+            __builtin_memcpy(tmp, &r0, 64);
+            __builtin_memcpy(tmp + 16, &r1, 64);
+            for (int64_t i = 0; i < m; ++i) s[qi][j + i] = tmp[i];
         }
     }
 }
@@ -190,79 +197,120 @@ BF_SIMD_CLONES void values_one_pair4(const float* v, int64_t stride, const float
             for (int64_t e = e0; e < width; ++e) u[qi][e] += w[qi][j] * v[j * stride + e];
 }
 
-constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at the real model's size
-
-// Prefill (many queries): the visible keys are transposed once per kv head, then each query (one per
-// thread at a time) runs scores → softmax → combined weights → V sum.
-void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
-    const int64_t H = a.n_head, D = a.head_dim, G = a.n_kv_head, P = H / 2;
-    int64_t jl = a.key_lo[0], jh = a.key_hi[0];
-    for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
-    const int64_t nk = jh - jl, ldk = (nk + 64 + 15) / 16 * 16;
-    static thread_local std::vector<float> kt;  // reused: a fresh buffer per call would page-fault every time
-    kt.resize(size_t(G * D * ldk));
-    float* const ktp = kt.data();  // the calling thread's buffer, shared with the team below
-#pragma omp parallel for if (threaded)
-    for (int64_t g = 0; g < G; ++g) {
-        float* dst = ktp + g * D * ldk;
-        for (int64_t j = 0; j < nk; ++j) {
-            const float* src = a.k + (jl + j) * a.kv_stride + g * D;
-            for (int64_t d = 0; d < D; ++d) dst[d * ldk + j] = src[d];
-        }
-        for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
-    }
-    // Work units: (V pair m, block of queries). A unit touches the transposed keys of its two K heads
-    // and the values of its V pair only (~1 MB at the real size), which then stay in L2 across queries.
-    const int64_t n_vpair = P / sh.group, kQBlock = 32, n_qb = (a.n_q + kQBlock - 1) / kQBlock;
+// V pairs [m0, m1) of prefill_attention, their K heads transposed at kt (head 2·m0 first).
+// Work units: (V pair m, block of 32 queries), in groups of four consecutive queries over the union of
+// their key ranges (each query's weights are 0 outside its own range, so the shared sums are exact).
+// Scores and values run key chunk by key chunk, all groups of the unit per chunk: a chunk of transposed
+// keys or values (128 KB at the real size; larger chunks measured slower) then serves the unit's 32
+// queries from L2, however deep the context.
+void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_t m0, int64_t m1, const float* ktp,
+                   int64_t ldk, int64_t jl) {
+    const int64_t D = a.head_dim, kQBlock = 32, kGroups = kQBlock / 4, kKeyChunk = 256;
+    const int64_t n_qb = (a.n_q + kQBlock - 1) / kQBlock;
     const Shape pair_shape{2, D, 1, 0, 1.0f};
 #pragma omp parallel if (threaded)
     {
-        std::vector<float> s, w, u(static_cast<size_t>(8 * D));
+        std::vector<float> s, w, u(static_cast<size_t>(kGroups * 8 * D));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t unit = 0; unit < n_vpair * n_qb; ++unit) {
-            const int64_t m = unit / n_qb, t_end = std::min(a.n_q, (unit % n_qb + 1) * kQBlock);
-            for (int64_t t0 = (unit % n_qb) * kQBlock; t0 < t_end; t0 += 4) {
-                // Up to four consecutive queries over the union of their key ranges; each query's weights
-                // are 0 outside its own range, so the shared sums are exact.
-                const int nq = int(std::min<int64_t>(4, t_end - t0));
-                int64_t ulo = a.key_lo[t0], uhi = a.key_hi[t0];
-                for (int qi = 1; qi < nq; ++qi) ulo = std::min(ulo, a.key_lo[t0 + qi]), uhi = std::max(uhi, a.key_hi[t0 + qi]);
-                const int64_t n = uhi - ulo;
-                s.resize(size_t(8 * n));
-                w.resize(size_t(4 * n));
-                for (int64_t p = m * sh.group; p < (m + 1) * sh.group; ++p) {
-                    for (int64_t i = 0; i < 2; ++i) {  // heads 2p (K head 2m) and 2p + 1 (K head 2m + 1)
-                        const int64_t h = 2 * p + i, g = 2 * m + i;
-                        const float* qp[4];
-                        float* sp[4];
-                        for (int qi = 0; qi < 4; ++qi) {
-                            qp[qi] = a.q + (t0 + std::min(qi, nq - 1)) * a.q_stride + h * D;
-                            sp[qi] = s.data() + (qi * 2 + i) * n;
+        for (int64_t unit = 0; unit < (m1 - m0) * n_qb; ++unit) {
+            const int64_t m = m0 + unit / n_qb, t_begin = (unit % n_qb) * kQBlock;
+            const int64_t t_end = std::min(a.n_q, t_begin + kQBlock), ng = (t_end - t_begin + 3) / 4;
+            int64_t glo[kGroups] = {}, ghi[kGroups] = {}, base[kGroups + 1] = {};  // group key ranges, scratch offsets
+            int nq[kGroups];
+            for (int64_t gi = 0; gi < ng; ++gi) {
+                const int64_t t0 = t_begin + 4 * gi;
+                nq[gi] = int(std::min<int64_t>(4, t_end - t0));
+                glo[gi] = a.key_lo[t0], ghi[gi] = a.key_hi[t0];
+                for (int qi = 1; qi < nq[gi]; ++qi)
+                    glo[gi] = std::min(glo[gi], a.key_lo[t0 + qi]), ghi[gi] = std::max(ghi[gi], a.key_hi[t0 + qi]);
+                base[gi + 1] = base[gi] + (ghi[gi] - glo[gi]);
+            }
+            int64_t ulo = glo[0], uhi = ghi[0];
+            for (int64_t gi = 1; gi < ng; ++gi) ulo = std::min(ulo, glo[gi]), uhi = std::max(uhi, ghi[gi]);
+            s.resize(size_t(8 * base[ng]));  // group gi: rows (query qi, head i) of its n keys at 8·base[gi]
+            w.resize(size_t(4 * base[ng]));  // group gi: 4 rows at 4·base[gi]
+            for (int64_t p = m * sh.group; p < (m + 1) * sh.group; ++p) {
+                for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk) {
+                    const int64_t c1 = std::min(uhi, c0 + kKeyChunk);
+                    for (int64_t gi = 0; gi < ng; ++gi) {
+                        const int64_t lo = std::max(c0, glo[gi]), hi = std::min(c1, ghi[gi]), n = ghi[gi] - glo[gi];
+                        if (lo >= hi) continue;
+                        for (int64_t i = 0; i < 2; ++i) {  // heads 2p (K head 2m) and 2p + 1 (K head 2m + 1)
+                            const int64_t h = 2 * p + i, g = 2 * m + i;
+                            const float* qp[4];
+                            float* sp[4];
+                            for (int qi = 0; qi < 4; ++qi) {
+                                qp[qi] = a.q + (t_begin + 4 * gi + std::min(qi, nq[gi] - 1)) * a.q_stride + h * D;
+                                sp[qi] = s.data() + 8 * base[gi] + (qi * 2 + i) * n + (lo - glo[gi]);
+                            }
+                            scores_transposed4(qp, ktp + (g - 2 * m0) * D * ldk, ldk, lo - jl, hi - lo, D, sh.scale, sp);
                         }
-                        scores_transposed4(qp, ktp + g * D * ldk, ldk, ulo - jl, n, D, sh.scale, sp);
                     }
-                    float* wp[4];
-                    float* up[4];
+                }
+                for (int64_t gi = 0; gi < ng; ++gi) {
+                    const int64_t n = ghi[gi] - glo[gi];
                     for (int qi = 0; qi < 4; ++qi) {
-                        wp[qi] = w.data() + qi * n;
-                        up[qi] = u.data() + qi * 2 * D;
-                        std::fill(wp[qi], wp[qi] + n, 0.0f);  // missing queries of a short group add nothing
-                        if (qi >= nq) continue;
-                        const int64_t lo = a.key_lo[t0 + qi] - ulo, hi = a.key_hi[t0 + qi] - ulo;
+                        float* wq = w.data() + 4 * base[gi] + qi * n;
+                        std::fill(wq, wq + n, 0.0f);  // missing queries of a short group add nothing
+                        if (qi >= nq[gi]) continue;
+                        const int64_t t = t_begin + 4 * gi + qi, lo = a.key_lo[t] - glo[gi], hi = a.key_hi[t] - glo[gi];
                         float mx[2], sum[2];
-                        float* sq = s.data() + qi * 2 * n;
+                        float* sq = s.data() + 8 * base[gi] + qi * 2 * n;
                         row_max(pair_shape, sq, n, lo, hi, mx);
                         exp_rows(pair_shape, sq, n, lo, hi, mx, sum);
-                        pair_weights(sq, n, 1, lo, hi, sum, a.lambda, wp[qi], n);
+                        pair_weights(sq, n, 1, lo, hi, sum, a.lambda, wq, n);
                     }
-                    std::fill(u.begin(), u.end(), 0.0f);
-                    const float* v = a.v + ulo * a.kv_stride + 2 * m * D;
-                    values_one_pair4(v, a.kv_stride, wp, n, 2 * D, up);
-                    for (int qi = 0; qi < nq; ++qi)
-                        finish_pairs(2, D, a.lambda_init, a.subln, up[qi], a.out + (t0 + qi) * a.out_stride + p * 2 * D);
                 }
+                std::fill(u.begin(), u.end(), 0.0f);
+                for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk) {
+                    const int64_t c1 = std::min(uhi, c0 + kKeyChunk);
+                    for (int64_t gi = 0; gi < ng; ++gi) {
+                        const int64_t lo = std::max(c0, glo[gi]), hi = std::min(c1, ghi[gi]), n = ghi[gi] - glo[gi];
+                        if (lo >= hi) continue;
+                        const float* wp[4];
+                        float* up[4];
+                        for (int qi = 0; qi < 4; ++qi) {
+                            wp[qi] = w.data() + 4 * base[gi] + qi * n + (lo - glo[gi]);
+                            up[qi] = u.data() + (gi * 4 + qi) * 2 * D;
+                        }
+                        values_one_pair4(a.v + lo * a.kv_stride + 2 * m * D, a.kv_stride, wp, hi - lo, 2 * D, up);
+                    }
+                }
+                for (int64_t gi = 0; gi < ng; ++gi)
+                    for (int qi = 0; qi < nq[gi]; ++qi)
+                        finish_pairs(2, D, a.lambda_init, a.subln, u.data() + (gi * 4 + qi) * 2 * D,
+                                     a.out + (t_begin + 4 * gi + qi) * a.out_stride + p * 2 * D);
             }
         }
+    }
+}
+
+constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at the real model's size
+
+// Prefill (many queries): the visible keys are transposed (all K heads at once up to kMaxTransposedKeys
+// keys; beyond that one V pair's two K heads per pass, 17 MB at 32K), then each query runs scores →
+// softmax → combined weights → V sum, four queries at a time so every key row read serves four.
+void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
+    const int64_t H = a.n_head, D = a.head_dim, P = H / 2;
+    int64_t jl = a.key_lo[0], jh = a.key_hi[0];
+    for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
+    const int64_t nk = jh - jl, ldk = (nk + 64 + 15) / 16 * 16;
+    const int64_t n_vpair = P / sh.group, pairs_per_pass = nk <= kMaxTransposedKeys ? n_vpair : 1;
+    static thread_local std::vector<float> kt;  // reused: a fresh buffer per call would page-fault every time
+    kt.resize(size_t(2 * pairs_per_pass * D * ldk));
+    float* const ktp = kt.data();  // the calling thread's buffer, shared with the team below
+    for (int64_t m0 = 0; m0 < n_vpair; m0 += pairs_per_pass) {
+        const int64_t m1 = std::min(n_vpair, m0 + pairs_per_pass);
+#pragma omp parallel for if (threaded)
+        for (int64_t g = 2 * m0; g < 2 * m1; ++g) {  // K heads 2m and 2m + 1 of the V pairs m of this pass
+            float* dst = ktp + (g - 2 * m0) * D * ldk;
+            for (int64_t j = 0; j < nk; ++j) {
+                const float* src = a.k + (jl + j) * a.kv_stride + g * D;
+                for (int64_t d = 0; d < D; ++d) dst[d * ldk + j] = src[d];
+            }
+            for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
+        }
+        prefill_pairs(a, sh, threaded, m0, m1, ktp, ldk, jl);
     }
 }
 
@@ -275,12 +323,8 @@ void diff_attention(const DiffAttnArgs& a) {
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
     const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16) && !omp_in_parallel();
 
-    // Many queries: transposed keys, while their scratch stays small (sliding windows, shallow global
-    // attention); beyond that one query per thread over the keys in place.
-    int64_t jl = a.n_q ? a.key_lo[0] : 0, jh = a.n_q ? a.key_hi[0] : 0;
-    for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
-    if (a.n_q > 1 && jh - jl <= kMaxTransposedKeys) return prefill_attention(a, sh, threaded);
-    if (a.n_q > 1 || !threaded) {  // one query per thread, each over its visible keys in order
+    if (a.n_q > 1) return prefill_attention(a, sh, threaded);
+    if (!threaded) {  // one query, small: its keys in place, in order
 #pragma omp parallel if (threaded)
         {
             std::vector<float> s, o(static_cast<size_t>(H * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));

@@ -1,6 +1,6 @@
-// f32 differential attention: its three paths (many queries over transposed keys, many queries over
-// keys in place beyond the transposition limit, one query with keys split across threads) against a
-// double-precision evaluation of architecture.md §4.5 written here.
+// f32 differential attention: its three paths (many queries over transposed keys, all K heads at once
+// or, beyond the transposition limit, one V pair's at a time; one query with keys split across threads)
+// against a double-precision evaluation of architecture.md §4.5 written here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -90,9 +90,15 @@ TEST(DiffAttention, EveryPathMatchesDoublePrecision) {
         std::vector<int64_t> lo, hi;
         for (int64_t t = 0; t < 9; ++t) lo.push_back(std::max<int64_t>(0, 31 + t - 7)), hi.push_back(32 + t);
         EXPECT_LT(run(a, lo, hi, threads), 1e-4) << threads;
-        // deep global prefill: more keys than the transposition limit, keys read in place
+        // deep global prefill: more keys than the transposition limit, one V pair per pass
         const Problem b = make(3000, 3);
         EXPECT_LT(run(b, {0, 0, 0}, {2998, 2999, 3000}, threads), 1e-4) << threads;
+        // 40 queries (two blocks of 32, groups of 4 with their own ranges) whose ranges start and end
+        // inside the 256-key chunks at different places
+        const Problem c = make(2600, 40);
+        std::vector<int64_t> clo, chi;
+        for (int64_t t = 0; t < 40; ++t) clo.push_back(t * 37), chi.push_back(2560 + t);
+        EXPECT_LT(run(c, clo, chi, threads), 1e-4) << threads;
         // one query over many keys: split across threads
         EXPECT_LT(run(b, {0}, {3000}, threads), 1e-4) << threads;
     }

@@ -3,7 +3,10 @@
 // each of the 8 layers that read the shared cache costs per token. Prints ms per call and the cache
 // bytes read per second (best and median call). The cache is filled with random rows; at 32K a q4_0 cache (45 MB) is larger
 // than the last-level cache, so it streams from DRAM as in a real decode step.
-// Usage: attn_bench [--depth 1024,8192,32768] [--cache f32,q8_0,q4_0] [--threads 1,2] [--seconds 1]
+// --queries N times a prefill chunk instead: the last N positions of a causal prompt of `depth` tokens
+// (query t sees keys up to its own position), as the global layer does while a long prompt is read.
+// Usage: attn_bench [--depth 1024,8192,32768] [--cache f32,q8_0,q4_0] [--threads 1,2] [--queries 1]
+//                   [--seconds 1]
 #include <omp.h>
 
 #include <algorithm>
@@ -28,22 +31,25 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 int main(int argc, char** argv) {
     std::vector<std::string> depths{"1024", "8192", "32768"}, caches{"q4_0"}, threads{"1", "2"};
     double seconds = 1.0;
+    int64_t n_q = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--depth") depths = split_list(v);
         else if (k == "--cache") caches = split_list(v);
         else if (k == "--threads") threads = split_list(v);
         else if (k == "--seconds") seconds = std::atof(v.c_str());
+        else if (k == "--queries") n_q = std::max<int64_t>(1, std::atoll(v.c_str()));
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
         }
     }
     constexpr int64_t H = 40, G = 20, D = 64;
-    std::vector<float> subln(2 * D, 1.0f), q(H * D), out(H * D);
+    std::vector<float> subln(2 * D, 1.0f), q(size_t(n_q * H * D)), out(size_t(n_q * H * D));
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (float& x : q) x = nd(rng);
+    std::printf("queries per call: %lld\n", (long long)n_q);
     std::printf("| cache | depth | threads | best ms | median ms | cache MB | GB/s (median) |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (const std::string& cname : caches) {
         const bf::KvType type = bf::parse_kv_type(cname);
@@ -60,22 +66,24 @@ int main(int argc, char** argv) {
             }
             const double mb = type == bf::KvType::F32 ? 2.0 * double(n * G * D) * 4 / 1e6 : double(cache.bytes()) / 1e6;
             if (type != bf::KvType::F32) k = {}, v = {};
-            const int64_t lo = 0, hi = n;
+            if (n_q > n) continue;
+            std::vector<int64_t> lo(size_t(n_q), 0), hi(static_cast<size_t>(n_q));
+            for (int64_t t = 0; t < n_q; ++t) hi[size_t(t)] = n - n_q + t + 1;
             for (const std::string& ts : threads) {
                 omp_set_num_threads(std::atoi(ts.c_str()));
                 auto call = [&] {
                     if (type == bf::KvType::F32) {
                         bf::DiffAttnArgs a;
                         a.n_head = H, a.n_kv_head = G, a.head_dim = D, a.lambda = 0.3f, a.lambda_init = 0.2f;
-                        a.subln = subln.data(), a.q = q.data(), a.n_q = 1, a.q_stride = H * D;
-                        a.k = k.data(), a.v = v.data(), a.kv_stride = G * D, a.key_lo = &lo, a.key_hi = &hi;
+                        a.subln = subln.data(), a.q = q.data(), a.n_q = n_q, a.q_stride = H * D;
+                        a.k = k.data(), a.v = v.data(), a.kv_stride = G * D, a.key_lo = lo.data(), a.key_hi = hi.data();
                         a.out = out.data(), a.out_stride = H * D;
                         bf::diff_attention(a);
                     } else {
                         bf::DiffAttnQuantArgs a;
                         a.n_head = H, a.n_kv_head = G, a.head_dim = D, a.lambda = 0.3f, a.lambda_init = 0.2f;
-                        a.subln = subln.data(), a.q = q.data(), a.n_q = 1, a.q_stride = H * D;
-                        a.kv = cache.view(), a.key_hi = &hi, a.out = out.data(), a.out_stride = H * D;
+                        a.subln = subln.data(), a.q = q.data(), a.n_q = n_q, a.q_stride = H * D;
+                        a.kv = cache.view(), a.key_hi = hi.data(), a.out = out.data(), a.out_stride = H * D;
                         bf::diff_attention_quant(a);
                     }
                 };
