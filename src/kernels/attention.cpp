@@ -25,20 +25,101 @@ struct Shape {
     float scale;
 };
 
-// Scores of every query head against keys [j0, j1): s[h·ld + j] for head h (K head of h: 2·(p/group)
-// + (h & 1), with p = h/2 — the even/odd stripes of §4.5).
-BF_SIMD_CLONES void scores_rows(const Shape& sh, const float* q, const float* k, int64_t j0, int64_t j1, float* s,
-                                int64_t ld) {
-    const int64_t hd = sh.hd;
+// Decode (one query) keeps its scores key-major, s[j·H + h]: each key's scores are one contiguous run.
+// (Head-major rows would be 128 KB apart at 32K keys, and every key would store into 40 of them.)
+
+// A generic 16-float vector: zmm in the AVX-512 clone, pairs/quads of narrower registers elsewhere.
+typedef float V16 __attribute__((vector_size(64)));
+
+// r[i] = Σ of the 16 lanes of a[i], for 16 vectors at once (returned through r: a vector return
+// value would change the ABI of the baseline build): four rounds of pairwise shuffles and adds
+// (45 operations, against ~8 per vector reduced alone), ending with the sums in order.
+BF_VEC_INLINE void hsum16(const V16* a, V16* r) {
+    V16 b[8], c[4], d[2];
+    for (int i = 0; i < 8; ++i)  // lanes 0-7: head i's partial sums, 8-15: head i + 8's
+        b[i] = __builtin_shufflevector(a[i], a[i + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               __builtin_shufflevector(a[i], a[i + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int i = 0; i < 4; ++i)  // quads: heads i, i + 4, i + 8, i + 12
+        c[i] = __builtin_shufflevector(b[i], b[i + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+               __builtin_shufflevector(b[i], b[i + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int i = 0; i < 2; ++i)  // pairs: heads i, i + 2, ..., i + 14
+        d[i] = __builtin_shufflevector(c[i], c[i + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
+               __builtin_shufflevector(c[i], c[i + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    *r = __builtin_shufflevector(d[0], d[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
+         __builtin_shufflevector(d[0], d[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+}
+
+// Scores of every query head against keys [j0, j1) (K head of h: 2·(p/group) + (h & 1), with p = h/2 —
+// the even/odd stripes of §4.5). Heads go 16 at a time into one hsum16 when head_dim is a multiple of 16.
+BF_SIMD_CLONES void scores_keys(const Shape& sh, const float* q, const float* k, int64_t j0, int64_t j1, float* s) {
+    const int64_t hd = sh.hd, H = sh.n_head;
     for (int64_t j = j0; j < j1; ++j) {
         const float* kr = k + j * sh.kv_stride;
-        for (int64_t h = 0; h < sh.n_head; ++h) {
+        int64_t h0 = 0;
+        for (; hd % 16 == 0 && h0 < H; h0 += 16) {
+            V16 acc[16];
+            for (int i = 0; i < 16; ++i) {
+                acc[i] = V16{};
+                const int64_t h = h0 + i;
+                if (h >= H) continue;  // a short last group: zero sums, not stored
+                const float* kh = kr + (2 * ((h / 2) / sh.group) + (h & 1)) * hd;
+                const float* qh = q + h * hd;
+                for (int64_t d = 0; d < hd; d += 16) {
+                    V16 x, y;
+                    __builtin_memcpy(&x, qh + d, 64);
+                    __builtin_memcpy(&y, kh + d, 64);
+                    acc[i] += x * y;
+                }
+            }
+            V16 r;
+            hsum16(acc, &r);
+            r *= sh.scale;
+            float tmp[16];
+            __builtin_memcpy(tmp, &r, 64);
+            for (int64_t i = 0; i < std::min<int64_t>(16, H - h0); ++i) s[j * H + h0 + i] = tmp[i];
+        }
+        for (int64_t h = h0; h < H; ++h) {  // head_dim not a multiple of 16 (small test models)
             const float* kh = kr + (2 * ((h / 2) / sh.group) + (h & 1)) * hd;
             const float* qh = q + h * hd;
             float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
             for (int64_t i = 0; i < hd; ++i) acc += qh[i] * kh[i];
-            s[h * ld + j] = acc * sh.scale;
+            s[j * H + h] = acc * sh.scale;
+        }
+    }
+}
+
+// Per-head maxima (into mx, which starts at −inf) of key-major scores over [j0, j1).
+BF_SIMD_CLONES void max_keys(const float* s, int64_t H, int64_t j0, int64_t j1, float* mx) {
+    for (int64_t j = j0; j < j1; ++j)
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h) mx[h] = s[j * H + h] > mx[h] ? s[j * H + h] : mx[h];
+}
+
+// e^(s − mx[h]) in place over [j0, j1) of key-major scores, and the per-head sums (into sum, from 0).
+BF_SIMD_CLONES void exp_keys(float* s, int64_t H, int64_t j0, int64_t j1, const float* mx, float* sum) {
+    for (int64_t j = j0; j < j1; ++j)
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h) {
+            const float e = exp_vec(s[j * H + h] - mx[h]);
+            s[j * H + h] = e;
+            sum[h] += e;
+        }
+}
+
+// u[p] += Σ_j (e_2p,j·c1[p] − e_2p+1,j·c2[p]) · [V1_j ; V2_j] over [j0, j1): O1 − λ·O2 of each pair as
+// one weighted sum of its 2·hd value row (c1 = 1/S_2p, c2 = λ/S_2p+1).
+BF_SIMD_CLONES void values_keys(const Shape& sh, const float* v, const float* e, int64_t j0, int64_t j1,
+                                const float* c1, const float* c2, float* u) {
+    const int64_t w2 = 2 * sh.hd, H = sh.n_head;
+    for (int64_t j = j0; j < j1; ++j) {
+        const float* vr = v + j * sh.kv_stride;
+        for (int64_t p = 0; p < H / 2; ++p) {
+            const float* vp = vr + 2 * (p / sh.group) * sh.hd;
+            const float w = e[j * H + 2 * p] * c1[p] - e[j * H + 2 * p + 1] * c2[p];
+            float* up = u + p * w2;
+#pragma omp simd
+            for (int64_t i = 0; i < w2; ++i) up[i] += w * vp[i];
         }
     }
 }
@@ -58,22 +139,6 @@ BF_SIMD_CLONES void exp_rows(const Shape& sh, float* s, int64_t ld, int64_t j0, 
     }
 }
 
-// o[h] += Σ_j w[h][j] · [V1_j ; V2_j] (the 2·hd value row of head h's KV pair) over [j0, j1).
-BF_SIMD_CLONES void values_rows(const Shape& sh, const float* v, const float* s, int64_t ld, int64_t j0, int64_t j1,
-                                float* o) {
-    const int64_t w2 = 2 * sh.hd;
-    for (int64_t j = j0; j < j1; ++j) {
-        const float* vr = v + j * sh.kv_stride;
-        for (int64_t h = 0; h < sh.n_head; ++h) {
-            const float* vh = vr + 2 * ((h / 2) / sh.group) * sh.hd;
-            const float wj = s[h * ld + j];
-            float* oh = o + h * w2;
-#pragma omp simd
-            for (int64_t i = 0; i < w2; ++i) oh[i] += wj * vh[i];
-        }
-    }
-}
-
 BF_SIMD_CLONES void row_max(const Shape& sh, const float* s, int64_t ld, int64_t j0, int64_t j1, float* mx) {
     for (int64_t h = 0; h < sh.n_head; ++h) {
         const float* row = s + h * ld;
@@ -81,23 +146,6 @@ BF_SIMD_CLONES void row_max(const Shape& sh, const float* s, int64_t ld, int64_t
 #pragma omp simd reduction(max : m)
         for (int64_t j = j0; j < j1; ++j) m = row[j] > m ? row[j] : m;
         mx[h] = m;
-    }
-}
-
-// U = O1 − λ·O2 per pair, RMSNorm over 2·hd, × (1 − λ_init), weight subln; heads 2p, 2p+1 of out.
-void finish(const DiffAttnArgs& a, const float* o, float* out) {
-    const int64_t hd = a.head_dim, w2 = 2 * hd;
-    for (int64_t p = 0; p < a.n_head / 2; ++p) {
-        const float* o1 = o + (2 * p) * w2;
-        const float* o2 = o + (2 * p + 1) * w2;
-        float u[1024];
-        float ss = 0.0f;
-        for (int64_t e = 0; e < w2; ++e) {
-            u[e] = o1[e] - a.lambda * o2[e];
-            ss += u[e] * u[e];
-        }
-        const float r = 1.0f / std::sqrt(ss / float(w2) + 1e-5f) * (1.0f - a.lambda_init);
-        for (int64_t e = 0; e < w2; ++e) out[p * w2 + e] = u[e] * r * a.subln[e];
     }
 }
 
@@ -125,9 +173,6 @@ BF_SIMD_CLONES void pair_weights(const float* s, int64_t ld, int64_t n_pair, int
         for (int64_t j = j0; j < j1; ++j) wp[j] = e1[j] * i1 - e2[j] * i2;
     }
 }
-
-// A generic 16-float vector: zmm in the AVX-512 clone, pairs/quads of narrower registers elsewhere.
-typedef float V16 __attribute__((vector_size(64)));
 
 // Scores of four queries (same head, same key range) against n keys held transposed: key j0 + j,
 // dimension d at kt[d·ldk + j0 + j] (rows padded by 64, so whole 32-key groups may be read). Each key
@@ -324,61 +369,41 @@ void diff_attention(const DiffAttnArgs& a) {
     const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16) && !omp_in_parallel();
 
     if (a.n_q > 1) return prefill_attention(a, sh, threaded);
-    if (!threaded) {  // one query, small: its keys in place, in order
-#pragma omp parallel if (threaded)
-        {
-            std::vector<float> s, o(static_cast<size_t>(H * w2)), mx(static_cast<size_t>(H)), sum(static_cast<size_t>(H));
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < a.n_q; ++t) {
-                const int64_t lo = a.key_lo[t], n = a.key_hi[t] - lo;
-                s.resize(size_t(H * n));
-                const float* k = a.k + lo * a.kv_stride;
-                const float* v = a.v + lo * a.kv_stride;
-                scores_rows(sh, a.q + t * a.q_stride, k, 0, n, s.data(), n);
-                row_max(sh, s.data(), n, 0, n, mx.data());
-                exp_rows(sh, s.data(), n, 0, n, mx.data(), sum.data());
-                for (int64_t h = 0; h < H; ++h) {
-                    const float inv = 1.0f / sum[size_t(h)];
-                    for (int64_t j = 0; j < n; ++j) s[size_t(h * n + j)] *= inv;
-                }
-                std::fill(o.begin(), o.end(), 0.0f);
-                values_rows(sh, v, s.data(), n, 0, n, o.data());
-                finish(a, o.data(), a.out + t * a.out_stride);
-            }
-        }
-        return;
-    }
-
-    // One query, keys split across threads: partial maxima, sums and outputs merged at the end.
-    const int64_t lo = a.key_lo[0], n = a.key_hi[0] - lo;
+    // One query, keys split across threads (one thread when small): local maxima, then exponentials and
+    // sums against the global maxima, then each thread's share of O1 − λ·O2, merged at the end.
+    const int64_t lo = a.key_lo[0], n = a.key_hi[0] - lo, P = H / 2;
     const float* k = a.k + lo * a.kv_stride;
     const float* v = a.v + lo * a.kv_stride;
-    std::vector<float> s(size_t(H * n));
-    const int nt = omp_get_max_threads();
-    std::vector<float> mx(size_t(nt * H)), sum(size_t(nt * H)), o(size_t(nt * H * w2), 0.0f);
-#pragma omp parallel num_threads(nt)
+    static thread_local std::vector<float> s;  // kept: MB-sized at depth, it would page-fault on every call
+    s.resize(size_t(H * n));
+    float* const sp = s.data();  // the calling thread's buffer, shared with the team
+    const int nt = threaded ? omp_get_max_threads() : 1;
+    std::vector<float> mx(size_t(nt * H), -INFINITY), sum(size_t(nt * H), 0.0f), u(size_t(nt * P * w2), 0.0f);
+    std::vector<float> gmx(size_t(H), -INFINITY), c1(static_cast<size_t>(P)), c2(static_cast<size_t>(P));
+#pragma omp parallel num_threads(nt) if (threaded)
     {
         const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
         const int64_t j0 = n * id / cnt, j1 = n * (id + 1) / cnt;
-        float* my_mx = mx.data() + id * H;
-        scores_rows(sh, a.q, k, j0, j1, s.data(), n);
-        row_max(sh, s.data(), n, j0, j1, my_mx);
+        scores_keys(sh, a.q, k, j0, j1, sp);
+        max_keys(sp, H, j0, j1, mx.data() + id * H);
 #pragma omp barrier
-        std::vector<float> gmx(size_t(H), -INFINITY);  // the global maximum per head
+#pragma omp single
         for (int t = 0; t < cnt; ++t)
             for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], mx[size_t(t * H + h)]);
-        exp_rows(sh, s.data(), n, j0, j1, gmx.data(), sum.data() + id * H);
-        values_rows(sh, v, s.data(), n, j0, j1, o.data() + id * H * w2);
+        exp_keys(sp, H, j0, j1, gmx.data(), sum.data() + id * H);
+#pragma omp barrier
+#pragma omp single
+        for (int64_t p = 0; p < P; ++p) {
+            float s1 = 0.0f, s2 = 0.0f;
+            for (int t = 0; t < cnt; ++t) s1 += sum[size_t(t * H + 2 * p)], s2 += sum[size_t(t * H + 2 * p + 1)];
+            c1[size_t(p)] = 1.0f / s1;
+            c2[size_t(p)] = a.lambda / s2;
+        }
+        values_keys(sh, v, sp, j0, j1, c1.data(), c2.data(), u.data() + id * P * w2);
     }
-    for (int t = 1; t < nt; ++t) {
-        for (int64_t h = 0; h < H; ++h) sum[size_t(h)] += sum[size_t(t * H + h)];
-        for (int64_t e = 0; e < H * w2; ++e) o[size_t(e)] += o[size_t(t * H * w2 + e)];
-    }
-    for (int64_t h = 0; h < H; ++h) {
-        const float inv = 1.0f / sum[size_t(h)];
-        for (int64_t e = 0; e < w2; ++e) o[size_t(h * w2 + e)] *= inv;
-    }
-    finish(a, o.data(), a.out);
+    for (int t = 1; t < nt; ++t)
+        for (int64_t e = 0; e < P * w2; ++e) u[size_t(e)] += u[size_t(t * P * w2 + e)];
+    finish_pairs(H, a.head_dim, a.lambda_init, a.subln, u.data(), a.out);
 }
 
 // ---- attention over the quantized shared cache ------------------------------------------------------
