@@ -115,8 +115,8 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         {KvType::Q8_0, 2, 16, 2, 1},   {KvType::Q8_0, 2, 64, 4, 17},  {KvType::Q4_0, 2, 64, 4, 33},
         {KvType::Q8_0, 20, 64, 40, 50}, {KvType::Q4_0, 20, 64, 40, 16}, {KvType::Q4_0, 4, 128, 12, 31},
         {KvType::Q8_0, 4, 32, 24, 5},  {KvType::Q4_0, 2, 16, 2, 47},  {KvType::Q8_0, 4, 64, 4, 40},
-        {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80}, {KvType::Q4_0, 4, 64, 8, 300},
-    };  // 300 tokens: 19 blocks in three coefficient spans
+        {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80}, {KvType::Q4_0, 4, 64, 8, 2 * kKvSpan * kKvBlock + 76},
+    };  // the last: three coefficient spans, the third partial
     for (const Case& c : cases) {
         Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim));
         const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2;
@@ -149,7 +149,7 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
 // int8 quantization of the block weights).
 TEST(KvAttnKernels, ScalarMatchesDequantizedMath) {
     for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
-        const Case c{type, 2, 8, 8, 150};
+        const Case c{type, 2, 8, 8, kKvSpan * kKvBlock + 88};  // two coefficient spans
         Data d = make_data(c, 11);
         const KvView kv = d.cache.view();
         const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2, D = c.head_dim;
