@@ -295,9 +295,14 @@ void avx2_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, flo
     }
 }
 
-const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
-                           avx2_quant_ternary};
+}  // namespace
 
+void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);  // kv_attn_avx2.cpp
+void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
+
+namespace {
+const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
+                           avx2_quant_ternary, avx2_kv_scores, avx2_kv_values};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2; }
