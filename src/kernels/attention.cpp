@@ -486,8 +486,8 @@ BF_SIMD_CLONES void block_exp(float* s, int64_t H, int64_t b0, int64_t b1, int64
 }
 
 // Scores of blocks [b0, b1) (whole spans), and per span of kKvSpan blocks each head's maximum m and the
-// exponentials against it (in place) and their sum S ([span][H]). A span's scores (20 KB at the real
-// size) are still in L1 when its maxima and exponentials are taken.
+// exponentials against it (in place) and their sum S ([span][H]). A span's scores (80 KB at the real
+// size) are still in L2 when its maxima and exponentials are taken.
 void span_softmax(const KvScoreArgs& sa, KvScoresFn scores, int64_t b0, int64_t b1, int64_t hi, float* lanes, float* m,
                   float* S) {
     const int64_t H = sa.n_head;

@@ -83,12 +83,13 @@ struct KernelTable {
     MatFn ternary = nullptr;
     QuantQ8Fn quant_q8_0 = nullptr;         // nullptr: use the scalar one
     QuantTernaryFn quant_ternary = nullptr;  // nullptr: use the scalar one
-    KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one (also when head_dim % 16)
+    KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one
     KvValuesFn kv_values = nullptr;
     bool ternary_all_tokens = false;  // the ternary kernel takes every token at once and chunks them itself
 };
 
-// The scalar versions (ref/kv_attn_ref.cpp), used where a target has none or head_dim % 16 != 0.
+// The scalar versions (ref/kv_attn_ref.cpp), used where a target has none, and by the SIMD ones for shapes
+// they do not cover (AVX-512: head_dim % 16, values unless head_dim 64 and group 1 or 2; AVX2: head_dim % 8).
 void ref_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);
 void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 

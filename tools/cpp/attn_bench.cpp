@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
         const bf::KvType type = bf::parse_kv_type(cname);
         for (const std::string& ds : depths) {
             const int64_t n = std::atoll(ds.c_str());
-            std::vector<float> k(size_t(n * G * D)), v(size_t(n * G * D)), row(G * D);
+            std::vector<float> k(size_t(n * G * D)), v(size_t(n * G * D));
             bf::QuantKvCache cache;
             if (type != bf::KvType::F32) cache = bf::QuantKvCache(type, G, D, n);
             for (int64_t t = 0; t < n; ++t) {
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
             std::vector<int64_t> lo(size_t(n_q), 0), hi(static_cast<size_t>(n_q));
             for (int64_t t = 0; t < n_q; ++t) hi[size_t(t)] = n - n_q + t + 1;
             for (const std::string& ts : threads) {
-                omp_set_num_threads(std::atoi(ts.c_str()));
+                omp_set_num_threads(std::max(1, std::atoi(ts.c_str())));
                 auto call = [&] {
                     if (type == bf::KvType::F32) {
                         bf::DiffAttnArgs a;

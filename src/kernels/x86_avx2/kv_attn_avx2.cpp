@@ -2,8 +2,9 @@
 // AVX-512 VNNI. Without vpdpbusd, 4-byte dot products are vpmaddubsw + vpmaddwd; vpmaddubsw adds two
 // u8·s8 products into an int16 and would saturate on int8 codes (2·255·127), so codes are made signed
 // (q = u − offset) and multiplied as |x| · (q with x's sign), which stays within 2·127·127. The integer
-// sums are then exactly the scalar reference's; scores equal it bit for bit, values up to the order of
-// float additions.
+// sums are then exactly the scalar reference's; scores equal it bit for bit, values up to float rounding.
+// (Stored codes are never 0 — u ∈ [1, 255] — except in blocks past the valid tokens, whose scales are 0;
+// for u = 0, q = −128 would not survive the sign trick.)
 #include <immintrin.h>
 
 #include <cstring>
@@ -61,7 +62,7 @@ void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
             }
             const uint16_t* ks = kv.ks + (b * kv.n_kv_head + g) * kKvBlock;
             const __m256 qs = _mm256_set1_ps(a.qscale[h]);
-            float* s = a.s + ((b - b0) * a.n_head + h) * kKvBlock;
+            float* s = a.s + (b * a.n_head + h) * kKvBlock;
             _mm256_storeu_ps(s, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc0), qs), load8_f16(ks)));
             _mm256_storeu_ps(s + 8, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc1), qs), load8_f16(ks + 8)));
         }

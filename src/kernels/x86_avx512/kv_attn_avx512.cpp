@@ -1,7 +1,8 @@
 // AVX-512 VNNI attention over the quantized K/V cache (layout: kernels/kv_cache.h). Scores: a 64-byte
 // K row holds 4 dimensions of 16 tokens, so vpdpbusd with the query's 4 codes broadcast yields 16 token
 // scores per instruction sequence with no horizontal sums. Values: a 64-byte V row holds 4 tokens of 16
-// dimensions, met by the block's int8 weights of those 4 tokens. Results equal ref/kv_attn_ref.cpp's.
+// dimensions, met by the block's int8 weights of those 4 tokens. Scores equal ref/kv_attn_ref.cpp's bit
+// for bit; values up to float rounding (the code-offset correction is summed separately).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -142,8 +143,8 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     }
 }
 
-// Spans of kKvSpan blocks (one set of coefficients each): their V (~80 KB) and weights stay in L2 while
-// every (V head, pair) passes over them, and the span order keeps the cache read as one sequential stream.
+// Spans of kKvSpan blocks (one set of coefficients each): the span's weights are quantized first, then
+// its V is read block by block, every (V head, pair) of a block in turn: one sequential stream.
 template <bool Q4>
 void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
     static thread_local std::vector<int32_t> wq;
