@@ -492,7 +492,7 @@ void span_softmax(const KvScoreArgs& sa, KvScoresFn scores, int64_t b0, int64_t 
                   float* S) {
     const int64_t H = sa.n_head;
     for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
-        s1 = std::min(b1, (s0 / kKvSpan + 1) * kKvSpan);
+        s1 = span_end(s0, b1);
         const int64_t sp = s0 / kKvSpan;
         scores(sa, s0, s1);
         block_max(sa.s, H, s0, s1, hi, lanes, m + sp * H);
@@ -536,12 +536,15 @@ struct QueryScratch {
         coef.resize(size_t(n_span * H));
         mt.resize(size_t(n_part * H));
         St.resize(size_t(n_part * H));
-        M.resize(size_t(H));
-        f.resize(size_t(H));
+        M.resize(size_t(n_part * H));
+        f.resize(size_t(n_part * H));
         u.assign(size_t(n_part * H * D), 0.0f);  // n_part × [H/2 pairs][2D]
         lanes.resize(size_t(n_part * H * kKvBlock));
     }
 };
+
+// One per thread, kept between calls: MB-sized buffers would page-fault on every call.
+thread_local QueryScratch t_query_scratch;
 
 // Global maximum M and the factors f (1/S, λ/S) from the parts' (mt, St).
 void global_softmax_factors(const float* mt, const float* St, int n_part, int64_t H, float lambda, float* M, float* f) {
@@ -569,7 +572,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     if (a.n_q > 1 || !threaded) {  // one query per thread
 #pragma omp parallel if (threaded)
         {
-            static thread_local QueryScratch qs;  // kept: MB-sized buffers would page-fault on every call
+            QueryScratch& qs = t_query_scratch;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < a.n_q; ++t) {
                 const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock;
@@ -591,7 +594,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     // One query, whole spans split across threads: each thread's scores and per-span softmax statistics,
     // one barrier, then every thread merges the threads' statistics itself and sums its spans' values.
     const int nt = omp_get_max_threads();
-    static thread_local QueryScratch qs;
+    QueryScratch& qs = t_query_scratch;
     const int64_t hi = a.key_hi[0], nb = (hi + kKvBlock - 1) / kKvBlock, n_span = (nb + kKvSpan - 1) / kKvSpan;
     qs.size(H, D, nb, nt);
     quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
@@ -605,9 +608,10 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
         span_softmax(sa, scores, b0, b1, hi, q->lanes.data() + id * H * kKvBlock, q->m.data(), q->S.data());
         merge_spans(q->m.data(), q->S.data(), H, sp0, sp1, q->mt.data() + id * H, q->St.data() + id * H);
 #pragma omp barrier
-        std::vector<float> M(static_cast<size_t>(H)), f(static_cast<size_t>(H));
-        global_softmax_factors(q->mt.data(), q->St.data(), cnt, H, a.lambda, M.data(), f.data());
-        span_coefficients(q->m.data(), M.data(), f.data(), H, sp0, sp1, q->coef.data());
+        float* M = q->M.data() + id * H;
+        float* f = q->f.data() + id * H;
+        global_softmax_factors(q->mt.data(), q->St.data(), cnt, H, a.lambda, M, f);
+        span_coefficients(q->m.data(), M, f, H, sp0, sp1, q->coef.data());
         values({a.kv, P, group, q->s.data(), q->coef.data(), q->u.data() + id * P * w2}, b0, b1);
     }
     for (int t = 1; t < nt; ++t)

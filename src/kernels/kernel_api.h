@@ -64,6 +64,11 @@ struct KvScoreArgs {
 // e^(m_span − m)/S, × λ for odd heads: each span's exponentials are taken against its own maximum).
 // Each block's w_p · V-scales are quantized to int8 with one absmax scale per (block, pair, half).
 constexpr int64_t kKvSpan = 32;  // blocks per coefficient span
+// The end of the span that block s0 is in, capped at b1 (ranges are walked span by span).
+inline int64_t span_end(int64_t s0, int64_t b1) {
+    const int64_t e = (s0 / kKvSpan + 1) * kKvSpan;
+    return e < b1 ? e : b1;
+}
 struct KvValueArgs {
     KvView kv;
     int64_t n_pair = 0, group = 0;

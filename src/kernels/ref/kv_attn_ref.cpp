@@ -1,5 +1,6 @@
 // Scalar reference of attention over the quantized K/V cache (kernels/kv_cache.h, kernel_api.h): the
 // oracle the SIMD versions are tested against, and the path for head sizes they do not cover.
+#include <cfloat>
 #include <cmath>
 
 #include "core/fp16.h"
@@ -54,7 +55,7 @@ void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                     w[t] = wc * f16_to_f32(kv.vs[(b * kv.n_kv_head + gv) * kKvBlock + t]);
                     amax = std::fmax(amax, std::fabs(w[t]));
                 }
-                if (!(amax > 0.0f)) continue;
+                if (!(amax >= FLT_MIN)) continue;  // 0, or so small that 127/amax would be inf
                 const float inv = 127.0f / amax, scale = amax / 127.0f;
                 int8_t wq[kKvBlock];
                 int32_t wsum = 0;

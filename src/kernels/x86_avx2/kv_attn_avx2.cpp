@@ -7,6 +7,7 @@
 // for u = 0, q = −128 would not survive the sign trick.)
 #include <immintrin.h>
 
+#include <cfloat>
 #include <cstring>
 
 #include "core/fp16.h"
@@ -89,7 +90,7 @@ void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                 m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
                 m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
                 const float amax = _mm_cvtss_f32(m4);
-                if (!(amax > 0.0f)) continue;
+                if (!(amax >= FLT_MIN)) continue;  // 0, or so small that 127/amax would be inf
                 const __m256 inv = _mm256_set1_ps(127.0f / amax);
                 // cvtps rounds to nearest even (the default MXCSR mode), as act_round_even does.
                 alignas(32) int32_t q32[kKvBlock];

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cstring>
 #include <vector>
 
@@ -84,7 +85,7 @@ void quantize_span_weights(const KvValueArgs& a, int64_t s0, int64_t s1, int32_t
                 const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
                 const __m512 w = _mm512_mul_ps(wc, vs);
                 const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, abs_mask));
-                const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+                const float inv = amax >= FLT_MIN ? 127.0f / amax : 0.0f;  // (127/denormal: inf)
                 ws[i] = amax / 127.0f;
                 // cvtps rounds to nearest even (the default MXCSR mode), as act_round_even does.
                 const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(w, _mm512_set1_ps(inv)));
@@ -152,7 +153,7 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
     wq.resize(size_t(kKvSpan * a.n_pair * 2 * 4));
     ws.resize(size_t(kKvSpan * a.n_pair * 2));
     for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
-        s1 = std::min(b1, (s0 / kKvSpan + 1) * kKvSpan);
+        s1 = span_end(s0, b1);
         // The next span's weights come from L3 in an order the prefetchers do not follow: ask for them.
         const int64_t n1 = std::min(b1, s1 + kKvSpan);
         const char* e0 = reinterpret_cast<const char*>(a.e + s1 * 2 * a.n_pair * kKvBlock);
