@@ -101,7 +101,7 @@ BF_SIMD_CLONES void exp_keys(float* s, int64_t H, int64_t j0, int64_t j1, const 
     for (int64_t j = j0; j < j1; ++j)
 #pragma omp simd
         for (int64_t h = 0; h < H; ++h) {
-            const float e = exp_vec(s[j * H + h] - mx[h]);
+            const float e = exp_softmax_vec(s[j * H + h] - mx[h]);
             s[j * H + h] = e;
             sum[h] += e;
         }
@@ -132,7 +132,7 @@ BF_SIMD_CLONES void exp_rows(const Shape& sh, float* s, int64_t ld, int64_t j0, 
         float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
         for (int64_t j = j0; j < j1; ++j) {
-            row[j] = exp_vec(row[j] - m);
+            row[j] = exp_softmax_vec(row[j] - m);
             acc += row[j];
         }
         sum[h] = acc;
@@ -274,24 +274,28 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
             for (int64_t gi = 1; gi < ng; ++gi) ulo = std::min(ulo, glo[gi]), uhi = std::max(uhi, ghi[gi]);
             s.resize(size_t(8 * base[ng]));  // group gi: rows (query qi, head i) of its n keys at 8·base[gi]
             w.resize(size_t(4 * base[ng]));  // group gi: 4 rows at 4·base[gi]
-            for (int64_t p = m * sh.group; p < (m + 1) * sh.group; ++p) {
-                for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk) {
-                    const int64_t c1 = std::min(uhi, c0 + kKeyChunk);
+            // fn(gi, lo, hi) for the keys [lo, hi) of group gi, chunk by chunk, all groups per chunk.
+            auto by_chunks = [&](auto&& fn) {
+                for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk)
                     for (int64_t gi = 0; gi < ng; ++gi) {
-                        const int64_t lo = std::max(c0, glo[gi]), hi = std::min(c1, ghi[gi]), n = ghi[gi] - glo[gi];
-                        if (lo >= hi) continue;
-                        for (int64_t i = 0; i < 2; ++i) {  // heads 2p (K head 2m) and 2p + 1 (K head 2m + 1)
-                            const int64_t h = 2 * p + i, g = 2 * m + i;
-                            const float* qp[4];
-                            float* sp[4];
-                            for (int qi = 0; qi < 4; ++qi) {
-                                qp[qi] = a.q + (t_begin + 4 * gi + std::min(qi, nq[gi] - 1)) * a.q_stride + h * D;
-                                sp[qi] = s.data() + 8 * base[gi] + (qi * 2 + i) * n + (lo - glo[gi]);
-                            }
-                            scores_transposed4(qp, ktp + (g - 2 * m0) * D * ldk, ldk, lo - jl, hi - lo, D, sh.scale, sp);
-                        }
+                        const int64_t lo = std::max(c0, glo[gi]), hi = std::min({uhi, c0 + kKeyChunk, ghi[gi]});
+                        if (lo < hi) fn(gi, lo, hi);
                     }
-                }
+            };
+            for (int64_t p = m * sh.group; p < (m + 1) * sh.group; ++p) {
+                by_chunks([&](int64_t gi, int64_t lo, int64_t hi) {
+                    const int64_t n = ghi[gi] - glo[gi];
+                    for (int64_t i = 0; i < 2; ++i) {  // heads 2p (K head 2m) and 2p + 1 (K head 2m + 1)
+                        const int64_t h = 2 * p + i, g = 2 * m + i;
+                        const float* qp[4];
+                        float* sp[4];
+                        for (int qi = 0; qi < 4; ++qi) {
+                            qp[qi] = a.q + (t_begin + 4 * gi + std::min(qi, nq[gi] - 1)) * a.q_stride + h * D;
+                            sp[qi] = s.data() + 8 * base[gi] + (qi * 2 + i) * n + (lo - glo[gi]);
+                        }
+                        scores_transposed4(qp, ktp + (g - 2 * m0) * D * ldk, ldk, lo - jl, hi - lo, D, sh.scale, sp);
+                    }
+                });
                 for (int64_t gi = 0; gi < ng; ++gi) {
                     const int64_t n = ghi[gi] - glo[gi];
                     for (int qi = 0; qi < 4; ++qi) {
@@ -307,20 +311,16 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
                     }
                 }
                 std::fill(u.begin(), u.end(), 0.0f);
-                for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk) {
-                    const int64_t c1 = std::min(uhi, c0 + kKeyChunk);
-                    for (int64_t gi = 0; gi < ng; ++gi) {
-                        const int64_t lo = std::max(c0, glo[gi]), hi = std::min(c1, ghi[gi]), n = ghi[gi] - glo[gi];
-                        if (lo >= hi) continue;
-                        const float* wp[4];
-                        float* up[4];
-                        for (int qi = 0; qi < 4; ++qi) {
-                            wp[qi] = w.data() + 4 * base[gi] + qi * n + (lo - glo[gi]);
-                            up[qi] = u.data() + (gi * 4 + qi) * 2 * D;
-                        }
-                        values_one_pair4(a.v + lo * a.kv_stride + 2 * m * D, a.kv_stride, wp, hi - lo, 2 * D, up);
+                by_chunks([&](int64_t gi, int64_t lo, int64_t hi) {
+                    const int64_t n = ghi[gi] - glo[gi];
+                    const float* wp[4];
+                    float* up[4];
+                    for (int qi = 0; qi < 4; ++qi) {
+                        wp[qi] = w.data() + 4 * base[gi] + qi * n + (lo - glo[gi]);
+                        up[qi] = u.data() + (gi * 4 + qi) * 2 * D;
                     }
-                }
+                    values_one_pair4(a.v + lo * a.kv_stride + 2 * m * D, a.kv_stride, wp, hi - lo, 2 * D, up);
+                });
                 for (int64_t gi = 0; gi < ng; ++gi)
                     for (int qi = 0; qi < nq[gi]; ++qi)
                         finish_pairs(2, D, a.lambda_init, a.subln, u.data() + (gi * 4 + qi) * 2 * D,
@@ -558,10 +558,34 @@ void global_softmax_factors(const float* mt, const float* St, int n_part, int64_
     }
 }
 
+// Part id of cnt of one query's attention (whole spans of the blocks below hi): scores, per-span softmax
+// statistics and the part's (maximum, sum) — everything before the parts must meet.
+void part_statistics(const DiffAttnQuantArgs& a, KvScoresFn scores, QueryScratch& q, int64_t hi, int id, int cnt) {
+    const int64_t H = a.n_head, nb = (hi + kKvBlock - 1) / kKvBlock, n_span = (nb + kKvSpan - 1) / kKvSpan;
+    const int64_t sp0 = n_span * id / cnt, sp1 = n_span * (id + 1) / cnt;
+    const KvScoreArgs sa{a.kv, H, H / a.n_kv_head, q.qc.data(), q.qsum.data(), q.qscale.data(), q.s.data()};
+    span_softmax(sa, scores, sp0 * kKvSpan, std::min(nb, sp1 * kKvSpan), hi, q.lanes.data() + id * H * kKvBlock,
+                 q.m.data(), q.S.data());
+    merge_spans(q.m.data(), q.S.data(), H, sp0, sp1, q.mt.data() + id * H, q.St.data() + id * H);
+}
+
+// The same part, once every part's statistics are in: the global factors, its spans' coefficients and
+// its share of O1 − λ·O2 (into q.u's part id).
+void part_values(const DiffAttnQuantArgs& a, KvValuesFn values, QueryScratch& q, int64_t hi, int id, int cnt) {
+    const int64_t H = a.n_head, P = H / 2, nb = (hi + kKvBlock - 1) / kKvBlock, n_span = (nb + kKvSpan - 1) / kKvSpan;
+    const int64_t sp0 = n_span * id / cnt, sp1 = n_span * (id + 1) / cnt;
+    float* M = q.M.data() + id * H;
+    float* f = q.f.data() + id * H;
+    global_softmax_factors(q.mt.data(), q.St.data(), cnt, H, a.lambda, M, f);
+    span_coefficients(q.m.data(), M, f, H, sp0, sp1, q.coef.data());
+    values({a.kv, P, H / a.n_kv_head, q.s.data(), q.coef.data(), q.u.data() + id * P * 2 * a.head_dim},
+           sp0 * kKvSpan, std::min(nb, sp1 * kKvSpan));
+}
+
 }  // namespace
 
 void diff_attention_quant(const DiffAttnQuantArgs& a) {
-    const int64_t H = a.n_head, P = H / 2, D = a.head_dim, w2 = 2 * D, group = H / a.n_kv_head;
+    const int64_t H = a.n_head, P = H / 2, D = a.head_dim, w2 = 2 * D;
     const KernelTable& kt = active_kernels();
     const KvScoresFn scores = kt.kv_scores ? kt.kv_scores : ref_kv_scores;
     const KvValuesFn values = kt.kv_values ? kt.kv_values : ref_kv_values;
@@ -569,50 +593,37 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t];
     const bool threaded = keys * H * D > (int64_t(1) << 16) && !omp_in_parallel();
 
-    if (a.n_q > 1 || !threaded) {  // one query per thread
+    if (a.n_q > 1 || !threaded) {  // one query per thread, in one part
 #pragma omp parallel if (threaded)
         {
             QueryScratch& qs = t_query_scratch;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < a.n_q; ++t) {
-                const int64_t hi = a.key_hi[t], nb = (hi + kKvBlock - 1) / kKvBlock;
-                const int64_t n_span = (nb + kKvSpan - 1) / kKvSpan;
-                qs.size(H, D, nb, 1);
+                const int64_t hi = a.key_hi[t];
+                qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, 1);
                 quantize_query(a.q + t * a.q_stride, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
-                const KvScoreArgs sa{a.kv, H, group, qs.qc.data(), qs.qsum.data(), qs.qscale.data(), qs.s.data()};
-                span_softmax(sa, scores, 0, nb, hi, qs.lanes.data(), qs.m.data(), qs.S.data());
-                merge_spans(qs.m.data(), qs.S.data(), H, 0, n_span, qs.mt.data(), qs.St.data());
-                global_softmax_factors(qs.mt.data(), qs.St.data(), 1, H, a.lambda, qs.M.data(), qs.f.data());
-                span_coefficients(qs.m.data(), qs.M.data(), qs.f.data(), H, 0, n_span, qs.coef.data());
-                values({a.kv, P, group, qs.s.data(), qs.coef.data(), qs.u.data()}, 0, nb);
+                part_statistics(a, scores, qs, hi, 0, 1);
+                part_values(a, values, qs, hi, 0, 1);
                 finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out + t * a.out_stride);
             }
         }
         return;
     }
 
-    // One query, whole spans split across threads: each thread's scores and per-span softmax statistics,
-    // one barrier, then every thread merges the threads' statistics itself and sums its spans' values.
+    // One query, whole spans split across threads: each thread's part of the statistics, one barrier, then
+    // every thread merges the parts' statistics itself and sums its spans' values.
     const int nt = omp_get_max_threads();
     QueryScratch& qs = t_query_scratch;
-    const int64_t hi = a.key_hi[0], nb = (hi + kKvBlock - 1) / kKvBlock, n_span = (nb + kKvSpan - 1) / kKvSpan;
-    qs.size(H, D, nb, nt);
+    const int64_t hi = a.key_hi[0];
+    qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, nt);
     quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
     QueryScratch* q = &qs;  // the calling thread's scratch, shared with the team
 #pragma omp parallel num_threads(nt)
     {
         const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-        const int64_t sp0 = n_span * id / cnt, sp1 = n_span * (id + 1) / cnt;
-        const int64_t b0 = sp0 * kKvSpan, b1 = std::min(nb, sp1 * kKvSpan);
-        const KvScoreArgs sa{a.kv, H, group, q->qc.data(), q->qsum.data(), q->qscale.data(), q->s.data()};
-        span_softmax(sa, scores, b0, b1, hi, q->lanes.data() + id * H * kKvBlock, q->m.data(), q->S.data());
-        merge_spans(q->m.data(), q->S.data(), H, sp0, sp1, q->mt.data() + id * H, q->St.data() + id * H);
+        part_statistics(a, scores, *q, hi, id, cnt);
 #pragma omp barrier
-        float* M = q->M.data() + id * H;
-        float* f = q->f.data() + id * H;
-        global_softmax_factors(q->mt.data(), q->St.data(), cnt, H, a.lambda, M, f);
-        span_coefficients(q->m.data(), M, f, H, sp0, sp1, q->coef.data());
-        values({a.kv, P, group, q->s.data(), q->coef.data(), q->u.data() + id * P * w2}, b0, b1);
+        part_values(a, values, *q, hi, id, cnt);
     }
     for (int t = 1; t < nt; ++t)
         for (int64_t e = 0; e < P * w2; ++e) qs.u[size_t(e)] += qs.u[size_t(t * P * w2 + e)];

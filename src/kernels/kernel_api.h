@@ -23,6 +23,13 @@ namespace bf {
 //   Q8_0: q[t * cols + c] int8; d[t * (cols/32) + b] = f16-rounded block scale as f32.
 //   Ternary: q[t * kp + c] int8 (zero padded to kp); inv_s[t] = 1/s; bsum[t * (kp/256) + b] = Σ q over
 //            block b (used for the code-1 offset: Σ (c-1)·x = Σ c·x − Σ x).
+
+// Code (0..3) of element c of a packed ternary row, by the layout above (the scalar readers' one copy).
+inline int ternary_code(const uint8_t* row, int64_t c) {
+    const int64_t e = c % 256;
+    return (row[(c / 256) * 64 + e % 64] >> (2 * (e / 64))) & 3;
+}
+
 struct MatArgs {
     const void* w = nullptr;          // weights (prepared layout)
     const uint16_t* w_scales_h = nullptr;  // Q8_0 f16 block scales

@@ -214,11 +214,8 @@ bool packed_row(const Matrix& m, int64_t r, float* out) {
     }
     const int64_t nb = p->kp / 256;  // ternary: the 2-bit layout of kernel_api.h
     const uint8_t* row = p->q + r * (p->kp / 4);
-    for (int64_t c = 0; c < n; ++c) {
-        const int64_t b = c / 256, e = c % 256;
-        const int code = (row[b * 64 + e % 64] >> (2 * (e / 64))) & 3;
-        out[c] = float(code - 1) * (p->uniform ? p->scales[0] : p->scales[r * nb + b]);
-    }
+    for (int64_t c = 0; c < n; ++c)
+        out[c] = float(ternary_code(row, c) - 1) * (p->uniform ? p->scales[0] : p->scales[r * nb + c / 256]);
     return true;
 }
 

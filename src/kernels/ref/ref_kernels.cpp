@@ -66,10 +66,7 @@ void ref_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
             float s = 0.0f;
             for (int64_t b = 0; b < nb; ++b) {
                 int32_t acc = 0;
-                for (int e = 0; e < 256; ++e) {
-                    const int code = (row[b * 64 + e % 64] >> (2 * (e / 64))) & 3;
-                    acc += code * xt[b * 256 + e];
-                }
+                for (int e = 0; e < 256; ++e) acc += ternary_code(row, b * 256 + e) * xt[b * 256 + e];
                 acc -= a.xsum[t * nb + b];
                 total += acc;
                 if (!a.uniform) s += a.w_scales[r * nb + b] * float(acc);

@@ -21,6 +21,20 @@ namespace {
 // Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
 #define BF_UNROLL _Pragma("GCC unroll 16")
 
+// Logical 64-byte rows r and r + half of a head block (half = D/8 rows): Q8_0 stores them as they are,
+// Q4_0 as the low and high nibbles of stored row r.
+template <bool Q4>
+inline void row_pair(const uint8_t* base, int64_t r, int64_t half, __m512i& lo, __m512i& hi) {
+    if (Q4) {
+        const __m512i v = _mm512_loadu_si512(base + r * 64), m = _mm512_set1_epi8(0x0F);
+        lo = _mm512_and_si512(v, m);
+        hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    } else {
+        lo = _mm512_loadu_si512(base + r * 64);
+        hi = _mm512_loadu_si512(base + (r + half) * 64);
+    }
+}
+
 }  // namespace
 
 namespace {
@@ -36,18 +50,10 @@ inline void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
     __m512i acc[NH];
     BF_UNROLL
     for (int i = 0; i < NH; ++i) heads[i] = 2 * ((g / 2) * a.group + i) + (g & 1), acc[i] = _mm512_setzero_si512();
-    const __m512i lo4 = _mm512_set1_epi8(0x0F);
     BF_UNROLL
     for (int64_t r = 0; r < half; ++r) {  // rows r and r + half (one stored row of Q4_0, two of Q8_0)
         __m512i k0, k1;
-        if (Q4) {
-            const __m512i v = _mm512_loadu_si512(base + r * 64);
-            k0 = _mm512_and_si512(v, lo4);
-            k1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-        } else {
-            k0 = _mm512_loadu_si512(base + r * 64);
-            k1 = _mm512_loadu_si512(base + (r + half) * 64);
-        }
+        row_pair<Q4>(base, r, half, k0, k1);
         BF_UNROLL
         for (int i = 0; i < NH; ++i) {
             int32_t q0, q1;
@@ -110,16 +116,8 @@ inline void values_block64(const KvValueArgs& a, int64_t s0, int64_t b, int64_t 
     for (int dc = 0; dc < 4; ++dc) {
         __m512i vr[4];
         BF_UNROLL
-        for (int kq = 0; kq < 2; ++kq) {  // Q4_0: stored row kq·4 + dc holds tokens 4kq.. and 4(kq+2)..
-            if (Q4) {
-                const __m512i v = _mm512_loadu_si512(base + (kq * (D / 16) + dc) * 64);
-                vr[kq] = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-                vr[kq + 2] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
-            } else {
-                vr[kq] = _mm512_loadu_si512(base + (kq * (D / 16) + dc) * 64);
-                vr[kq + 2] = _mm512_loadu_si512(base + ((kq + 2) * (D / 16) + dc) * 64);
-            }
-        }
+        for (int kq = 0; kq < 2; ++kq)  // row kq·4 + dc: tokens 4kq..; row (kq + 2)·4 + dc: tokens 4(kq+2)..
+            row_pair<Q4>(base, kq * (D / 16) + dc, D / 8, vr[kq], vr[kq + 2]);
         BF_UNROLL
         for (int i = 0; i < NP; ++i) {
             const int32_t* wi = wq + 4 * (w0 + 2 * i);
