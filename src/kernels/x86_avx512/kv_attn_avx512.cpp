@@ -102,31 +102,45 @@ void quantize_span_weights(const KvValueArgs& a, int64_t s0, int64_t s1, int32_t
         }
 }
 
-// Block b of the span starting at s0, V head gv = 2m + half, for the NP pairs p = m·group + i that read
-// it (D = 64): the V rows are loaded once for all NP pairs; weights and scales come from
-// quantize_span_weights; the outputs (a.u, 10 KB at the real size) stay in L1 across the blocks.
+// Blocks [g0, g1) of the span starting at s0 (a group of at most kValueGroup), V head gv = 2m + half,
+// for the NP pairs p = m·group + i that read it (D = 64): each block's V rows are loaded once for all NP
+// pairs, and the pairs' outputs stay in registers across the group's blocks (a.u is read and written
+// once per group, not per block). Weights and scales come from quantize_span_weights.
+constexpr int64_t kValueGroup = 4;
 template <bool Q4, int NP>
-inline void values_block64(const KvValueArgs& a, int64_t s0, int64_t b, int64_t m, int64_t half, const int32_t* wq,
-                           const float* ws) {
-    const KvView& kv = a.kv;
+inline void values_group64(const KvValueArgs& a, int64_t s0, int64_t g0, int64_t g1, int64_t m, int64_t half,
+                           const int32_t* wq, const float* ws) {
     constexpr int64_t D = 64;
-    const uint8_t* base = kv.v + (b * kv.n_kv_head + 2 * m + half) * kv.head_bytes();
-    const int64_t w0 = ((b - s0) * a.n_pair + m * a.group) * 2 + half;  // pair i at w0 + 2i
+    const int64_t n_pair = a.n_pair, p0 = m * a.group, bb = a.kv.block_bytes();
+    const uint8_t* base = a.kv.v + (g0 * a.kv.n_kv_head + 2 * m + half) * a.kv.head_bytes();
+    __m512 out[NP][4];
     BF_UNROLL
-    for (int dc = 0; dc < 4; ++dc) {
-        __m512i vr[4];
+    for (int i = 0; i < NP; ++i)
         BF_UNROLL
-        for (int kq = 0; kq < 2; ++kq)  // row kq·4 + dc: tokens 4kq..; row (kq + 2)·4 + dc: tokens 4(kq+2)..
-            row_pair<Q4>(base, kq * (D / 16) + dc, D / 8, vr[kq], vr[kq + 2]);
+        for (int dc = 0; dc < 4; ++dc) out[i][dc] = _mm512_setzero_ps();
+    for (int64_t b = g0; b < g1; ++b, base += bb) {
+        const int64_t w0 = ((b - s0) * n_pair + p0) * 2 + half;  // pair i at w0 + 2i
         BF_UNROLL
-        for (int i = 0; i < NP; ++i) {
-            const int32_t* wi = wq + 4 * (w0 + 2 * i);
-            __m512i acc = _mm512_setzero_si512();
+        for (int dc = 0; dc < 4; ++dc) {
+            __m512i vr[4];
             BF_UNROLL
-            for (int kq = 0; kq < 4; ++kq) acc = _mm512_dpbusd_epi32(acc, vr[kq], _mm512_set1_epi32(wi[kq]));
-            float* u = a.u + (m * a.group + i) * 2 * D + half * D + 16 * dc;
-            _mm512_storeu_ps(u, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(ws[w0 + 2 * i]), _mm512_loadu_ps(u)));
+            for (int kq = 0; kq < 2; ++kq)  // row kq·4 + dc: tokens 4kq..; row (kq + 2)·4 + dc: tokens 4(kq+2)..
+                row_pair<Q4>(base, kq * (D / 16) + dc, D / 8, vr[kq], vr[kq + 2]);
+            BF_UNROLL
+            for (int i = 0; i < NP; ++i) {
+                const int32_t* wi = wq + 4 * (w0 + 2 * i);
+                __m512i acc = _mm512_setzero_si512();
+                BF_UNROLL
+                for (int kq = 0; kq < 4; ++kq) acc = _mm512_dpbusd_epi32(acc, vr[kq], _mm512_set1_epi32(wi[kq]));
+                out[i][dc] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(ws[w0 + 2 * i]), out[i][dc]);
+            }
         }
+    }
+    BF_UNROLL
+    for (int i = 0; i < NP; ++i) {
+        float* u = a.u + (p0 + i) * 2 * D + half * D;
+        BF_UNROLL
+        for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_add_ps(_mm512_loadu_ps(u + 16 * dc), out[i][dc]));
     }
 }
 
@@ -161,12 +175,14 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
         const char* v1 = reinterpret_cast<const char*>(a.kv.vs + n1 * a.kv.n_kv_head * kKvBlock);
         for (const char* pf = v0; pf < v1; pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
         quantize_span_weights(a, s0, s1, wq.data(), ws.data(), corr);
-        for (int64_t b = s0; b < s1; ++b)  // block-major, like the cache: one sequential stream
+        for (int64_t g0 = s0; g0 < s1; g0 += kValueGroup) {  // a few blocks at a time: nearly one stream
+            const int64_t g1 = std::min(s1, g0 + kValueGroup);
             for (int64_t m = 0; m < a.n_pair / a.group; ++m)
                 for (int64_t half = 0; half < 2; ++half) {
-                    if (a.group == 1) values_block64<Q4, 1>(a, s0, b, m, half, wq.data(), ws.data());
-                    else values_block64<Q4, 2>(a, s0, b, m, half, wq.data(), ws.data());
+                    if (a.group == 1) values_group64<Q4, 1>(a, s0, g0, g1, m, half, wq.data(), ws.data());
+                    else values_group64<Q4, 2>(a, s0, g0, g1, m, half, wq.data(), ws.data());
                 }
+        }
     }
 }
 
