@@ -49,6 +49,18 @@ uint64_t sum_range(const uint64_t* p, size_t n) {
 
 }  // namespace
 
+uint64_t read_words(const void* p, size_t bytes, int threads) {
+    const uint64_t* w = static_cast<const uint64_t*>(p);
+    const size_t n = bytes / sizeof(uint64_t);
+    uint64_t total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        const size_t nt = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
+        total += sum_range(w + n * id / nt, n * (id + 1) / nt - n * id / nt);
+    }
+    return total;
+}
+
 double measure_read_bandwidth(int threads, size_t bytes, int reps) {
     const size_t n = bytes / sizeof(uint64_t);
     std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
@@ -58,13 +70,7 @@ double measure_read_bandwidth(int threads, size_t bytes, int reps) {
     volatile uint64_t sink = 0;
     for (int r = 0; r < reps; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        uint64_t total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-        {
-            const size_t nt = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
-            const size_t lo = n * id / nt, hi = n * (id + 1) / nt;  // the same split as the first touch
-            total += sum_range(buf.get() + lo, hi - lo);
-        }
+        const uint64_t total = read_words(buf.get(), n * 8, threads);  // the same split as the first touch
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sink = sink + total;
         if (s > 0 && double(n * 8) / s > best) best = double(n * 8) / s;

@@ -2,10 +2,15 @@
 // bandwidth a decode step uses.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace bf {
 
 // Best of `reps` passes summing a `bytes`-sized buffer with `threads` OpenMP threads, in bytes/s.
 double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 31, int reps = 10);
+
+// Sum of the 64-bit words of [p, p + bytes) read by `threads` OpenMP threads (each a contiguous share):
+// a plain read of existing data, to compare a kernel's streaming rate with the same bytes read bare.
+uint64_t read_words(const void* p, size_t bytes, int threads);
 
 }  // namespace bf
