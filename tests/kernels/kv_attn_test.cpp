@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -86,11 +87,15 @@ struct Data {
     }
 };
 
-Data make_data(const Case& c, uint32_t seed) {
+// extreme: every K/V value 1 (the largest code), every query code 127, every exponential 1 and the odd
+// heads' coefficients 0 (so every weight code is 127): the largest integer sums a kernel can meet, which
+// catches int16 partial sums held too long.
+Data make_data(const Case& c, uint32_t seed, bool extreme = false) {
     Data d{QuantKvCache(c.type, c.n_kv_head, c.head_dim, c.n_tok), {}, {}, {}, {}, {}, 0};
     const int64_t kvd = c.n_kv_head * c.head_dim;
-    const auto k = test::random_floats(size_t(c.n_tok * kvd), seed);
-    const auto v = test::random_floats(size_t(c.n_tok * kvd), seed + 1);
+    auto k = test::random_floats(size_t(c.n_tok * kvd), seed);
+    auto v = test::random_floats(size_t(c.n_tok * kvd), seed + 1);
+    if (extreme) std::fill(k.begin(), k.end(), 1.0f), std::fill(v.begin(), v.end(), 1.0f);
     for (int64_t j = 0; j < c.n_tok; ++j) d.cache.append(k.data() + j * kvd, v.data() + j * kvd);
     d.nb = (c.n_tok + 15) / 16;
     std::mt19937 rng(seed + 2);
@@ -106,6 +111,12 @@ Data make_data(const Case& c, uint32_t seed) {
     for (size_t i = 0; i < d.e.size(); ++i)  // 0 past the valid tokens, as the driver makes them
         d.e[i] = int64_t(i / size_t(c.n_head * 16)) * 16 + int64_t(i % 16) < c.n_tok ? ud(rng) : 0.0f;
     d.coef = test::random_floats(size_t((d.nb + kKvSpan - 1) / kKvSpan * c.n_head), seed + 4, 0.05f);
+    if (extreme) {
+        std::fill(d.q.begin(), d.q.end(), int8_t(127));
+        for (int64_t h = 0; h < c.n_head; ++h) d.qsum[size_t(h)] = 127 * int32_t(c.head_dim);
+        for (float& x : d.e) x = x > 0.0f ? 1.0f : 0.0f;
+        for (size_t i = 0; i < d.coef.size(); ++i) d.coef[i] = i % 2 ? 0.0f : 1.0f;
+    }
     return d;
 }
 
@@ -122,9 +133,10 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         {KvType::Q8_0, 2, 24, 4, 19},  {KvType::Q4_0, 4, 64, 8, 2 * kKvSpan * kKvBlock + 76},
     };  // the last: three coefficient spans, the third partial
     for (const char* target : targets)
+    for (bool extreme : {false, true})
     for (const Case& c : cases) {
-        SCOPED_TRACE(target);
-        Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim));
+        SCOPED_TRACE(std::string(target) + (extreme ? ", extreme values" : ""));
+        Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim), extreme);
         const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2;
         KvScoreArgs sa{d.cache.view(), c.n_head, group, d.q.data(), d.qsum.data(), d.qscale.data(), nullptr};
         std::vector<float> s_ref(size_t(c.n_head * d.nb * 16)), s_simd(s_ref.size());
