@@ -115,10 +115,11 @@ void avx512_f16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF16>(a
 void avx512_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a, r0, r1); }
 
 // ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
-// Per 32-block (256-bit): vpdpbusd(|x|, sign(w, x)) gives 8 int32 partial dots. The block scales d_w·d_x
-// are formed 8 blocks at a time in one vector (f16 -> f32 for d_w) and each block's lane is broadcast
-// with vpermps, so no scalar work sits in the inner loop.
-void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+// Decode, one row at a time (a sequential weight stream): per 32-block (256-bit) vpdpbusd(|x|, sign(w, x))
+// gives 8 int32 partial dots. The block scales d_w·d_x are formed 8 blocks at a time in one vector
+// (f16 -> f32 for d_w) and each block's lane is broadcast with vpermps, so no scalar work sits in the
+// inner loop.
+void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
@@ -164,7 +165,71 @@ void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     };
-    drive<4, 2>(r0, r1, a.n_tok, tile);
+    for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
+}
+
+// Prefill tiles: two 32-blocks per 64-byte vpdpbusd. The activations enter as x ^ 0x80 = x + 128
+// (unsigned) and each accumulator starts at −128·Σw of the row's lanes (one vpdpbusd per row, shared by
+// the tile's tokens), so the integer dot is exact without the sign trick's per-(row, token) vpsignb. The
+// block scales d_w·d_x come from 16-block tables, a lane half per block (vpermps with a pair index).
+void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    // Lane l of a block pair's vectors belongs to its first block for l < 8, to the second after.
+    const __m512i half_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    auto tile = [&]<int R, int T>(int64_t r, int64_t t) {
+        __m512 acc[R][T];
+        BF_UNROLL
+        for (int i = 0; i < R; ++i)
+            BF_UNROLL
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
+        alignas(64) float dw[R][16], dx[T][16];  // the 16-block chunk's scales
+        for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+            const int nblk = nb - b0 < 16 ? int(nb - b0) : 16;
+            const __mmask16 m = __mmask16((1u << nblk) - 1);
+            BF_UNROLL
+            for (int i = 0; i < R; ++i)
+                _mm512_store_ps(dw[i], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a.w_scales_h + (r + i) * nb + b0)));
+            BF_UNROLL
+            for (int j = 0; j < T; ++j) _mm512_store_ps(dx[j], _mm512_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0));
+            for (int bb = 0; bb < nblk; bb += 2) {
+                const int64_t off = (b0 + bb) * 32;
+                const __mmask64 lm = bb + 1 < nblk ? ~__mmask64(0) : __mmask64(0xFFFFFFFFu);  // a lone last block
+                const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(bb), half_idx);
+                __m512i xv[T];
+                __m512 dxp[T];
+                BF_UNROLL
+                for (int j = 0; j < T; ++j) {
+                    xv[j] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(lm, x + (t + j) * k + off), flip);
+                    dxp[j] = _mm512_permutexvar_ps(idx, _mm512_load_ps(dx[j]));
+                }
+                BF_UNROLL
+                for (int i = 0; i < R; ++i) {
+                    const __m512i wv = _mm512_maskz_loadu_epi8(lm, w + (r + i) * k + off);
+                    const __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv));
+                    const __m512 dwp = _mm512_permutexvar_ps(idx, _mm512_load_ps(dw[i]));
+                    BF_UNROLL
+                    for (int j = 0; j < T; ++j) {
+                        const __m512i p = _mm512_dpbusd_epi32(neg, xv[j], wv);
+                        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dwp, dxp[j]), acc[i][j]);
+                    }
+                }
+            }
+        }
+        BF_UNROLL
+        for (int i = 0; i < R; ++i)
+            BF_UNROLL
+            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+    };
+    drive<4, 4>(r0, r1, a.n_tok, tile);
+}
+
+// Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic.
+void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    if (a.n_tok == 1) return q8_0_decode(a, r0, r1);
+    q8_0_prefill(a, r0, r1);
 }
 
 // ---- ternary (2-bit codes) × int8 activations ---------------------------------------------------------
