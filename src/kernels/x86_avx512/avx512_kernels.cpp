@@ -168,11 +168,12 @@ void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
 }
 
-// Prefill tiles: two 32-blocks per 64-byte vpdpbusd. The activations enter as x ^ 0x80 = x + 128
+// A few tokens (a server's batched decode, short chunks): tiles of 4 rows × 4 tokens, two 32-blocks per
+// 64-byte vpdpbusd. The activations enter as x ^ 0x80 = x + 128
 // (unsigned) and each accumulator starts at −128·Σw of the row's lanes (one vpdpbusd per row, shared by
 // the tile's tokens), so the integer dot is exact without the sign trick's per-(row, token) vpsignb. The
 // block scales d_w·d_x come from 16-block tables, a lane half per block (vpermps with a pair index).
-void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
+void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
@@ -226,9 +227,96 @@ void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 4>(r0, r1, a.n_tok, tile);
 }
 
-// Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic.
+// Prefill, tokens in lanes. The call's tokens (at most 64: matmul.cpp hands them over in chunks) are
+// first laid out chunk-major, xs[b][c][j] = bytes 4c..4c+3 of block b of token j, as x + 128 (unsigned;
+// unused token slots hold x = 0), so one 64-byte load is one 4-byte chunk of 16 tokens, and a weight
+// chunk (4 bytes of one row) is broadcast by vpdpbusd: 8 of them give 16 tokens' block dots, lane by
+// lane. The offset adds 128·Σw to every lane; Σw comes from the same broadcasts (one more vpdpbusd per
+// chunk, against a vector of ones) and is taken off before the block's scale d_w·d_x is applied.
+constexpr int64_t kQ8Lanes = 64;  // token slots of the chunk-major copy
+template <int R, int NV>
+void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const float* ds) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const int64_t k = a.cols, nb = k / 32;
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512 acc[R][NV];
+    BF_UNROLL
+    for (int i = 0; i < R; ++i)
+        BF_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint32_t* xb = xs + b * 8 * kQ8Lanes;
+        BF_UNROLL
+        for (int i = 0; i < R; ++i) {
+            const int8_t* wb = w + (r + i) * k + b * 32;
+            __m512i p[NV], sw = _mm512_setzero_si512();
+            BF_UNROLL
+            for (int v = 0; v < NV; ++v) p[v] = _mm512_setzero_si512();
+            BF_UNROLL
+            for (int c = 0; c < 8; ++c) {
+                int32_t w4;
+                std::memcpy(&w4, wb + 4 * c, 4);
+                const __m512i wc = _mm512_set1_epi32(w4);
+                sw = _mm512_dpbusd_epi32(sw, ones, wc);
+                BF_UNROLL
+                for (int v = 0; v < NV; ++v) p[v] = _mm512_dpbusd_epi32(p[v], _mm512_loadu_si512(xb + c * kQ8Lanes + 16 * v), wc);
+            }
+            const __m512i off = _mm512_slli_epi32(sw, 7);  // 128·Σw
+            const __m512 dw = _mm512_set1_ps(_cvtsh_ss(a.w_scales_h[(r + i) * nb + b]));
+            BF_UNROLL
+            for (int v = 0; v < NV; ++v)
+                acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p[v], off)),
+                                            _mm512_mul_ps(dw, _mm512_loadu_ps(ds + b * kQ8Lanes + 16 * v)), acc[i][v]);
+        }
+    }
+    BF_UNROLL
+    for (int i = 0; i < R; ++i)
+        BF_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            alignas(64) float out[16];
+            _mm512_store_ps(out, acc[i][v]);
+            for (int64_t l = 0; l < 16 && 16 * v + l < a.n_tok; ++l) a.y[(16 * v + l) * a.y_stride + r + i] = out[l];
+        }
+}
+
+template <int NV>
+void q8_0_prefill_nv(const MatArgs& a, int64_t r0, int64_t r1, const uint32_t* xs, const float* ds) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q8_0_prefill_rows<4, NV>(a, r, xs, ds);
+    for (; r < r1; ++r) q8_0_prefill_rows<1, NV>(a, r, xs, ds);
+}
+
+void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
+    const int64_t k = a.cols, nb = k / 32;
+    static thread_local std::vector<uint32_t> xs_buf;
+    static thread_local std::vector<float> ds_buf;
+    xs_buf.resize(size_t(nb * 8 * kQ8Lanes));
+    ds_buf.assign(size_t(nb * kQ8Lanes), 0.0f);
+    uint32_t* xs = xs_buf.data();
+    const auto* x = static_cast<const int8_t*>(a.x);
+    std::fill(xs, xs + nb * 8 * kQ8Lanes, 0x80808080u);  // x = 0 in the unused slots
+    for (int64_t j = 0; j < a.n_tok; ++j)
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int c = 0; c < 8; ++c) {
+                uint32_t v;
+                std::memcpy(&v, x + j * k + b * 32 + 4 * c, 4);
+                xs[(b * 8 + c) * kQ8Lanes + j] = v ^ 0x80808080u;
+            }
+            ds_buf[size_t(b * kQ8Lanes + j)] = a.xd[j * nb + b];
+        }
+    const int64_t nv = (a.n_tok + 15) / 16;
+    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, xs_buf.data(), ds_buf.data());
+    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, xs_buf.data(), ds_buf.data());
+    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, xs_buf.data(), ds_buf.data());
+    else q8_0_prefill_nv<4>(a, r0, r1, xs_buf.data(), ds_buf.data());
+}
+
+// Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic. Below
+// 8 tokens, most of a 16-token lane vector would be idle (kernel_bench: the 4×4 tiles are ~2× faster at
+// 2-4 tokens, even at 8, and ~1.7× slower from 16).
 void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     if (a.n_tok == 1) return q8_0_decode(a, r0, r1);
+    if (a.n_tok < 8 || a.n_tok > kQ8Lanes) return q8_0_few_tokens(a, r0, r1);  // (> 64: not from matmul.cpp)
     q8_0_prefill(a, r0, r1);
 }
 
