@@ -39,9 +39,16 @@ TEST(ForwardBatch, MatchesSeparateSequences) {
         for (size_t s = 0; s < prompts.size(); ++s) chunks.push_back({&states[s], prompts[s]});
         forward_batch(m, chunks, LogitsFor::LastToken, ws, lg.data());
         const size_t per_seq = 1 + steps[0].size();
-        for (size_t s = 0; s < prompts.size(); ++s)
-            EXPECT_EQ(std::vector<float>(lg.begin() + long(s * V), lg.begin() + long((s + 1) * V)), alone[s * per_seq])
-                << dtype_name(type) << " prefill of sequence " << s;
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            const std::vector<float> got(lg.begin() + long(s * V), lg.begin() + long((s + 1) * V));
+            if (type == DType::F32) {
+                EXPECT_EQ(got, alone[s * per_seq]) << "f32 prefill of sequence " << s;
+            } else {
+                // Q8_0 sums in a different order for 1, 2-7 and 8+ tokens (three AVX-512 kernels, as
+                // llama.cpp's differ by batch size): alone, the prompts here take all three paths.
+                EXPECT_LT(compare(got, alone[s * per_seq]).rel(), 1e-5) << dtype_name(type) << " prefill of sequence " << s;
+            }
+        }
         for (size_t k = 0; k < steps[0].size(); ++k) {
             chunks.clear();
             for (size_t s = 0; s < prompts.size(); ++s) chunks.push_back({&states[s], std::span<const int32_t>(&steps[s][k], 1)});
