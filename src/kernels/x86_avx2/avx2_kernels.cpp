@@ -2,9 +2,12 @@
 // R rows × T tokens so a weight vector loaded once serves T tokens. Layouts: kernels/kernel_api.h.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/tile_driver.h"
+#include "kernels/q8_lanes.h"
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
@@ -98,7 +101,7 @@ void avx2_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a
 // ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
 // Per 32-block: maddubs(|x|, sign(w, x)) gives pairwise int16 sums (no saturation for |x| <= 127), madd
 // with ones widens to int32; the block's d_w·d_x then scales it into an f32 accumulator.
-void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
@@ -133,6 +136,83 @@ void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     });
+}
+
+// Prefill with tokens in lanes, 8 per vector (layout: kernels/q8_lanes.h, raw signed codes): each weight
+// chunk is broadcast and met by 8 tokens' chunks at once, |w| × (x with w's sign) in vpmaddubsw (pairs
+// stay within 2·128·127, no saturation) widened by vpmaddwd; the block scale is applied per 8 tokens.
+// Against the tiles above this saves the per-(row, token) scale product and horizontal sums.
+template <int R, int NV>
+void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0, const uint32_t* xs, const float* ds) {
+    const auto* w = static_cast<const int8_t*>(a.w);
+    const int64_t k = a.cols, nb = k / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[R][NV];
+    BF_UNROLL
+    for (int i = 0; i < R; ++i)
+        BF_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint32_t* xb = xs + b * 8 * kernels::kQ8Slots + 8 * v0;
+        BF_UNROLL
+        for (int i = 0; i < R; ++i) {
+            const int8_t* wb = w + (r + i) * k + b * 32;
+            __m256i p[NV];
+            BF_UNROLL
+            for (int v = 0; v < NV; ++v) p[v] = _mm256_setzero_si256();
+            BF_UNROLL
+            for (int c = 0; c < 8; ++c) {
+                int32_t w4;
+                std::memcpy(&w4, wb + 4 * c, 4);
+                const __m256i wc = _mm256_set1_epi32(w4), aw = _mm256_sign_epi8(wc, wc);
+                BF_UNROLL
+                for (int v = 0; v < NV; ++v) {
+                    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + c * kernels::kQ8Slots + 8 * v));
+                    p[v] = _mm256_add_epi32(p[v], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wc)), ones));
+                }
+            }
+            const __m256 dw = _mm256_set1_ps(_cvtsh_ss(a.w_scales_h[(r + i) * nb + b]));
+            BF_UNROLL
+            for (int v = 0; v < NV; ++v)
+                acc[i][v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[v]), _mm256_mul_ps(dw, _mm256_loadu_ps(ds + b * kernels::kQ8Slots + 8 * (v0 + v))),
+                                            acc[i][v]);
+        }
+    }
+    BF_UNROLL
+    for (int i = 0; i < R; ++i)
+        BF_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            alignas(32) float out[8];
+            _mm256_store_ps(out, acc[i][v]);
+            for (int64_t l = 0; l < 8 && 8 * (v0 + v) + l < a.n_tok; ++l) a.y[(8 * (v0 + v) + l) * a.y_stride + r + i] = out[l];
+        }
+}
+
+template <int NV>
+void q8_0_lanes_nv(const MatArgs& a, int64_t r0, int64_t r1, int64_t v0, const uint32_t* xs, const float* ds) {
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) q8_0_lanes_rows<2, NV>(a, r, v0, xs, ds);
+    for (; r < r1; ++r) q8_0_lanes_rows<1, NV>(a, r, v0, xs, ds);
+}
+
+void q8_0_lanes(const MatArgs& a, int64_t r0, int64_t r1) {
+    static thread_local std::vector<uint32_t> xs;
+    static thread_local std::vector<float> ds;
+    kernels::q8_tokens_in_lanes(a, 0, xs, ds);
+    const int64_t nv = (a.n_tok + 7) / 8;
+    for (int64_t v0 = 0; v0 < nv; v0 += 4) {  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
+        const int64_t n = std::min<int64_t>(4, nv - v0);
+        if (n == 1) q8_0_lanes_nv<1>(a, r0, r1, v0, xs.data(), ds.data());
+        else if (n == 2) q8_0_lanes_nv<2>(a, r0, r1, v0, xs.data(), ds.data());
+        else if (n == 3) q8_0_lanes_nv<3>(a, r0, r1, v0, xs.data(), ds.data());
+        else q8_0_lanes_nv<4>(a, r0, r1, v0, xs.data(), ds.data());
+    }
+}
+
+// Decode and a few tokens: the tiles; from 8 tokens the lanes.
+void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    if (a.n_tok < 8 || a.n_tok > kernels::kQ8Slots) return q8_0_tiles(a, r0, r1);
+    q8_0_lanes(a, r0, r1);
 }
 
 // ---- ternary (2-bit codes) × int8 activations ---------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/tile_driver.h"
+#include "kernels/q8_lanes.h"
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
 
@@ -228,12 +229,11 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
 }
 
 // Prefill, tokens in lanes. The call's tokens (at most 64: matmul.cpp hands them over in chunks) are
-// first laid out chunk-major, xs[b][c][j] = bytes 4c..4c+3 of block b of token j, as x + 128 (unsigned;
-// unused token slots hold x = 0), so one 64-byte load is one 4-byte chunk of 16 tokens, and a weight
-// chunk (4 bytes of one row) is broadcast by vpdpbusd: 8 of them give 16 tokens' block dots, lane by
-// lane. The offset adds 128·Σw to every lane; Σw comes from the same broadcasts (one more vpdpbusd per
+// first laid out chunk-major as x + 128 (kernels/q8_lanes.h), so one 64-byte load is one 4-byte chunk of
+// 16 tokens, and a weight chunk (4 bytes of one row) is broadcast by vpdpbusd: 8 of them give 16 tokens'
+// block dots, lane by lane. The offset adds 128·Σw to every lane; Σw comes from the same broadcasts (one more vpdpbusd per
 // chunk, against a vector of ones) and is taken off before the block's scale d_w·d_x is applied.
-constexpr int64_t kQ8Lanes = 64;  // token slots of the chunk-major copy
+using kernels::kQ8Slots;
 template <int R, int NV>
 void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const float* ds) {
     const auto* w = static_cast<const int8_t*>(a.w);
@@ -245,7 +245,7 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const fl
         BF_UNROLL
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const uint32_t* xb = xs + b * 8 * kQ8Lanes;
+        const uint32_t* xb = xs + b * 8 * kQ8Slots;
         BF_UNROLL
         for (int i = 0; i < R; ++i) {
             const int8_t* wb = w + (r + i) * k + b * 32;
@@ -259,14 +259,14 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const fl
                 const __m512i wc = _mm512_set1_epi32(w4);
                 sw = _mm512_dpbusd_epi32(sw, ones, wc);
                 BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[v] = _mm512_dpbusd_epi32(p[v], _mm512_loadu_si512(xb + c * kQ8Lanes + 16 * v), wc);
+                for (int v = 0; v < NV; ++v) p[v] = _mm512_dpbusd_epi32(p[v], _mm512_loadu_si512(xb + c * kQ8Slots + 16 * v), wc);
             }
             const __m512i off = _mm512_slli_epi32(sw, 7);  // 128·Σw
             const __m512 dw = _mm512_set1_ps(_cvtsh_ss(a.w_scales_h[(r + i) * nb + b]));
             BF_UNROLL
             for (int v = 0; v < NV; ++v)
                 acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p[v], off)),
-                                            _mm512_mul_ps(dw, _mm512_loadu_ps(ds + b * kQ8Lanes + 16 * v)), acc[i][v]);
+                                            _mm512_mul_ps(dw, _mm512_loadu_ps(ds + b * kQ8Slots + 16 * v)), acc[i][v]);
         }
     }
     BF_UNROLL
@@ -287,28 +287,14 @@ void q8_0_prefill_nv(const MatArgs& a, int64_t r0, int64_t r1, const uint32_t* x
 }
 
 void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
-    const int64_t k = a.cols, nb = k / 32;
-    static thread_local std::vector<uint32_t> xs_buf;
-    static thread_local std::vector<float> ds_buf;
-    xs_buf.resize(size_t(nb * 8 * kQ8Lanes));
-    ds_buf.assign(size_t(nb * kQ8Lanes), 0.0f);
-    uint32_t* xs = xs_buf.data();
-    const auto* x = static_cast<const int8_t*>(a.x);
-    std::fill(xs, xs + nb * 8 * kQ8Lanes, 0x80808080u);  // x = 0 in the unused slots
-    for (int64_t j = 0; j < a.n_tok; ++j)
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int c = 0; c < 8; ++c) {
-                uint32_t v;
-                std::memcpy(&v, x + j * k + b * 32 + 4 * c, 4);
-                xs[(b * 8 + c) * kQ8Lanes + j] = v ^ 0x80808080u;
-            }
-            ds_buf[size_t(b * kQ8Lanes + j)] = a.xd[j * nb + b];
-        }
+    static thread_local std::vector<uint32_t> xs;
+    static thread_local std::vector<float> ds;
+    kernels::q8_tokens_in_lanes(a, 0x80808080u, xs, ds);
     const int64_t nv = (a.n_tok + 15) / 16;
-    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, xs_buf.data(), ds_buf.data());
-    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, xs_buf.data(), ds_buf.data());
-    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, xs_buf.data(), ds_buf.data());
-    else q8_0_prefill_nv<4>(a, r0, r1, xs_buf.data(), ds_buf.data());
+    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, xs.data(), ds.data());
+    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, xs.data(), ds.data());
+    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, xs.data(), ds.data());
+    else q8_0_prefill_nv<4>(a, r0, r1, xs.data(), ds.data());
 }
 
 // Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic. Below
@@ -316,7 +302,7 @@ void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
 // 2-4 tokens, even at 8, and ~1.7× slower from 16).
 void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     if (a.n_tok == 1) return q8_0_decode(a, r0, r1);
-    if (a.n_tok < 8 || a.n_tok > kQ8Lanes) return q8_0_few_tokens(a, r0, r1);  // (> 64: not from matmul.cpp)
+    if (a.n_tok < 8 || a.n_tok > kQ8Slots) return q8_0_few_tokens(a, r0, r1);  // (> 64: not from matmul.cpp)
     q8_0_prefill(a, r0, r1);
 }
 
