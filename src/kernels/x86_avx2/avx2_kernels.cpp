@@ -310,15 +310,14 @@ inline float absmax(const float* x, int64_t n) {
     __m256 m = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m);
+    if (i < n) {  // the last n % 8 values by a masked load (lanes past n read nothing and give 0)
+        const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_maskload_ps(x + i, lanes), abs_mask), m);
+    }
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    float amax = _mm_cvtss_f32(h);
-    for (; i < n; ++i) {
-        const float a = __builtin_fabsf(x[i]);
-        amax = a > amax ? a : amax;
-    }
-    return amax;
+    return _mm_cvtss_f32(h);
 }
 
 // Packs 4 × 8 int32 (all within ±127) into 32 int8 in order.
