@@ -11,6 +11,7 @@ double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 31, int r
 
 // Sum of the 64-bit words of [p, p + bytes) read by `threads` OpenMP threads (each a contiguous share):
 // a plain read of existing data, to compare a kernel's streaming rate with the same bytes read bare.
+// p must be 8-byte aligned; a last partial word (bytes % 8) is not read.
 uint64_t read_words(const void* p, size_t bytes, int threads);
 
 }  // namespace bf

@@ -7,15 +7,18 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/kernel_api.h"
 
 namespace bf::kernels {
 
 constexpr int64_t kQ8Slots = 64;
 
-// Fills xs and ds (resized here) from a.x / a.xd for a.n_tok <= kQ8Slots tokens.
+// Fills xs and ds (resized here) from a.x / a.xd for a.n_tok <= kQ8Slots tokens (the callers send more to
+// their tile kernels).
 inline void q8_tokens_in_lanes(const MatArgs& a, uint32_t flip, std::vector<uint32_t>& xs, std::vector<float>& ds) {
     const int64_t k = a.cols, nb = k / 32;
+    BF_CHECK(a.n_tok <= kQ8Slots);
     xs.assign(size_t(nb * 8 * kQ8Slots), flip);  // x = 0 in the unused slots
     ds.assign(size_t(nb * kQ8Slots), 0.0f);
     const auto* x = static_cast<const int8_t*>(a.x);

@@ -44,12 +44,13 @@ TestMatrix make_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, bo
             }
             break;
         case DType::Q8_0: {
-            // Random int8 quants in [-127, 127] and positive f16 scales, laid out by hand.
+            // Random int8 quants in [-128, 127] (−128 never comes from a quantizer, but a file may hold it)
+            // and positive f16 scales, laid out by hand.
             tm.bytes.resize(size_t(n / 32) * 34);
             for (int64_t b = 0; b < n / 32; ++b) {
                 const uint16_t d = f32_to_f16(0.001f + 0.01f * float(rng() % 100) / 100.0f);
                 std::memcpy(&tm.bytes[size_t(b) * 34], &d, 2);
-                for (int j = 0; j < 32; ++j) tm.bytes[size_t(b) * 34 + 2 + j] = uint8_t(int8_t(int(rng() % 255) - 127));
+                for (int j = 0; j < 32; ++j) tm.bytes[size_t(b) * 34 + 2 + j] = uint8_t(int8_t(int(rng() % 256) - 128));
             }
             tm.values = test::decode_q8_0(tm.bytes.data(), n);
             break;
@@ -127,7 +128,7 @@ std::vector<int64_t> cols_for(DType t) {
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::TQ2_0, DType::I2_S};
 const int64_t kRows[] = {1, 3, 17, 63, 130};
-const int64_t kToks[] = {1, 2, 5, 33, 70};  // 70: more than one 64-token chunk of the prefill kernels
+const int64_t kToks[] = {1, 2, 5, 8, 20, 33, 48, 70};  // 70: more than one 64-token chunk of the prefill kernels
 
 TEST(Matmul, ScalarMatchesDoublePrecision) {
     for (DType type : kTypes)

@@ -99,8 +99,8 @@ void avx2_f16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF16>(a, 
 void avx2_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a, r0, r1); }
 
 // ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
-// Per 32-block: maddubs(|x|, sign(w, x)) gives pairwise int16 sums (no saturation for |x| <= 127), madd
-// with ones widens to int32; the block's d_w·d_x then scales it into an f32 accumulator.
+// Per 32-block: maddubs(|w|, x with w's sign) gives pairwise int16 sums (within 2·128·127 for activation
+// codes |x| <= 127, so a file's w = −128 stays exact), madd with ones widens to int32; the block's d_w·d_x then scales it into an f32 accumulator.
 void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
@@ -113,19 +113,17 @@ void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
-            __m256i xv[T], ax[T];
+            __m256i xv[T];
             BF_UNROLL
-            for (int j = 0; j < T; ++j) {
-                xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
-                ax[j] = _mm256_sign_epi8(xv[j], xv[j]);
-            }
+            for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
             BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
+                const __m256i aw = _mm256_sign_epi8(wv, wv);  // |w|; −128 reads as 128 unsigned, so it stays exact
                 const float dw = _cvtsh_ss(a.w_scales_h[(r + i) * nb + b]);
                 BF_UNROLL
                 for (int j = 0; j < T; ++j) {
-                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[j], _mm256_sign_epi8(wv, xv[j])), ones);
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[j], wv)), ones);
                     const __m256 d = _mm256_set1_ps(dw * a.xd[(t + j) * nb + b]);
                     acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[i][j]);
                 }

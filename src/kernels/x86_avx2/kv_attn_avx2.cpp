@@ -51,13 +51,12 @@ inline __m256 load8_f16(const uint16_t* p) {
 
 namespace {
 
-const __m256i kLowNibbles = _mm256_set1_epi8(0x0F);
-
 // The unsigned Q4_0 codes of the 32 stored bytes at p: low nibbles (lo) and high nibbles (hi).
 inline void nibbles(const uint8_t* p, __m256i& lo, __m256i& hi) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    lo = _mm256_and_si256(v, kLowNibbles);
-    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), kLowNibbles);
+    const __m256i low = _mm256_set1_epi8(0x0F);  // made here: a namespace-scope vector would run AVX2 code at startup
+    lo = _mm256_and_si256(v, low);
+    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
 }
 
 inline int32_t load4(const int8_t* p) {
@@ -90,7 +89,7 @@ void q4_scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
             for (int j = 0; j < 2; ++j)
                 a16[i][j] = _mm256_add_epi16(a16[i][j], _mm256_add_epi16(_mm256_maddubs_epi16(lo[j], xl), _mm256_maddubs_epi16(hi[j], xh)));
         }
-        if (r % 4 == 3 || r + 1 == half)  // at most 8 products of |·| ≤ 3810 per int16 lane
+        if (r % 4 == 3 || r + 1 == half)  // at most 8 vpmaddubsw pair sums (each ≤ 2·15·127 = 3810) per int16 lane
             for (int i = 0; i < NH; ++i)
                 for (int j = 0; j < 2; ++j) {
                     acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(a16[i][j], ones));

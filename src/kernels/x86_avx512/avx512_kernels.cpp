@@ -116,57 +116,31 @@ void avx512_f16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadF16>(a
 void avx512_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a, r0, r1); }
 
 // ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
-// Decode, one row at a time (a sequential weight stream): per 32-block (256-bit) vpdpbusd(|x|, sign(w, x))
-// gives 8 int32 partial dots. The block scales d_w·d_x are formed 8 blocks at a time in one vector
-// (f16 -> f32 for d_w) and each block's lane is broadcast with vpermps, so no scalar work sits in the
-// inner loop.
+// Decode, one row at a time (a sequential weight stream): per 32-block (256-bit) vpdpbusd(|w|, x with w's
+// sign) gives 8 int32 partial dots (|−128| reads as 128 unsigned, so a file's −128 stays exact). The block
+// scales d_w·d_x are formed 8 blocks at a time in one vector (f16 -> f32 for d_w) and each block's lane is
+// broadcast with vpermps, so no scalar work sits in the inner loop.
 void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
-    auto tile = [&]<int R, int T>(int64_t r, int64_t t) {
-        __m256 acc[R][T];
-        BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t r = r0; r < r1; ++r) {
+        __m256 acc = _mm256_setzero_ps();
         for (int64_t b0 = 0; b0 < nb; b0 += 8) {
             const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
             const __mmask8 m = __mmask8((1u << nblk) - 1);
-            __m256 dw[R], dx[T];
-            BF_UNROLL
-            for (int i = 0; i < R; ++i) dw[i] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + (r + i) * nb + b0));
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) dx[j] = _mm256_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0);
+            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + r * nb + b0)),
+                                           _mm256_maskz_loadu_ps(m, a.xd + b0));
             for (int bb = 0; bb < nblk; ++bb) {
                 const int64_t b = b0 + bb;
-                const __m256i idx = _mm256_set1_epi32(bb);
-                __m256i xv[T], ax[T];
-                __m256 dxb[T];
-                BF_UNROLL
-                for (int j = 0; j < T; ++j) {
-                    xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
-                    ax[j] = _mm256_abs_epi8(xv[j]);
-                    dxb[j] = _mm256_permutexvar_ps(idx, dx[j]);
-                }
-                BF_UNROLL
-                for (int i = 0; i < R; ++i) {
-                    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
-                    const __m256 dwb = _mm256_permutexvar_ps(idx, dw[i]);
-                    BF_UNROLL
-                    for (int j = 0; j < T; ++j) {
-                        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax[j], _mm256_sign_epi8(wv, xv[j]));
-                        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dwb, dxb[j]), acc[i][j]);
-                    }
-                }
+                const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * k + b * 32));
+                const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * 32));
+                const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutexvar_ps(_mm256_set1_epi32(bb), d), acc);
             }
         }
-        BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
-    };
-    for (int64_t r = r0; r < r1; ++r) tile.template operator()<1, 1>(r, 0);
+        a.y[r] = hsum(acc);
+    }
 }
 
 // A few tokens (a server's batched decode, short chunks): tiles of 4 rows × 4 tokens, two 32-blocks per
