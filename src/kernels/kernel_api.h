@@ -40,6 +40,8 @@ struct MatArgs {
     const void* x = nullptr;
     const float* xd = nullptr;     // Q8_0: block scales; ternary: 1/s per token
     const int32_t* xsum = nullptr; // ternary block sums
+    const uint32_t* xl = nullptr;  // Q8_0, 8 to 64 tokens, for tables with q8_lanes: the tokens-in-lanes
+    const float* xdl = nullptr;    //   copy of this chunk (kernels/q8_lanes.h) and its scales
     int64_t n_tok = 0;
     float* y = nullptr;            // y[t * y_stride + r]
     int64_t y_stride = 0;
@@ -98,6 +100,8 @@ struct KernelTable {
     KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one
     KvValuesFn kv_values = nullptr;
     bool ternary_all_tokens = false;  // the ternary kernel takes every token at once and chunks them itself
+    bool q8_lanes = false;            // the Q8_0 kernel wants MatArgs.xl/xdl for calls of 8 to 64 tokens,
+    uint32_t q8_lanes_flip = 0;       //   made with this flip (kernels/q8_lanes.h)
 };
 
 // The scalar versions (ref/kv_attn_ref.cpp), used where a target has none, and by the SIMD ones for shapes

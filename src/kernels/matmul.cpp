@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "kernels/kernel_api.h"
+#include "kernels/q8_lanes.h"
 #include "kernels/quant.h"
 
 namespace bf {
@@ -149,16 +150,24 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs, bool all_tokens = false) {
-    // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it (unless
-    // the kernel chunks tokens itself).
+// Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it (unless
+// the kernel chunks tokens itself).
+int64_t token_chunk(int64_t n_tok, int64_t act_bytes_per_token, bool all_tokens) {
     int64_t chunk = std::max<int64_t>(1, (512 * 1024) / std::max<int64_t>(1, act_bytes_per_token));
     if (chunk >= 8) chunk = chunk / 8 * 8;
-    chunk = all_tokens ? std::max<int64_t>(a.n_tok, 1) : std::min<int64_t>(chunk, 64);
+    return all_tokens ? std::max<int64_t>(n_tok, 1) : std::min<int64_t>(chunk, kernels::kQ8Slots);
+}
+
+void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs, bool all_tokens = false) {
+    const int64_t chunk = token_chunk(a.n_tok, act_bytes_per_token, all_tokens);
     auto body = [&](int64_t r0, int64_t r1) {
         if (r0 >= r1) return;
         for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
             MatArgs c = a;
+            if (a.xl) {  // the chunk's own tokens-in-lanes copy
+                c.xl = a.xl + (t0 / chunk) * kernels::q8_lanes_words(a.cols);
+                c.xdl = a.xdl + (t0 / chunk) * kernels::q8_lanes_scales(a.cols);
+            }
             c.n_tok = std::min(chunk, a.n_tok - t0);
             c.x = static_cast<const uint8_t*>(a.x) + t0 * act_bytes_per_token;
             if (a.xd) c.xd = a.xd + t0 * (a.kp ? 1 : a.cols / 32);
@@ -251,16 +260,29 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
             const int64_t nb = w.cols / 32;
             const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
+            // With a tokens-in-lanes kernel, each chunk's copy is made once here, not by every row range.
+            const int64_t chunk = token_chunk(n_tokens, w.cols, false);
+            const int64_t n_lanes = kt.q8_lanes && n_tokens >= 8 ? (n_tokens + chunk - 1) / chunk : 0;
             const size_t qbytes = size_t(round_up(n_tokens * w.cols, 64));
-            uint8_t* buf = t_scratch.get(qbytes + size_t(n_tokens * nb) * 4);
+            const size_t dbytes = size_t(round_up(n_tokens * nb * 4, 64));
+            const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(w.cols) * 4);
+            uint8_t* buf = t_scratch.get(qbytes + dbytes + lbytes + size_t(n_lanes * kernels::q8_lanes_scales(w.cols)) * 4);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* d = reinterpret_cast<float*>(buf + qbytes);
+            auto* xl = reinterpret_cast<uint32_t*>(buf + qbytes + dbytes);
+            auto* xdl = reinterpret_cast<float*>(buf + qbytes + dbytes + lbytes);
 #pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
             for (int64_t t = 0; t < n_tokens; ++t) quant_q8(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
+#pragma omp parallel for schedule(static) if (n_lanes >= 2 && !omp_in_parallel())
+            for (int64_t ch = 0; ch < n_lanes; ++ch)
+                kernels::q8_tokens_in_lanes(q + ch * chunk * w.cols, d + ch * chunk * nb, std::min(chunk, n_tokens - ch * chunk),
+                                            w.cols, kt.q8_lanes_flip, xl + ch * kernels::q8_lanes_words(w.cols),
+                                            xdl + ch * kernels::q8_lanes_scales(w.cols));
             a.w = p->q;
             a.w_scales_h = p->scales_h;
             a.x = q;
             a.xd = d;
+            if (n_lanes) a.xl = xl, a.xdl = xdl;
             run(kt.q8_0, a, w.rows, w.cols, macs);
             return;
         }

@@ -235,6 +235,26 @@ TEST(Matmul, SimdTargetsMatchScalar) {
     for (const auto& s : skipped) std::printf("[   INFO   ] kernel target %s not available here: skipped\n", s.c_str());
 }
 
+// Q8_0 prompts longer than one 64-token chunk: each chunk ≥ 8 tokens has its own tokens-in-lanes copy.
+TEST(Matmul, Q8ChunksEachUseTheirOwnLanes) {
+    for (const char* target : {"avx2", "avx512"}) {
+        if (!kernels_available(target)) continue;
+        for (int64_t cols : {96, 256}) {
+            SCOPED_TRACE(std::string(target) + " cols " + std::to_string(cols));
+            auto tm = make_matrix(DType::Q8_0, 17, cols, uint32_t(cols));
+            const Matrix pm = prepare_matrix(tm.m);
+            auto x = random_floats(size_t(150 * cols), uint32_t(cols + 1));  // chunks of 64, 64 and 22 tokens
+            std::vector<double> mag;
+            expected(tm, x, 150, &mag);
+            const auto ref = run_matmul(pm, x, 150, "scalar", 1);
+            for (int threads : {1, 2}) {
+                const auto got = run_matmul(pm, x, 150, target, threads);
+                for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6) << "output " << i;
+            }
+        }
+    }
+}
+
 TEST(Matmul, UnpreparedQuantizedMatrixStillWorks) {
     auto tm = make_matrix(DType::Q8_0, 5, 64, 1);
     auto x = random_floats(64, 2);

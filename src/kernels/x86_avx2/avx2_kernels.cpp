@@ -194,22 +194,19 @@ void q8_0_lanes_nv(const MatArgs& a, int64_t r0, int64_t r1, int64_t v0, const u
 }
 
 void q8_0_lanes(const MatArgs& a, int64_t r0, int64_t r1) {
-    static thread_local std::vector<uint32_t> xs;
-    static thread_local std::vector<float> ds;
-    kernels::q8_tokens_in_lanes(a, 0, xs, ds);
     const int64_t nv = (a.n_tok + 7) / 8;
     for (int64_t v0 = 0; v0 < nv; v0 += 4) {  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
         const int64_t n = std::min<int64_t>(4, nv - v0);
-        if (n == 1) q8_0_lanes_nv<1>(a, r0, r1, v0, xs.data(), ds.data());
-        else if (n == 2) q8_0_lanes_nv<2>(a, r0, r1, v0, xs.data(), ds.data());
-        else if (n == 3) q8_0_lanes_nv<3>(a, r0, r1, v0, xs.data(), ds.data());
-        else q8_0_lanes_nv<4>(a, r0, r1, v0, xs.data(), ds.data());
+        if (n == 1) q8_0_lanes_nv<1>(a, r0, r1, v0, a.xl, a.xdl);
+        else if (n == 2) q8_0_lanes_nv<2>(a, r0, r1, v0, a.xl, a.xdl);
+        else if (n == 3) q8_0_lanes_nv<3>(a, r0, r1, v0, a.xl, a.xdl);
+        else q8_0_lanes_nv<4>(a, r0, r1, v0, a.xl, a.xdl);
     }
 }
 
 // Decode and a few tokens: the tiles; from 8 tokens the lanes.
 void avx2_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.n_tok < 8 || a.n_tok > kernels::kQ8Slots) return q8_0_tiles(a, r0, r1);
+    if (a.n_tok < 8 || !a.xl) return q8_0_tiles(a, r0, r1);
     q8_0_lanes(a, r0, r1);
 }
 
@@ -379,7 +376,8 @@ void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 
 namespace {
 const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
-                           avx2_quant_ternary, avx2_kv_scores, avx2_kv_values};
+                           avx2_quant_ternary, avx2_kv_scores, avx2_kv_values, /*ternary_all_tokens=*/false,
+                           /*q8_lanes=*/true, /*q8_lanes_flip=*/0};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2; }

@@ -202,11 +202,11 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 4>(r0, r1, a.n_tok, tile);
 }
 
-// Prefill, tokens in lanes. The call's tokens (at most 64: matmul.cpp hands them over in chunks) are
-// first laid out chunk-major as x + 128 (kernels/q8_lanes.h), so one 64-byte load is one 4-byte chunk of
-// 16 tokens, and a weight chunk (4 bytes of one row) is broadcast by vpdpbusd: 8 of them give 16 tokens'
-// block dots, lane by lane. The offset adds 128·Σw to every lane; Σw comes from the same broadcasts (one more vpdpbusd per
-// chunk, against a vector of ones) and is taken off before the block's scale d_w·d_x is applied.
+// Prefill, tokens in lanes. matmul.cpp lays each chunk of (at most 64) tokens out chunk-major as x + 128
+// (kernels/q8_lanes.h), so one 64-byte load is one 4-byte chunk of 16 tokens, and a weight chunk (4 bytes
+// of one row) is broadcast by vpdpbusd: 8 of them give 16 tokens' block dots, lane by lane. The offset
+// adds 128·Σw to every lane; Σw comes from the same broadcasts (one more vpdpbusd per chunk, against a
+// vector of ones) and is taken off before the block's scale d_w·d_x is applied.
 using kernels::kQ8Slots;
 template <int R, int NV>
 void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const float* ds) {
@@ -261,14 +261,12 @@ void q8_0_prefill_nv(const MatArgs& a, int64_t r0, int64_t r1, const uint32_t* x
 }
 
 void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
-    static thread_local std::vector<uint32_t> xs;
-    static thread_local std::vector<float> ds;
-    kernels::q8_tokens_in_lanes(a, 0x80808080u, xs, ds);
+    BF_CHECK(a.xl && a.xdl);  // made by matmul.cpp (q8_lanes in the table)
     const int64_t nv = (a.n_tok + 15) / 16;
-    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, xs.data(), ds.data());
-    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, xs.data(), ds.data());
-    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, xs.data(), ds.data());
-    else q8_0_prefill_nv<4>(a, r0, r1, xs.data(), ds.data());
+    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, a.xl, a.xdl);
+    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, a.xl, a.xdl);
+    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, a.xl, a.xdl);
+    else q8_0_prefill_nv<4>(a, r0, r1, a.xl, a.xdl);
 }
 
 // Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic. Below
@@ -276,7 +274,7 @@ void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
 // 2-4 tokens, even at 8, and ~1.7× slower from 16).
 void avx512_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     if (a.n_tok == 1) return q8_0_decode(a, r0, r1);
-    if (a.n_tok < 8 || a.n_tok > kQ8Slots) return q8_0_few_tokens(a, r0, r1);  // (> 64: not from matmul.cpp)
+    if (a.n_tok < 8 || !a.xl) return q8_0_few_tokens(a, r0, r1);
     q8_0_prefill(a, r0, r1);
 }
 
@@ -572,7 +570,7 @@ void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 namespace {
 const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
                              avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values,
-                             /*ternary_all_tokens=*/true};
+                             /*ternary_all_tokens=*/true, /*q8_lanes=*/true, /*q8_lanes_flip=*/0x80808080u};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512; }
