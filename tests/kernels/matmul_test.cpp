@@ -128,7 +128,7 @@ std::vector<int64_t> cols_for(DType t) {
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::TQ2_0, DType::I2_S};
 const int64_t kRows[] = {1, 3, 17, 63, 130};
-const int64_t kToks[] = {1, 2, 5, 8, 20, 33, 48, 70};  // 70: more than one 64-token chunk of the prefill kernels
+const int64_t kToks[] = {1, 2, 5, 7, 8, 20, 33, 48, 70};  // 70: more than one 64-token chunk of the prefill kernels
 
 TEST(Matmul, ScalarMatchesDoublePrecision) {
     for (DType type : kTypes)

@@ -199,7 +199,20 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
     };
-    drive<4, 4>(r0, r1, a.n_tok, tile);
+    // Tokens in groups of up to 4, each group as one tile width (drive's 1-token edges would redo the
+    // weight-side work per token: a server's 2-3 sequence decode step would then stream no faster).
+    for (int64_t t = 0; t < a.n_tok; t += 4) {
+        const int64_t n = std::min<int64_t>(4, a.n_tok - t);
+        auto rows = [&]<int T>() {
+            int64_t r = r0;
+            for (; r + 4 <= r1; r += 4) tile.template operator()<4, T>(r, t);
+            for (; r < r1; ++r) tile.template operator()<1, T>(r, t);
+        };
+        if (n == 1) rows.template operator()<1>();
+        else if (n == 2) rows.template operator()<2>();
+        else if (n == 3) rows.template operator()<3>();
+        else rows.template operator()<4>();
+    }
 }
 
 // Prefill, tokens in lanes. matmul.cpp lays each chunk of (at most 64) tokens out chunk-major as x + 128
