@@ -274,10 +274,12 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
 #pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
             for (int64_t t = 0; t < n_tokens; ++t) quant_q8(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
 #pragma omp parallel for schedule(static) if (n_lanes >= 2 && !omp_in_parallel())
-            for (int64_t ch = 0; ch < n_lanes; ++ch)
-                kernels::q8_tokens_in_lanes(q + ch * chunk * w.cols, d + ch * chunk * nb, std::min(chunk, n_tokens - ch * chunk),
-                                            w.cols, kt.q8_lanes_flip, xl + ch * kernels::q8_lanes_words(w.cols),
-                                            xdl + ch * kernels::q8_lanes_scales(w.cols));
+            for (int64_t ch = 0; ch < n_lanes; ++ch) {
+                const int64_t n = std::min(chunk, n_tokens - ch * chunk);
+                if (n < 8) continue;  // a short last chunk goes to the tile kernels, which do not read the copy
+                kernels::q8_tokens_in_lanes(q + ch * chunk * w.cols, d + ch * chunk * nb, n, w.cols, kt.q8_lanes_flip,
+                                            xl + ch * kernels::q8_lanes_words(w.cols), xdl + ch * kernels::q8_lanes_scales(w.cols));
+            }
             a.w = p->q;
             a.w_scales_h = p->scales_h;
             a.x = q;

@@ -141,7 +141,9 @@ void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
 // stay within 2·128·127, no saturation) widened by vpmaddwd; the block scale is applied per 8 tokens.
 // Against the tiles above this saves the per-(row, token) scale product and horizontal sums.
 template <int R, int NV>
-void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0, const uint32_t* xs, const float* ds) {
+void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0) {
+    const uint32_t* xs = a.xl;
+    const float* ds = a.xdl;
     const auto* w = static_cast<const int8_t*>(a.w);
     const int64_t k = a.cols, nb = k / 32;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -186,22 +188,14 @@ void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0, const uint32_t* xs
         }
 }
 
-template <int NV>
-void q8_0_lanes_nv(const MatArgs& a, int64_t r0, int64_t r1, int64_t v0, const uint32_t* xs, const float* ds) {
-    int64_t r = r0;
-    for (; r + 2 <= r1; r += 2) q8_0_lanes_rows<2, NV>(a, r, v0, xs, ds);
-    for (; r < r1; ++r) q8_0_lanes_rows<1, NV>(a, r, v0, xs, ds);
-}
-
 void q8_0_lanes(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t nv = (a.n_tok + 7) / 8;
-    for (int64_t v0 = 0; v0 < nv; v0 += 4) {  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
-        const int64_t n = std::min<int64_t>(4, nv - v0);
-        if (n == 1) q8_0_lanes_nv<1>(a, r0, r1, v0, a.xl, a.xdl);
-        else if (n == 2) q8_0_lanes_nv<2>(a, r0, r1, v0, a.xl, a.xdl);
-        else if (n == 3) q8_0_lanes_nv<3>(a, r0, r1, v0, a.xl, a.xdl);
-        else q8_0_lanes_nv<4>(a, r0, r1, v0, a.xl, a.xdl);
-    }
+    for (int64_t v0 = 0; v0 < nv; v0 += 4)  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
+        kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
+            int64_t r = r0;
+            for (; r + 2 <= r1; r += 2) q8_0_lanes_rows<2, NV>(a, r, v0);
+            for (; r < r1; ++r) q8_0_lanes_rows<1, NV>(a, r, v0);
+        });
 }
 
 // Decode and a few tokens: the tiles; from 8 tokens the lanes.

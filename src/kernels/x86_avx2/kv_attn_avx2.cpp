@@ -47,10 +47,6 @@ inline __m256 load8_f16(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-}  // namespace
-
-namespace {
-
 // The unsigned Q4_0 codes of the 32 stored bytes at p: low nibbles (lo) and high nibbles (hi).
 inline void nibbles(const uint8_t* p, __m256i& lo, __m256i& hi) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -124,8 +120,7 @@ void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
             const uint8_t* kb = kv.k + (b * kv.n_kv_head + g) * hb;
             __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();  // tokens 0-7, 8-15
             for (int64_t dq = 0; dq < D / 4; ++dq) {  // logical row dq: 4 dimensions of 16 tokens
-                int32_t x4;
-                std::memcpy(&x4, a.q + h * D + 4 * dq, 4);
+                const int32_t x4 = load4(a.q + h * D + 4 * dq);
                 acc0 = dot4(acc0, codes_at(kv, kb, dq * 64), x4);
                 acc1 = dot4(acc1, codes_at(kv, kb, dq * 64 + 32), x4);
             }
@@ -145,8 +140,10 @@ struct BlockWeights {
     int32_t w4[4];
     float scale;
     int32_t sum;  // Σ codes, for the code-offset correction
+    bool used;    // false: all weights (nearly) 0, the block adds nothing
 };
 bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t half, BlockWeights& out) {
+    out.used = false;
     const KvView& kv = a.kv;
     const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
     const float* c = a.coef + (b / kKvSpan) * 2 * a.n_pair + 2 * p;
@@ -174,7 +171,7 @@ bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t 
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
     out.sum = _mm_cvtsi128_si32(s4);
     out.scale = amax / 127.0f;
-    return true;
+    return out.used = true;
 }
 
 // Q4_0 values (group 1 or 2): per block, every (pair, half)'s weights first, then each V head's codes
@@ -186,12 +183,10 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     const int64_t D = kv.head_dim, hb = kv.head_bytes();
     const __m256i ones = _mm256_set1_epi16(1);
     static thread_local std::vector<BlockWeights> bw;
-    static thread_local std::vector<uint8_t> ok;
     bw.resize(size_t(a.n_pair * 2));
-    ok.resize(size_t(a.n_pair * 2));
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t p = 0; p < a.n_pair; ++p)
-            for (int64_t half = 0; half < 2; ++half) ok[size_t(p * 2 + half)] = quantize_block_weights(a, b, p, half, bw[size_t(p * 2 + half)]);
+            for (int64_t half = 0; half < 2; ++half) quantize_block_weights(a, b, p, half, bw[size_t(p * 2 + half)]);
         for (int64_t m = 0; m < a.n_pair / NP; ++m)
             for (int64_t half = 0; half < 2; ++half) {
                 const uint8_t* vb = kv.v + (b * kv.n_kv_head + 2 * m + half) * hb;
@@ -201,8 +196,8 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                     nibbles(vb + 4 * D + 32 * dc, c[1], c[3]);
                     for (int i = 0; i < NP; ++i) {
                         const int64_t p = m * NP + i;
-                        if (!ok[size_t(p * 2 + half)]) continue;
                         const BlockWeights& w = bw[size_t(p * 2 + half)];
+                        if (!w.used) continue;
                         __m256i a16 = _mm256_setzero_si256();
                         for (int kq = 0; kq < 4; ++kq) a16 = _mm256_add_epi16(a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(w.w4[kq])));
                         const __m256 d = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(a16, ones)),

@@ -202,16 +202,11 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
     // Tokens in groups of up to 4, each group as one tile width (drive's 1-token edges would redo the
     // weight-side work per token: a server's 2-3 sequence decode step would then stream no faster).
     for (int64_t t = 0; t < a.n_tok; t += 4) {
-        const int64_t n = std::min<int64_t>(4, a.n_tok - t);
-        auto rows = [&]<int T>() {
+        kernels::with_width(std::min<int64_t>(4, a.n_tok - t), [&]<int T>() {
             int64_t r = r0;
             for (; r + 4 <= r1; r += 4) tile.template operator()<4, T>(r, t);
             for (; r < r1; ++r) tile.template operator()<1, T>(r, t);
-        };
-        if (n == 1) rows.template operator()<1>();
-        else if (n == 2) rows.template operator()<2>();
-        else if (n == 3) rows.template operator()<3>();
-        else rows.template operator()<4>();
+        });
     }
 }
 
@@ -222,7 +217,9 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
 // vector of ones) and is taken off before the block's scale d_w·d_x is applied.
 using kernels::kQ8Slots;
 template <int R, int NV>
-void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const float* ds) {
+void q8_0_prefill_rows(const MatArgs& a, int64_t r) {
+    const uint32_t* xs = a.xl;
+    const float* ds = a.xdl;
     const auto* w = static_cast<const int8_t*>(a.w);
     const int64_t k = a.cols, nb = k / 32;
     const __m512i ones = _mm512_set1_epi8(1);
@@ -266,20 +263,12 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r, const uint32_t* xs, const fl
         }
 }
 
-template <int NV>
-void q8_0_prefill_nv(const MatArgs& a, int64_t r0, int64_t r1, const uint32_t* xs, const float* ds) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) q8_0_prefill_rows<4, NV>(a, r, xs, ds);
-    for (; r < r1; ++r) q8_0_prefill_rows<1, NV>(a, r, xs, ds);
-}
-
 void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
-    BF_CHECK(a.xl && a.xdl);  // made by matmul.cpp (q8_lanes in the table)
-    const int64_t nv = (a.n_tok + 15) / 16;
-    if (nv == 1) q8_0_prefill_nv<1>(a, r0, r1, a.xl, a.xdl);
-    else if (nv == 2) q8_0_prefill_nv<2>(a, r0, r1, a.xl, a.xdl);
-    else if (nv == 3) q8_0_prefill_nv<3>(a, r0, r1, a.xl, a.xdl);
-    else q8_0_prefill_nv<4>(a, r0, r1, a.xl, a.xdl);
+    kernels::with_width((a.n_tok + 15) / 16, [&]<int NV>() {
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) q8_0_prefill_rows<4, NV>(a, r);
+        for (; r < r1; ++r) q8_0_prefill_rows<1, NV>(a, r);
+    });
 }
 
 // Decode streams the weights (bound by memory bandwidth already); prefill is bound by arithmetic. Below
