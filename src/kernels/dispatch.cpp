@@ -2,6 +2,11 @@
 // Compiled without SIMD flags; x86 feature tests are guarded by BF_HAVE_X86.
 #include <atomic>
 #include <cstdio>
+#if defined(BF_HAVE_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(BF_HAVE_NEON) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 #include <cstdlib>
 #include <cstring>
 
@@ -17,6 +22,7 @@ const KernelTable* avx512_kernels() { return nullptr; }
 #endif
 #ifndef BF_HAVE_NEON
 const KernelTable* neon_kernels() { return nullptr; }
+const KernelTable* neon_dot_kernels() { return nullptr; }
 #endif
 
 namespace {
@@ -41,6 +47,20 @@ bool cpu_has_avx512() {
 #endif
 }
 
+// ARMv8.2's SDOT/UDOT (FEAT_DotProd), as the OS reports it.
+bool cpu_has_dotprod() {
+#if defined(BF_HAVE_NEON) && defined(__linux__)
+    constexpr unsigned long kHwcapAsimdDp = 1ul << 20;  // HWCAP_ASIMDDP of <asm/hwcap.h>
+    return (getauxval(AT_HWCAP) & kHwcapAsimdDp) != 0;
+#elif defined(BF_HAVE_NEON) && defined(__APPLE__)
+    int v = 0;
+    size_t n = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, nullptr, 0) == 0 && v != 0;
+#else
+    return false;
+#endif
+}
+
 // nullptr if the name is unknown or the target is unusable.
 const KernelTable* lookup(const char* name, bool* known) {
     *known = true;
@@ -48,8 +68,9 @@ const KernelTable* lookup(const char* name, bool* known) {
     if (std::strcmp(name, "avx2") == 0) return cpu_has_avx2() ? avx2_kernels() : nullptr;
     if (std::strcmp(name, "avx512") == 0) return cpu_has_avx512() ? avx512_kernels() : nullptr;
     if (std::strcmp(name, "neon") == 0) return neon_kernels();
+    if (std::strcmp(name, "neon_dot") == 0) return cpu_has_dotprod() ? neon_dot_kernels() : nullptr;
     if (std::strcmp(name, "auto") == 0) {
-        for (const char* n : {"avx512", "avx2", "neon"}) {
+        for (const char* n : {"avx512", "avx2", "neon_dot", "neon"}) {
             bool k;
             if (const KernelTable* t = lookup(n, &k)) return t;
         }
@@ -87,7 +108,7 @@ void force_kernels(const char* name) {
     if (!name) fail("force_kernels: null target name");
     bool known;
     const KernelTable* t = lookup(name, &known);
-    if (!known) fail(strfmt("unknown kernel target '%s' (expected scalar, avx2, avx512, neon or auto)", name));
+    if (!known) fail(strfmt("unknown kernel target '%s' (expected scalar, avx2, avx512, neon, neon_dot or auto)", name));
     if (!t) fail(strfmt("kernel target '%s' is not available on this CPU or build", name));
     g_active.store(t, std::memory_order_release);
 }
@@ -95,6 +116,11 @@ void force_kernels(const char* name) {
 bool kernels_available(const char* name) {
     bool known;
     return name && lookup(name, &known) != nullptr;
+}
+
+const KernelTable* kernel_table(const char* name) {
+    bool known;
+    return name ? lookup(name, &known) : nullptr;
 }
 
 const char* kernels_name() { return active_kernels().name; }

@@ -1,5 +1,5 @@
 // Internal contract between matmul.cpp (threading, activation quantization, repacking) and the per-target
-// kernels in ref/, x86_avx2/, x86_avx512/, arm_neon/. Kernels run single-threaded over a row range.
+// kernels in ref/, x86_avx2/, x86_avx512/, arm_neon/ (baseline NEON and NEON with dot product). Kernels run single-threaded over a row range.
 #pragma once
 #include <cstdint>
 
@@ -114,9 +114,12 @@ const KernelTable* ref_kernels();
 const KernelTable* avx2_kernels();
 const KernelTable* avx512_kernels();
 const KernelTable* neon_kernels();
+const KernelTable* neon_dot_kernels();  // ARMv8.2 dot product (SDOT)
 
 // The active table (chosen from CPU features and BITFLASH_KERNELS on first use; see force_kernels in
 // matmul.h).
 const KernelTable& active_kernels();
+// The table of a target name ("scalar", "avx2", …; matmul.h) if it is usable on this CPU, else nullptr.
+const KernelTable* kernel_table(const char* name);
 
 }  // namespace bf

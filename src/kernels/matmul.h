@@ -30,12 +30,14 @@ Matrix prepare_matrix(const Matrix& file_view);
 // A Q8_0/ternary matrix not passed through prepare_matrix is packed on the fly (correct but slow).
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y);
 
-// Kernel target: "scalar", "avx2", "avx512" (x86), "neon" (aarch64) or "auto" (best for this CPU; the
+// Kernel target: "scalar", "avx2", "avx512" (x86), "neon", "neon_dot" (aarch64) or "auto" (best for this CPU; the
 // default, overridable with the env var BITFLASH_KERNELS). force_kernels throws bf::Error if the name is
 // unknown or the target is not usable here. kernels_name() names the active target.
 void force_kernels(const char* name);
 const char* kernels_name();
 bool kernels_available(const char* name);
+// Every SIMD target name (available here or not), for tests and tools that try them all.
+inline constexpr const char* kSimdTargets[] = {"avx2", "avx512", "neon", "neon_dot"};
 
 // Row r of a prepared Q8_0/TQ2_0/I2_S matrix, dequantized from its repacked copy (the same values as the
 // file's rows), so row lookups need not touch the file; false when m has no repacked copy.

@@ -122,9 +122,9 @@ Data make_data(const Case& c, uint32_t seed, bool extreme = false) {
 
 TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
     std::vector<const char*> targets;
-    for (const char* name : {"avx512", "avx2"})
-        if (kernels_available(name)) targets.push_back(name);
-    if (targets.empty()) GTEST_SKIP() << "no x86 SIMD cache kernels on this machine";
+    for (const char* name : kSimdTargets)
+        if (const KernelTable* t = kernel_table(name); t && t->kv_scores && t->kv_values) targets.push_back(name);
+    if (targets.empty()) GTEST_SKIP() << "no SIMD cache kernels on this machine";
     const std::vector<Case> cases = {
         {KvType::Q8_0, 2, 16, 2, 1},   {KvType::Q8_0, 2, 64, 4, 17},  {KvType::Q4_0, 2, 64, 4, 33},
         {KvType::Q8_0, 20, 64, 40, 50}, {KvType::Q4_0, 20, 64, 40, 16}, {KvType::Q4_0, 4, 128, 12, 31},
@@ -244,7 +244,7 @@ TEST(KvAttn, QuantizedAttentionIsCloseToF32) {
     // Measured on this data: q8_0 1.2-1.5e-2, q4_0 0.15-0.18 of the output scale (the outputs are RMS-normed, so
     // errors show relative to unit-size values). Bounds are about 2x that. Every kernel set available here
     // runs the whole driver (1000 keys: two coefficient spans, split across threads).
-    for (const char* target : {"scalar", "avx2", "avx512"})
+    for (const char* target : {"scalar", "avx2", "avx512", "neon_dot"})
     for (int threads : {1, 2}) {
         if (!kernels_available(target)) continue;
         SCOPED_TRACE(target);

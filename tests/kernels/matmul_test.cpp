@@ -178,7 +178,7 @@ TEST(Matmul, I2sGroupsCrossRows) {
         auto x = random_floats(size_t(3 * 160), 5);
         std::vector<double> mag;
         const auto want = expected(tm, x, 3, &mag);
-        for (const char* target : {"scalar", "avx2", "avx512", "neon"}) {
+        for (const char* target : {"scalar", "avx2", "avx512", "neon", "neon_dot"}) {
             if (!kernels_available(target)) continue;
             const auto got = run_matmul(prepare_matrix(tm.m), x, 3, target, 2);
             for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 * mag[i] + 1e-6) << target;
@@ -197,7 +197,7 @@ TEST(Matmul, UniformTq2MatchesDoublePrecision) {
 
 TEST(Matmul, SimdTargetsMatchScalar) {
     std::vector<std::string> skipped;
-    for (const char* target : {"avx2", "avx512", "neon"}) {
+    for (const char* target : kSimdTargets) {
         if (!kernels_available(target)) {
             skipped.push_back(target);
             continue;
@@ -284,7 +284,7 @@ TEST(Matmul, ActivationRoundingTies) {
     std::vector<float> x32(32, 0.0f), x256(256, 0.0f);
     std::copy(xs, xs + 8, x32.begin());
     std::copy(xs, xs + 8, x256.begin());
-    for (const char* target : {"scalar", "avx2", "avx512", "neon"}) {
+    for (const char* target : {"scalar", "avx2", "avx512", "neon", "neon_dot"}) {
         if (!kernels_available(target)) continue;
         Matrix m;
         m.type = DType::Q8_0, m.rows = 8, m.cols = 32, m.data = q8.data();
@@ -344,7 +344,7 @@ TEST(Matmul, KernelSelection) {
     EXPECT_STREQ(kernels_name(), "scalar");
     force_kernels("auto");
     std::printf("[   INFO   ] best kernel target here: %s\n", kernels_name());
-    for (const char* t : {"avx2", "avx512", "neon"}) {
+    for (const char* t : kSimdTargets) {
         if (!kernels_available(t)) {
             EXPECT_THROW(force_kernels(t), Error);
         }

@@ -1,11 +1,8 @@
 // Scalar reference of attention over the quantized K/V cache (kernels/kv_cache.h, kernel_api.h): the
 // oracle the SIMD versions are tested against, and the path for head sizes they do not cover.
-#include <cfloat>
-#include <cmath>
-
 #include "core/fp16.h"
-#include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
+#include "kernels/kv_weights.h"
 
 namespace bf {
 
@@ -45,26 +42,13 @@ void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
             for (int64_t half = 0; half < 2; ++half) {
                 const int64_t gv = 2 * (p / a.group) + half;
                 const uint8_t* vb = kv.v + (b * kv.n_kv_head + gv) * hb;
-                float w[kKvBlock];
-                float amax = 0.0f;
-                const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
-                const float* e2 = e1 + kKvBlock;
-                const float* c = a.coef + (b / kKvSpan) * 2 * a.n_pair + 2 * p;
-                for (int64_t t = 0; t < kKvBlock; ++t) {
-                    const float wc = std::fmaf(e1[t], c[0], -(e2[t] * c[1]));
-                    w[t] = wc * f16_to_f32(kv.vs[(b * kv.n_kv_head + gv) * kKvBlock + t]);
-                    amax = std::fmax(amax, std::fabs(w[t]));
-                }
-                if (!(amax >= FLT_MIN)) continue;  // 0, or so small that 127/amax would be inf
-                const float inv = 127.0f / amax, scale = amax / 127.0f;
-                int8_t wq[kKvBlock];
-                int32_t wsum = 0;
-                for (int64_t t = 0; t < kKvBlock; ++t) wsum += wq[t] = act_round_even(w[t] * inv);
+                KvBlockWeights bw;
+                if (!kv_block_weights(a, b, p, half, bw)) continue;
                 float* u = a.u + p * 2 * D + half * D;
                 for (int64_t d = 0; d < D; ++d) {
                     int32_t acc = 0;
-                    for (int64_t t = 0; t < kKvBlock; ++t) acc += wq[t] * code_at(kv, vb, ((t / 4) * D + d) * 4 + t % 4);
-                    u[d] += float(acc - kv.offset() * wsum) * scale;
+                    for (int64_t t = 0; t < kKvBlock; ++t) acc += bw.wq[t] * code_at(kv, vb, ((t / 4) * D + d) * 4 + t % 4);
+                    u[d] += float(acc - kv.offset() * bw.wsum) * bw.scale;
                 }
             }
 }

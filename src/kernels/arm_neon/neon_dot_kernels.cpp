@@ -1,0 +1,122 @@
+// AArch64 NEON kernels for CPUs with the dot-product extension (ARMv8.2 FEAT_DotProd: Cortex-A55/A76
+// and later, Neoverse N1/V1, Apple M1 and later): SDOT multiplies 4 int8 pairs and adds them into each
+// int32 lane, one instruction where the baseline (neon_kernels.cpp) needs four widening steps. This file
+// is compiled with +dotprod and only runs when dispatch.cpp finds the feature. Layouts: kernel_api.h and
+// kv_cache.h; the float formats reuse the baseline kernels.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "kernels/arm_neon/neon_int8_tiles.h"
+#include "kernels/kernel_api.h"
+#include "kernels/kv_weights.h"
+
+namespace bf {
+
+namespace {
+
+struct SdotDot {
+    static int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+};
+
+// 16 signed codes of a cache row: Q8_0's unsigned codes u = q + 128 flipped back to q (so no offset
+// correction is needed), Q4_0's low or high nibbles as they are (0..15; the caller removes 8·Σ).
+inline int8x16_t q8_codes(const uint8_t* p) { return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), vdupq_n_u8(0x80))); }
+inline int8x16_t lo_nibbles(uint8x16_t v) { return vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))); }
+inline int8x16_t hi_nibbles(uint8x16_t v) { return vreinterpretq_s8_u8(vshrq_n_u8(v, 4)); }
+
+// SDOT of 16 codes with the 4 query codes in lane L of qv (L fixed: the lane is an immediate).
+template <int L>
+inline int32x4_t dot_lane(int32x4_t acc, int8x16_t k, int8x16_t qv) { return vdotq_laneq_s32(acc, k, qv, L); }
+
+// One head's 16 token scores of a K head block (D % 16 == 0). Logical row dq (dims 4dq..4dq+3 of the 16
+// tokens, 64 bytes) is 4 vectors of 4 tokens; query dims 4dq.. are lane dq % 4 of query vector dq / 4.
+template <bool Q4>
+void scores_head(const KvView& kv, const uint8_t* kb, const int8_t* q, int32x4_t acc[4]) {
+    const int64_t D = kv.head_dim, rows = D / 4, half = D / 8;
+    for (int i = 0; i < 4; ++i) acc[i] = vdupq_n_s32(0);
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+        const int8x16_t qv = vld1q_s8(q + 4 * r0);
+        auto row = [&]<int L>() {
+            const int64_t dq = r0 + L;
+            BF_UNROLL
+            for (int i = 0; i < 4; ++i) {
+                int8x16_t k;
+                if (!Q4) k = q8_codes(kb + dq * 64 + 16 * i);
+                else if (dq < half) k = lo_nibbles(vld1q_u8(kb + dq * 64 + 16 * i));
+                else k = hi_nibbles(vld1q_u8(kb + (dq - half) * 64 + 16 * i));
+                acc[i] = dot_lane<L>(acc[i], k, qv);
+            }
+        };
+        row.template operator()<0>();
+        row.template operator()<1>();
+        row.template operator()<2>();
+        row.template operator()<3>();
+    }
+}
+
+}  // namespace
+
+// SDOT leaves registers free for 4-row tiles (the baseline's widening steps need 2).
+void neon_dot_q8_0(const MatArgs& a, int64_t r0, int64_t r1) { mat_q8_0<SdotDot, 4, 2>(a, r0, r1); }
+void neon_dot_ternary(const MatArgs& a, int64_t r0, int64_t r1) { mat_ternary_any<SdotDot, 4, 2>(a, r0, r1); }
+
+// Same float steps in the same order as ref_kv_scores, so the scores are equal bit for bit.
+void neon_dot_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
+    const KvView& kv = a.kv;
+    if (kv.head_dim % 16) return ref_kv_scores(a, b0, b1);
+    const bool q4 = kv.type == KvType::Q4_0;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t h = 0; h < a.n_head; ++h) {
+            const int64_t g = 2 * ((h / 2) / a.group) + (h & 1);
+            const uint8_t* kb = kv.k + (b * kv.n_kv_head + g) * kv.head_bytes();
+            int32x4_t acc[4];
+            if (q4) scores_head<true>(kv, kb, a.q + h * kv.head_dim, acc);
+            else scores_head<false>(kv, kb, a.q + h * kv.head_dim, acc);
+            const int32x4_t off = vdupq_n_s32(q4 ? kv.offset() * a.qsum[h] : 0);
+            const uint16_t* ks = kv.ks + (b * kv.n_kv_head + g) * kKvBlock;
+            float* s = a.s + (b * a.n_head + h) * kKvBlock;
+            for (int i = 0; i < 4; ++i) {
+                const float32x4_t sc = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc[i], off)), a.qscale[h]);
+                vst1q_f32(s + 4 * i, vmulq_f32(sc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(ks + 4 * i)))));
+            }
+        }
+}
+
+// Per (block, pair, half): the int8 block weights (kv_weights.h, as the reference forms them), then 4
+// dimensions at a time Σ over the 16 tokens by SDOT with the weights of tokens 4kq.. in lane kq.
+void neon_dot_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
+    const KvView& kv = a.kv;
+    const int64_t D = kv.head_dim, hb = kv.head_bytes();
+    const bool q4 = kv.type == KvType::Q4_0;
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t p = 0; p < a.n_pair; ++p)
+            for (int64_t half = 0; half < 2; ++half) {
+                const int64_t gv = 2 * (p / a.group) + half;
+                KvBlockWeights bw;
+                if (!kv_block_weights(a, b, p, half, bw)) continue;
+                const int8x16_t wv = vld1q_s8(bw.wq);
+                const uint8_t* vb = kv.v + (b * kv.n_kv_head + gv) * hb;
+                const int32x4_t off = vdupq_n_s32(q4 ? kv.offset() * bw.wsum : 0);
+                float* u = a.u + p * 2 * D + half * D;
+                for (int64_t d = 0; d < D; d += 4) {  // logical bytes (kq·D + d)·4 .. +16: dims d..d+3, tokens 4kq..
+                    int32x4_t acc = vdupq_n_s32(0);
+                    if (q4) {  // logical rows kq and kq + 2 are the low and high nibbles of stored row kq
+                        const uint8x16_t r0 = vld1q_u8(vb + d * 4), r1 = vld1q_u8(vb + (D + d) * 4);
+                        acc = dot_lane<0>(acc, lo_nibbles(r0), wv);
+                        acc = dot_lane<1>(acc, lo_nibbles(r1), wv);
+                        acc = dot_lane<2>(acc, hi_nibbles(r0), wv);
+                        acc = dot_lane<3>(acc, hi_nibbles(r1), wv);
+                    } else {
+                        acc = dot_lane<0>(acc, q8_codes(vb + d * 4), wv);
+                        acc = dot_lane<1>(acc, q8_codes(vb + (D + d) * 4), wv);
+                        acc = dot_lane<2>(acc, q8_codes(vb + (2 * D + d) * 4), wv);
+                        acc = dot_lane<3>(acc, q8_codes(vb + (3 * D + d) * 4), wv);
+                    }
+                    const float32x4_t y = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc, off)), bw.scale);
+                    vst1q_f32(u + d, vaddq_f32(vld1q_f32(u + d), y));
+                }
+            }
+}
+
+}  // namespace bf
