@@ -8,6 +8,7 @@ pkgs=(cmake g++ make pkg-config git
       python3-numpy python3-torch          # tools/reference (float64 reference) and tools/train
       libopenblas0-pthread                 # torch on Debian is ~30x slower with the reference BLAS
       nodejs npm                           # test oracles from the npm registry (tiktoken, openai, @huggingface/gguf)
+      g++-aarch64-linux-gnu qemu-user      # ARM kernels: cross-built and tested under qemu
       gnuplot-nox)                         # bitflash bench --plot
 missing=()
 for p in "${pkgs[@]}"; do

@@ -30,3 +30,8 @@ echo "== sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBF_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== aarch64 kernels (cross-built, run under qemu: a CPU with the dot product, then one without)"
+bash scripts/cross_aarch64.sh build-aarch64 --gtest_brief=1
+QEMU_CPU=cortex-a53 qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/bitflash_kernels_tests --gtest_brief=1 \
+    --gtest_filter='Matmul.KernelSelection:ActQuant.*:KvAttn*'

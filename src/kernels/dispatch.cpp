@@ -5,6 +5,7 @@
 #if defined(BF_HAVE_NEON) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(BF_HAVE_NEON) && defined(__APPLE__)
+#include <TargetConditionals.h>
 #include <sys/sysctl.h>
 #endif
 #include <cstdlib>
@@ -55,7 +56,8 @@ bool cpu_has_dotprod() {
 #elif defined(BF_HAVE_NEON) && defined(__APPLE__)
     int v = 0;
     size_t n = sizeof v;
-    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, nullptr, 0) == 0 && v != 0;
+    if (sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, nullptr, 0) == 0) return v != 0;
+    return TARGET_OS_OSX;  // the key is macOS 12+; every Apple Silicon Mac before it (M1) has the dot product
 #else
     return false;
 #endif

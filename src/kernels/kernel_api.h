@@ -105,7 +105,8 @@ struct KernelTable {
 };
 
 // The scalar versions (ref/kv_attn_ref.cpp), used where a target has none, and by the SIMD ones for shapes
-// they do not cover (AVX-512: head_dim % 16, values unless head_dim 64 and group 1 or 2; AVX2: head_dim % 8).
+// they do not cover (AVX-512: head_dim % 16, values unless head_dim 64 and group 1 or 2; AVX2: head_dim % 8;
+// NEON dot product: scores when head_dim % 16).
 void ref_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);
 void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
 

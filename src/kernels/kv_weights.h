@@ -17,7 +17,11 @@ struct KvBlockWeights {
     float scale = 0.0f;  // amax / 127
 };
 
-namespace {  // internal linkage: each including file (compiled with its own ISA flags) keeps its own copy
+// Internal linkage, so each including file (compiled with its own ISA flags) keeps its own copy of this
+// function. The small inline helpers it calls (f16_to_f32, act_round_even) are ordinary inline functions:
+// an unoptimized build may emit them from several files and the linker keeps one, which is safe only as
+// long as they compile to plain scalar code in every file (true for the NEON and reference files today).
+namespace {
 
 // False when every weight is 0 or so small that 127/amax would be inf: the block adds nothing.
 inline bool kv_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t half, KvBlockWeights& out) {

@@ -344,6 +344,12 @@ TEST(Matmul, KernelSelection) {
     EXPECT_STREQ(kernels_name(), "scalar");
     force_kernels("auto");
     std::printf("[   INFO   ] best kernel target here: %s\n", kernels_name());
+    // "auto" is the first usable target in order of preference (dispatch.cpp).
+    for (const char* t : {"avx512", "avx2", "neon_dot", "neon", "scalar"})
+        if (kernels_available(t)) {
+            EXPECT_STREQ(kernels_name(), t);
+            break;
+        }
     for (const char* t : kSimdTargets) {
         if (!kernels_available(t)) {
             EXPECT_THROW(force_kernels(t), Error);

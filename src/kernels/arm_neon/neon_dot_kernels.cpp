@@ -5,8 +5,6 @@
 // kv_cache.h; the float formats reuse the baseline kernels.
 #include <arm_neon.h>
 
-#include <cstring>
-
 #include "kernels/arm_neon/neon_int8_tiles.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kv_weights.h"
