@@ -131,6 +131,7 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         {KvType::Q8_0, 4, 32, 24, 5},  {KvType::Q4_0, 2, 16, 2, 47},  {KvType::Q8_0, 4, 64, 4, 40},
         {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80}, {KvType::Q4_0, 2, 8, 4, 21},
         {KvType::Q8_0, 2, 24, 4, 19},  {KvType::Q4_0, 2, 128, 4, 45}, {KvType::Q4_0, 2, 24, 2, 45},
+        {KvType::Q4_0, 2, 48, 8, 37},  // group 4; head_dim 48: Q4_0's high nibbles start inside a 4-row step
         {KvType::Q4_0, 4, 64, 8, 2 * kKvSpan * kKvBlock + 76},
     };  // the last: three coefficient spans, the third partial
     for (const char* target : targets)

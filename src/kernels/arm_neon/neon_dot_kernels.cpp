@@ -27,14 +27,21 @@ inline int8x16_t hi_nibbles(uint8x16_t v) { return vreinterpretq_s8_u8(vshrq_n_u
 template <int L>
 inline int32x4_t dot_lane(int32x4_t acc, int8x16_t k, int8x16_t qv) { return vdotq_laneq_s32(acc, k, qv, L); }
 
-// One head's 16 token scores of a K head block (D % 16 == 0). Logical row dq (dims 4dq..4dq+3 of the 16
-// tokens, 64 bytes) is 4 vectors of 4 tokens; query dims 4dq.. are lane dq % 4 of query vector dq / 4.
-template <bool Q4>
-void scores_head(const KvView& kv, const uint8_t* kb, const int8_t* q, int32x4_t acc[4]) {
+// The 16 token scores of the NH query heads sharing one K head block (D % 16 == 0): each K vector is
+// loaded and unpacked once for all of them, and 4·NH accumulators keep SDOT's latency hidden. Logical
+// row dq (dims 4dq..4dq+3 of the 16 tokens, 64 bytes) is 4 vectors of 4 tokens; query dims 4dq.. are
+// lane dq % 4 of query vector dq / 4.
+template <bool Q4, int NH>
+void scores_heads(const KvView& kv, const uint8_t* kb, const int8_t* const q[NH], int32x4_t acc[NH][4]) {
     const int64_t D = kv.head_dim, rows = D / 4, half = D / 8;
-    for (int i = 0; i < 4; ++i) acc[i] = vdupq_n_s32(0);
+    BF_UNROLL
+    for (int h = 0; h < NH; ++h)
+        BF_UNROLL
+        for (int i = 0; i < 4; ++i) acc[h][i] = vdupq_n_s32(0);
     for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-        const int8x16_t qv = vld1q_s8(q + 4 * r0);
+        int8x16_t qv[NH];
+        BF_UNROLL
+        for (int h = 0; h < NH; ++h) qv[h] = vld1q_s8(q[h] + 4 * r0);
         auto row = [&]<int L>() {
             const int64_t dq = r0 + L;
             BF_UNROLL
@@ -43,7 +50,8 @@ void scores_head(const KvView& kv, const uint8_t* kb, const int8_t* q, int32x4_t
                 if (!Q4) k = q8_codes(kb + dq * 64 + 16 * i);
                 else if (dq < half) k = lo_nibbles(vld1q_u8(kb + dq * 64 + 16 * i));
                 else k = hi_nibbles(vld1q_u8(kb + (dq - half) * 64 + 16 * i));
-                acc[i] = dot_lane<L>(acc[i], k, qv);
+                BF_UNROLL
+                for (int h = 0; h < NH; ++h) acc[h][i] = dot_lane<L>(acc[h][i], k, qv[h]);
             }
         };
         row.template operator()<0>();
@@ -51,6 +59,39 @@ void scores_head(const KvView& kv, const uint8_t* kb, const int8_t* q, int32x4_t
         row.template operator()<2>();
         row.template operator()<3>();
     }
+}
+
+// Scores of block b for the NH query heads h = 2·((g/2)·group + i) + (g & 1) that read K head g.
+template <bool Q4, int NH>
+void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
+    const KvView& kv = a.kv;
+    int64_t heads[NH];
+    const int8_t* q[NH];
+    BF_UNROLL
+    for (int i = 0; i < NH; ++i) heads[i] = 2 * ((g / 2) * a.group + i) + (g & 1), q[i] = a.q + heads[i] * kv.head_dim;
+    int32x4_t acc[NH][4];
+    scores_heads<Q4, NH>(kv, kv.k + (b * kv.n_kv_head + g) * kv.head_bytes(), q, acc);
+    const uint16_t* ks = kv.ks + (b * kv.n_kv_head + g) * kKvBlock;
+    BF_UNROLL
+    for (int i = 0; i < NH; ++i) {
+        const int64_t h = heads[i];
+        const int32x4_t off = vdupq_n_s32(Q4 ? kv.offset() * a.qsum[h] : 0);
+        float* s = a.s + (b * a.n_head + h) * kKvBlock;
+        for (int t = 0; t < 4; ++t) {
+            const float32x4_t sc = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc[i][t], off)), a.qscale[h]);
+            vst1q_f32(s + 4 * t, vmulq_f32(sc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(ks + 4 * t)))));
+        }
+    }
+}
+
+template <bool Q4>
+void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t g = 0; g < a.kv.n_kv_head; ++g) {
+            if (a.group == 1) scores_block<Q4, 1>(a, b, g);
+            else if (a.group == 2) scores_block<Q4, 2>(a, b, g);
+            else scores_block<Q4, 4>(a, b, g);
+        }
 }
 
 }  // namespace
@@ -61,24 +102,9 @@ void neon_dot_ternary(const MatArgs& a, int64_t r0, int64_t r1) { mat_ternary_an
 
 // Same float steps in the same order as ref_kv_scores, so the scores are equal bit for bit.
 void neon_dot_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
-    const KvView& kv = a.kv;
-    if (kv.head_dim % 16) return ref_kv_scores(a, b0, b1);
-    const bool q4 = kv.type == KvType::Q4_0;
-    for (int64_t b = b0; b < b1; ++b)
-        for (int64_t h = 0; h < a.n_head; ++h) {
-            const int64_t g = 2 * ((h / 2) / a.group) + (h & 1);
-            const uint8_t* kb = kv.k + (b * kv.n_kv_head + g) * kv.head_bytes();
-            int32x4_t acc[4];
-            if (q4) scores_head<true>(kv, kb, a.q + h * kv.head_dim, acc);
-            else scores_head<false>(kv, kb, a.q + h * kv.head_dim, acc);
-            const int32x4_t off = vdupq_n_s32(q4 ? kv.offset() * a.qsum[h] : 0);
-            const uint16_t* ks = kv.ks + (b * kv.n_kv_head + g) * kKvBlock;
-            float* s = a.s + (b * a.n_head + h) * kKvBlock;
-            for (int i = 0; i < 4; ++i) {
-                const float32x4_t sc = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc[i], off)), a.qscale[h]);
-                vst1q_f32(s + 4 * i, vmulq_f32(sc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(ks + 4 * i)))));
-            }
-        }
+    if (a.kv.head_dim % 16 || !(a.group == 1 || a.group == 2 || a.group == 4)) return ref_kv_scores(a, b0, b1);
+    if (a.kv.type == KvType::Q4_0) scores_all<true>(a, b0, b1);
+    else scores_all<false>(a, b0, b1);
 }
 
 // Per (block, pair, half): the int8 block weights (kv_weights.h, as the reference forms them), then 4
