@@ -160,7 +160,7 @@ int cmd_bench(int argc, char** argv) {
     }
 
     const double rss = double(peak_rss_bytes());  // before the bandwidth probe's own buffer
-    std::map<int64_t, double> bw;
+    std::map<int64_t, ReadBandwidth> bw;
     if (!no_bw)
         for (int64_t t : threads) bw[t] = measure_read_bandwidth(int(t));
 
@@ -171,9 +171,9 @@ int cmd_bench(int argc, char** argv) {
             const double gbs = r.prompt ? 0 : r.mean * double(step_bytes) / 1e9;
             std::printf("  {\"model\": \"%s\", \"size\": %zu, \"params\": %zu, \"threads\": %lld, \"test\": \"%s%lld\", "
                         "\"depth\": %lld, \"type_k\": \"%s\", \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"weight_gb_per_s\": %.3f, "
-                        "\"read_bandwidth_gb_per_s\": %.3f, \"peak_rss\": %.0f}%s\n",
+                        "\"read_bandwidth_gb_per_s\": %.3f, \"read_bandwidth_median_gb_per_s\": %.3f, \"peak_rss\": %.0f}%s\n",
                         label.c_str(), file_bytes, params, (long long)r.threads, r.prompt ? "pp" : "tg", (long long)r.n,
-                        (long long)r.depth, kv_type_name(kv), r.mean, r.sd, gbs, bw.count(r.threads) ? bw[r.threads] / 1e9 : 0.0, rss,
+                        (long long)r.depth, kv_type_name(kv), r.mean, r.sd, gbs, bw[r.threads].best / 1e9, bw[r.threads].median / 1e9, rss,
                         i + 1 < rows.size() ? "," : "");
         }
         std::printf("]\n");
@@ -198,8 +198,8 @@ int cmd_bench(int argc, char** argv) {
             std::printf("tg%lld @ d%lld, %lld threads: %.2f GB/s of weights (%.3f GB per token)", (long long)r.n,
                         (long long)r.depth, (long long)r.threads, gbs, double(step_bytes) / 1e9);
             if (bw.count(r.threads))
-                std::printf(" = %.0f%% of the measured read bandwidth %.1f GB/s", 100.0 * gbs * 1e9 / bw[r.threads],
-                            bw[r.threads] / 1e9);
+                std::printf(" = %.0f%% of the measured read bandwidth %.1f GB/s (best of 10 passes; their median %.1f)",
+                            100.0 * gbs * 1e9 / bw[r.threads].best, bw[r.threads].best / 1e9, bw[r.threads].median / 1e9);
             std::printf("\n");
         }
         std::printf("peak RSS: %.2f GiB (weights %.2f GiB)\n", rss / double(1 << 30), double(file_bytes) / double(1 << 30));

@@ -2,10 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #ifdef __x86_64__
 #include <immintrin.h>
@@ -61,21 +63,24 @@ uint64_t read_words(const void* p, size_t bytes, int threads) {
     return total;
 }
 
-double measure_read_bandwidth(int threads, size_t bytes, int reps) {
+ReadBandwidth measure_read_bandwidth(int threads, size_t bytes, int reps) {
     const size_t n = bytes / sizeof(uint64_t);
     std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t i = 0; i < n; ++i) buf[i] = i;  // every page touched, by the thread that will read it
-    double best = 0;
+    std::vector<double> rates;
     volatile uint64_t sink = 0;
     for (int r = 0; r < reps; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         const uint64_t total = read_words(buf.get(), n * 8, threads);  // the same split as the first touch
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sink = sink + total;
-        if (s > 0 && double(n * 8) / s > best) best = double(n * 8) / s;
+        if (s > 0) rates.push_back(double(n * 8) / s);
     }
-    return best;
+    if (rates.empty()) return {};
+    std::sort(rates.begin(), rates.end());
+    const size_t m = rates.size();
+    return {rates.back(), m % 2 ? rates[m / 2] : 0.5 * (rates[m / 2 - 1] + rates[m / 2])};
 }
 
 }  // namespace bf
