@@ -5,9 +5,12 @@
 // kv_cache.h; the float formats reuse the baseline kernels.
 #include <arm_neon.h>
 
+#include <algorithm>
+
 #include "kernels/arm_neon/neon_int8_tiles.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kv_weights.h"
+#include "kernels/tile_driver.h"
 
 namespace bf {
 
@@ -107,40 +110,68 @@ void neon_dot_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     else scores_all<false>(a, b0, b1);
 }
 
-// Per (block, pair, half): the int8 block weights (kv_weights.h, as the reference forms them), then 4
-// dimensions at a time Σ over the 16 tokens by SDOT with the weights of tokens 4kq.. in lane kq.
-void neon_dot_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
+namespace {
+
+// Block b of V head gv = 2·(p0/group) + half for the NP pairs p0.. that read it: each pair's int8 block
+// weights (kv_weights.h, as the reference forms them), then 4 dimensions at a time the V codes are loaded
+// once and met by every pair's weights, those of tokens 4kq.. in lane kq. A pair whose weights are all
+// 0 gets weights 0 and scale 0 (it adds nothing, as the reference skips it).
+template <bool Q4, int NP>
+void values_block(const KvValueArgs& a, int64_t b, int64_t p0, int64_t half) {
     const KvView& kv = a.kv;
-    const int64_t D = kv.head_dim, hb = kv.head_bytes();
-    const bool q4 = kv.type == KvType::Q4_0;
+    const int64_t D = kv.head_dim;
+    const uint8_t* vb = kv.v + (b * kv.n_kv_head + 2 * (p0 / a.group) + half) * kv.head_bytes();
+    int8x16_t wv[NP];
+    int32x4_t off[NP];
+    float scale[NP];
+    float* u[NP];
+    bool any = false;
+    for (int i = 0; i < NP; ++i) {
+        KvBlockWeights bw;
+        const bool used = kv_block_weights(a, b, p0 + i, half, bw);
+        any = any || used;
+        wv[i] = used ? vld1q_s8(bw.wq) : vdupq_n_s8(0);
+        off[i] = vdupq_n_s32(used && Q4 ? kv.offset() * bw.wsum : 0);
+        scale[i] = used ? bw.scale : 0.0f;
+        u[i] = a.u + (p0 + i) * 2 * D + half * D;
+    }
+    if (!any) return;
+    for (int64_t d = 0; d < D; d += 4) {  // logical bytes (kq·D + d)·4 .. +16: dims d..d+3, tokens 4kq..
+        int8x16_t c[4];
+        if (Q4) {  // logical rows kq and kq + 2 are the low and high nibbles of stored row kq
+            const uint8x16_t r0 = vld1q_u8(vb + d * 4), r1 = vld1q_u8(vb + (D + d) * 4);
+            c[0] = lo_nibbles(r0), c[1] = lo_nibbles(r1), c[2] = hi_nibbles(r0), c[3] = hi_nibbles(r1);
+        } else {
+            BF_UNROLL
+            for (int kq = 0; kq < 4; ++kq) c[kq] = q8_codes(vb + (kq * D + d) * 4);
+        }
+        BF_UNROLL
+        for (int i = 0; i < NP; ++i) {
+            int32x4_t acc = dot_lane<0>(vdupq_n_s32(0), c[0], wv[i]);
+            acc = dot_lane<1>(acc, c[1], wv[i]);
+            acc = dot_lane<2>(acc, c[2], wv[i]);
+            acc = dot_lane<3>(acc, c[3], wv[i]);
+            const float32x4_t y = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc, off[i])), scale[i]);
+            vst1q_f32(u[i] + d, vaddq_f32(vld1q_f32(u[i] + d), y));
+        }
+    }
+}
+
+template <bool Q4>
+void values_all(const KvValueArgs& a, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
-        for (int64_t p = 0; p < a.n_pair; ++p)
-            for (int64_t half = 0; half < 2; ++half) {
-                const int64_t gv = 2 * (p / a.group) + half;
-                KvBlockWeights bw;
-                if (!kv_block_weights(a, b, p, half, bw)) continue;
-                const int8x16_t wv = vld1q_s8(bw.wq);
-                const uint8_t* vb = kv.v + (b * kv.n_kv_head + gv) * hb;
-                const int32x4_t off = vdupq_n_s32(q4 ? kv.offset() * bw.wsum : 0);
-                float* u = a.u + p * 2 * D + half * D;
-                for (int64_t d = 0; d < D; d += 4) {  // logical bytes (kq·D + d)·4 .. +16: dims d..d+3, tokens 4kq..
-                    int32x4_t acc = vdupq_n_s32(0);
-                    if (q4) {  // logical rows kq and kq + 2 are the low and high nibbles of stored row kq
-                        const uint8x16_t r0 = vld1q_u8(vb + d * 4), r1 = vld1q_u8(vb + (D + d) * 4);
-                        acc = dot_lane<0>(acc, lo_nibbles(r0), wv);
-                        acc = dot_lane<1>(acc, lo_nibbles(r1), wv);
-                        acc = dot_lane<2>(acc, hi_nibbles(r0), wv);
-                        acc = dot_lane<3>(acc, hi_nibbles(r1), wv);
-                    } else {
-                        acc = dot_lane<0>(acc, q8_codes(vb + d * 4), wv);
-                        acc = dot_lane<1>(acc, q8_codes(vb + (D + d) * 4), wv);
-                        acc = dot_lane<2>(acc, q8_codes(vb + (2 * D + d) * 4), wv);
-                        acc = dot_lane<3>(acc, q8_codes(vb + (3 * D + d) * 4), wv);
-                    }
-                    const float32x4_t y = vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(acc, off)), bw.scale);
-                    vst1q_f32(u + d, vaddq_f32(vld1q_f32(u + d), y));
-                }
-            }
+        for (int64_t p0 = 0; p0 < a.n_pair; p0 += a.group)  // the pairs of one V head pair
+            for (int64_t half = 0; half < 2; ++half)
+                for (int64_t c = p0, end = std::min(a.n_pair, p0 + a.group); c < end; c += 4)
+                    kernels::with_width(std::min<int64_t>(4, end - c),
+                                        [&]<int NP>() { values_block<Q4, NP>(a, b, c, half); });
+}
+
+}  // namespace
+
+void neon_dot_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
+    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1);
+    else values_all<false>(a, b0, b1);
 }
 
 }  // namespace bf
