@@ -1,5 +1,6 @@
 // Internal contract between matmul.cpp (threading, activation quantization, repacking) and the per-target
-// kernels in ref/, x86_avx2/, x86_avx512/, arm_neon/ (baseline NEON and NEON with dot product). Kernels run single-threaded over a row range.
+// kernels in ref/, x86_avx2/, x86_avx512/, arm_neon/ (baseline NEON and NEON with dot product). Kernels
+// run single-threaded over a row range.
 #pragma once
 #include <cstdint>
 

@@ -15,6 +15,7 @@
 
 #include "core/fp16.h"
 #include "kernels/kernel_api.h"
+#include "kernels/kv_weights.h"
 
 namespace bf {
 
@@ -134,15 +135,9 @@ void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 
 namespace {
 
-// The combined weights w = (e1·c1 − e2·c2)·V-scale of pair p, V head half `half`, block b, as 16 int8
-// codes (w4: tokens 4kq..4kq+3 per int32) with one absmax scale; false when they are all (nearly) 0.
-struct BlockWeights {
-    int32_t w4[4];
-    float scale;
-    int32_t sum;  // Σ codes, for the code-offset correction
-    bool used;    // false: all weights (nearly) 0, the block adds nothing
-};
-bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t half, BlockWeights& out) {
+// kv_block_weights (kv_weights.h) vectorized: the same codes, scale and Σ; false (and used = false) when
+// the weights are all (nearly) 0.
+bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t half, KvBlockWeights& out) {
     out.used = false;
     const KvView& kv = a.kv;
     const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
@@ -164,12 +159,12 @@ bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t 
     const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(w0, inv)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(w1, inv));
     const __m256i q16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);  // 16 int16 in token order
     const __m128i q8 = _mm_packs_epi16(_mm256_castsi256_si128(q16), _mm256_extracti128_si256(q16, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.w4), q8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.wq), q8);
     const __m256i s32 = _mm256_add_epi32(q0, q1);
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-    out.sum = _mm_cvtsi128_si32(s4);
+    out.wsum = _mm_cvtsi128_si32(s4);
     out.scale = amax / 127.0f;
     return out.used = true;
 }
@@ -182,7 +177,7 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     const KvView& kv = a.kv;
     const int64_t D = kv.head_dim, hb = kv.head_bytes();
     const __m256i ones = _mm256_set1_epi16(1);
-    static thread_local std::vector<BlockWeights> bw;
+    static thread_local std::vector<KvBlockWeights> bw;
     bw.resize(size_t(a.n_pair * 2));
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t p = 0; p < a.n_pair; ++p)
@@ -196,12 +191,12 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                     nibbles(vb + 4 * D + 32 * dc, c[1], c[3]);
                     for (int i = 0; i < NP; ++i) {
                         const int64_t p = m * NP + i;
-                        const BlockWeights& w = bw[size_t(p * 2 + half)];
+                        const KvBlockWeights& w = bw[size_t(p * 2 + half)];
                         if (!w.used) continue;
                         __m256i a16 = _mm256_setzero_si256();
-                        for (int kq = 0; kq < 4; ++kq) a16 = _mm256_add_epi16(a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(w.w4[kq])));
+                        for (int kq = 0; kq < 4; ++kq) a16 = _mm256_add_epi16(a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(load4(w.wq + 4 * kq))));
                         const __m256 d = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(a16, ones)),
-                                                       _mm256_set1_ps(float(kv.offset() * w.sum)));
+                                                       _mm256_set1_ps(float(kv.offset() * w.wsum)));
                         float* u = a.u + p * 2 * D + half * D + 8 * dc;
                         _mm256_storeu_ps(u, _mm256_fmadd_ps(d, _mm256_set1_ps(w.scale), _mm256_loadu_ps(u)));
                     }
@@ -222,14 +217,14 @@ void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
         for (int64_t p = 0; p < a.n_pair; ++p)
             for (int64_t half = 0; half < 2; ++half) {
-                BlockWeights w;
+                KvBlockWeights w;
                 if (!quantize_block_weights(a, b, p, half, w)) continue;
                 const __m256 scale = _mm256_set1_ps(w.scale);
                 const uint8_t* vb = kv.v + (b * kv.n_kv_head + 2 * (p / a.group) + half) * hb;
                 float* u = a.u + p * 2 * D + half * D;
                 for (int64_t dc = 0; dc < D / 8; ++dc) {  // 8 dimensions: logical bytes [kq][8dc..8dc+8][4]
                     __m256i acc = _mm256_setzero_si256();
-                    for (int64_t kq = 0; kq < 4; ++kq) acc = dot4(acc, codes_at(kv, vb, (kq * D + 8 * dc) * 4), w.w4[kq]);
+                    for (int64_t kq = 0; kq < 4; ++kq) acc = dot4(acc, codes_at(kv, vb, (kq * D + 8 * dc) * 4), load4(w.wq + 4 * kq));
                     _mm256_storeu_ps(u + 8 * dc, _mm256_add_ps(_mm256_loadu_ps(u + 8 * dc), _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale)));
                 }
             }
