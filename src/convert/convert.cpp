@@ -58,7 +58,11 @@ uint32_t file_type_of(DType t) {  // general.file_type (llama.cpp's LLAMA_FTYPE_
     switch (t) {
         case DType::F32: return 0;
         case DType::F16: return 1;
+        case DType::Q4_0: return 2;
         case DType::Q8_0: return 7;
+        case DType::Q4_K: return 15;  // MOSTLY_Q4_K_M
+        case DType::Q5_K: return 17;  // MOSTLY_Q5_K_M
+        case DType::Q6_K: return 18;
         case DType::BF16: return 32;
         case DType::TQ1_0: return 36;
         case DType::TQ2_0: return 37;
