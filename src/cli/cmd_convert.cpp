@@ -34,6 +34,8 @@ int cmd_convert(int argc, char** argv) {
     o.output = output;
     o.outtype = dtype_from_name(outtype);
     if (o.outtype == DType::TQ1_0) fail("--outtype tq1_0 is not supported yet (use tq2_0 or i2_s)");
+    if (o.outtype == DType::Q4_0 || o.outtype == DType::Q4_K || o.outtype == DType::Q5_K || o.outtype == DType::Q6_K)
+        fail("--outtype " + outtype + " is not supported yet");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
     o.seed = uint64_t(seed);
     o.tokenizer_dir = tokenizer_dir;

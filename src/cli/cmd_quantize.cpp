@@ -21,6 +21,8 @@ int cmd_quantize(int argc, char** argv) {
     if (!p.parse(argc, argv)) return 0;
     const DType t = dtype_from_name(type);
     if (t == DType::TQ1_0) fail("tq1_0 is not supported yet (use tq2_0 or i2_s)");
+    if (t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K)
+        fail(type + " is not supported yet");
     std::optional<DType> head;
     if (!head_type.empty()) head = dtype_from_name(head_type);
     quantize_gguf(in, out, t, head, !quiet);

@@ -94,9 +94,9 @@ TEST(Cli, ConvertErrorsAreOneLine) {
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
     EXPECT_FALSE(fs::exists(tmp() + "/trunc.gguf"));
 
-    r = bitflash("convert " + fixture("tiny8") + " -o " + tmp() + "/x.gguf --outtype q4_k");
+    r = bitflash("convert " + fixture("tiny8") + " -o " + tmp() + "/x.gguf --outtype q4_1");
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.err.find("unknown type name 'q4_k'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("unknown type name 'q4_1'"), std::string::npos) << r.err;
 }
 
 TEST(Cli, LogitsFileLayout) {

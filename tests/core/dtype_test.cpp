@@ -11,7 +11,12 @@ TEST(DType, RowBytes) {
     EXPECT_EQ(row_nbytes(DType::TQ2_0, 512), 132u);
     EXPECT_EQ(tensor_nbytes(DType::I2_S, 256, 2), 256u * 2 / 4 + 32);
     EXPECT_THROW(row_nbytes(DType::Q8_0, 33), Error);
-    EXPECT_THROW(dtype_from_name("q4_k"), Error);
+    EXPECT_EQ(row_nbytes(DType::Q4_0, 64), 36u);
+    EXPECT_EQ(row_nbytes(DType::Q4_K, 512), 288u);
+    EXPECT_EQ(row_nbytes(DType::Q5_K, 256), 176u);
+    EXPECT_EQ(row_nbytes(DType::Q6_K, 256), 210u);
+    EXPECT_THROW(row_nbytes(DType::Q4_K, 128), Error);
+    EXPECT_THROW(dtype_from_name("q4_1"), Error);
 }
 
 TEST(Fp16, RoundTrips) {

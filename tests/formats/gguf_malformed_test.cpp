@@ -94,9 +94,10 @@ std::vector<Case> cases() {
                  "overflow"});
     c.push_back({"ne product overflow 4d", tensor_file({{"w", {1u << 20, 1u << 20, 1u << 20, 1u << 20}, 0, 0}}, 32),
                  "overflow"});
-    c.push_back({"unknown type id", tensor_file({{"w", {32}, 2, 0}}, 64), "tensor 'w': unsupported tensor type id 2"});
+    c.push_back({"unknown type id", tensor_file({{"w", {32}, 3, 0}}, 64), "tensor 'w': unsupported tensor type id 3"});
     c.push_back({"type id 1000", tensor_file({{"w", {32}, 1000, 0}}, 64), "id 1000"});
     c.push_back({"q8_0 ne0 33", tensor_file({{"w", {33}, 8, 0}}, 64), "block size"});
+    c.push_back({"q4_k ne0 128", tensor_file({{"w", {128, 2}, 12, 0}}, 160), "block size"});
     c.push_back({"tq2_0 ne0 128", tensor_file({{"w", {128, 2}, 35, 0}}, 160), "block size"});
     c.push_back({"i2_s 64 elems", tensor_file({{"w", {64}, 36, 0}}, 64), "128"});
     c.push_back({"misaligned offset", tensor_file({{"w", {4}, 0, 16}}, 64), "alignment"});

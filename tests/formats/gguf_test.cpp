@@ -340,7 +340,7 @@ TEST(GgufWriter, Refusals) {
         EXPECT_THROW(w.add_tensor("d0", DType::F32, {}), Error);
         EXPECT_THROW(w.add_tensor(std::string(64, 'n'), DType::F32, {1}), Error);
         EXPECT_THROW(w.add_tensor("ovf", DType::F32, {int64_t(1) << 40, int64_t(1) << 30}), Error);
-        EXPECT_THROW(w.add_tensor("t", DType(2), {32}), Error);
+        EXPECT_THROW(w.add_tensor("t", DType(3), {32}), Error);
         EXPECT_THROW(w.write_tensor_data("x", 1), Error);  // before begin_data
         w.begin_data();
         EXPECT_THROW(w.add_kv("late", GgufValue::u32(1)), Error);
