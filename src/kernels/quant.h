@@ -11,6 +11,26 @@ namespace bf {
 void quantize_row_q8_0(const float* x, void* out, int64_t n);
 void dequantize_row_q8_0(const void* in, float* y, int64_t n);
 
+// ggml's 4- to 6-bit layouts (formats-and-conventions.md §2; ggml-common.h). n must be a multiple of the
+// block (32 for Q4_0, 256 for the K-quants); dequantizers live in quant_4bit.cpp.
+//   Q4_0 (18 B / 32): f16 d; u8 qs[16]. y[j] = ((qs[j] & 15) - 8)·d, y[j+16] = ((qs[j] >> 4) - 8)·d.
+//   Q4_K (144 B / 256): f16 d; f16 dmin; u8 scales[12]; u8 qs[128]. Eight sub-blocks of 32 with 6-bit
+//     scale sc_s and min m_s (k_scale_min); weights 64g..64g+31 are the low nibbles of qs[32g..32g+31]
+//     (sub-block 2g), the next 32 their high nibbles (2g+1); y = d·sc_s·q − dmin·m_s.
+//   Q5_K (176 B / 256): f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]. As Q4_K, plus bit s of
+//     qh[l] as the fifth bit (value 16) of element l of sub-block s.
+//   Q6_K (210 B / 256): u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d (last). Per 128-weight half h
+//     (ql += 64h, qh += 32h, scales += 8h), l < 32: q = (4 low bits | 2 high bits << 4) − 32 with
+//     low bits ql[l]&15, ql[l+32]&15, ql[l]>>4, ql[l+32]>>4 and high bits qh[l]>>0, >>2, >>4, >>6 for
+//     elements l, l+32, l+64, l+96; scale index (l/16) + 0, 2, 4, 6; y = d·scale·q.
+void dequantize_row_q4_0(const void* in, float* y, int64_t n);
+void dequantize_row_q4_k(const void* in, float* y, int64_t n);
+void dequantize_row_q5_k(const void* in, float* y, int64_t n);
+void dequantize_row_q6_k(const void* in, float* y, int64_t n);
+// The 6-bit scale and min of sub-block j (0..7) from a K-quant's 12 scale bytes: j < 4 from the low 6
+// bits of s[j] and s[j+4]; j >= 4 from the nibbles of s[j+4] with s[j-4]'s and s[j]'s top 2 bits above.
+void k_scale_min(const uint8_t* s, int j, int* scale, int* min);
+
 // Σ|x| in double, for gamma = mean|W| over a whole tensor (computed chunk by chunk by the converter).
 double sum_abs(const float* x, int64_t n);
 
