@@ -27,6 +27,15 @@ void dequantize_row_q4_0(const void* in, float* y, int64_t n);
 void dequantize_row_q4_k(const void* in, float* y, int64_t n);
 void dequantize_row_q5_k(const void* in, float* y, int64_t n);
 void dequantize_row_q6_k(const void* in, float* y, int64_t n);
+// Quantizers into these layouts (quant_kquant.cpp). `importance` is null or n per-column weights (an
+// imatrix row; finite, >= 0): block scales, mins and codes minimise the importance-weighted squared error,
+// each element weighted importance·sqrt(mean x² + x²); without it Q4_0/Q6_K weight by x² and Q4_K/Q5_K by
+// rms(sub-block) + |x| (llama.cpp's defaults). Throws bf::Error for NaN/Inf input, a length that is not a
+// multiple of the block, or a magnitude beyond the f16 scales' reach.
+void quantize_row_q4_0(const float* x, void* out, int64_t n, const float* importance);
+void quantize_row_q4_k(const float* x, void* out, int64_t n, const float* importance);
+void quantize_row_q5_k(const float* x, void* out, int64_t n, const float* importance);
+void quantize_row_q6_k(const float* x, void* out, int64_t n, const float* importance);
 // The 6-bit scale and min of sub-block j (0..7) from a K-quant's 12 scale bytes: j < 4 from the low 6
 // bits of s[j] and s[j+4]; j >= 4 from the nibbles of s[j+4] with s[j-4]'s and s[j]'s top 2 bits above.
 void k_scale_min(const uint8_t* s, int j, int* scale, int* min);
