@@ -16,9 +16,12 @@ int cmd_convert(int argc, char** argv) {
                 "Norms, biases, conv, A, D and lambdas stay f32 whatever the type.");
     p.positional("HF_DIR", &input, "folder with config.json, *.safetensors and tokenizer files", false);
     p.option({"-o", "--outfile"}, &output, "OUT.gguf", "output file (required)");
-    p.option({"--outtype"}, &outtype, "TYPE", "f32 | f16 | bf16 | q8_0 | tq2_0 | i2_s (default f32)");
+    p.option({"--outtype"}, &outtype, "TYPE",
+             "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m | q5_k_s | q5_k_m | q6_k | tq2_0 | i2_s (default f32;\n"
+             "q4_k, q5_k mean _m; the mixes are in docs/formats.md)");
     p.option({"--head-type"}, &head_type, "TYPE",
-             "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | tq2_0 (default: outtype; q8_0 for ternary)");
+             "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | q6_k | q4_k | q4_0 | tq2_0\n"
+             "(default: outtype; q6_k for q4_0 and the k-quants; q8_0 for ternary)");
     p.option({"--random"}, &random_config, "CONFIG.json", "random weights for this config instead of a checkpoint");
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
     p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
@@ -32,10 +35,8 @@ int cmd_convert(int argc, char** argv) {
     if (!o.random && input.empty()) fail("missing HF_DIR (or --random CONFIG.json)");
     o.input = o.random ? random_config : input;
     o.output = output;
-    o.outtype = dtype_from_name(outtype);
+    parse_outtype(outtype, o);
     if (o.outtype == DType::TQ1_0) fail("--outtype tq1_0 is not supported yet (use tq2_0 or i2_s)");
-    if (o.outtype == DType::Q4_0 || o.outtype == DType::Q4_K || o.outtype == DType::Q5_K || o.outtype == DType::Q6_K)
-        fail("--outtype " + outtype + " is not supported yet");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
     o.seed = uint64_t(seed);
     o.tokenizer_dir = tokenizer_dir;

@@ -11,21 +11,22 @@ int cmd_quantize(int argc, char** argv) {
     std::string in, out, type, head_type;
     bool quiet = false;
     ArgParser p("bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE]",
-                "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | tq2_0 | i2_s.\n"
+                "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m |\n"
+                "q5_k_s | q5_k_m | q6_k | tq2_0 | i2_s (q4_k, q5_k mean _m; mixes: docs/formats.md).\n"
                 "Ternary types apply BitNet b1.58's absmean rule; see README on what that does to a model not trained for it.");
     p.positional("IN.gguf", &in, "input model");
     p.positional("OUT.gguf", &out, "output model");
     p.positional("TYPE", &type, "weight type");
-    p.option({"--head-type"}, &head_type, "TYPE", "embedding / lm_head type (default: TYPE; q8_0 for ternary)");
+    p.option({"--head-type"}, &head_type, "TYPE",
+             "embedding / lm_head type (default: TYPE; q6_k for q4_0 and the k-quants; q8_0 for ternary)");
     p.flag({"-q", "--quiet"}, &quiet, "no per-tensor progress");
     if (!p.parse(argc, argv)) return 0;
-    const DType t = dtype_from_name(type);
-    if (t == DType::TQ1_0) fail("tq1_0 is not supported yet (use tq2_0 or i2_s)");
-    if (t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K)
-        fail(type + " is not supported yet");
-    std::optional<DType> head;
-    if (!head_type.empty()) head = dtype_from_name(head_type);
-    quantize_gguf(in, out, t, head, !quiet);
+    ConvertOptions o;
+    parse_outtype(type, o);
+    if (o.outtype == DType::TQ1_0) fail("tq1_0 is not supported yet (use tq2_0 or i2_s)");
+    if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
+    o.progress = !quiet;
+    quantize_gguf(in, out, o);
     std::fprintf(stderr, "quantize: wrote %s\n", out.c_str());
     return 0;
 }

@@ -22,8 +22,6 @@
 
 namespace bf {
 
-bool is_ternary(DType t) { return t == DType::TQ2_0 || t == DType::I2_S || t == DType::TQ1_0; }
-
 namespace {
 
 std::string read_text(const std::string& path) {
@@ -32,43 +30,6 @@ std::string read_text(const std::string& path) {
     std::ostringstream ss;
     ss << f.rdbuf();
     return ss.str();
-}
-
-// Ternary formats need whole 256-element blocks along the input (TQ2_0); the same rule is used for
-// I2_S so that every ternary file ternarizes the same matrices (tools/reference does the same).
-bool fits(DType t, int64_t cols) {
-    if (is_ternary(t)) return cols % 256 == 0;
-    return cols % dtype_block_elems(t) == 0;
-}
-
-DType storage_type(const TensorSpec& s, const ConvertOptions& o) {
-    if (s.role == TensorRole::Param) return DType::F32;
-    const int64_t cols = s.shape.back();
-    DType want = o.outtype;
-    if (s.role != TensorRole::Projection) {
-        want = o.head_type ? *o.head_type : (is_ternary(o.outtype) ? DType::Q8_0 : o.outtype);
-        if (want == DType::I2_S) fail("--head-type i2_s is not supported (use f16, q8_0 or tq2_0)");
-    }
-    if (fits(want, cols)) return want;
-    // A matrix too narrow for the blocks (e.g. dt_proj, whose input is dt_rank wide) keeps 16 bits.
-    return o.outtype == DType::F32 ? DType::F32 : DType::F16;
-}
-
-uint32_t file_type_of(DType t) {  // general.file_type (llama.cpp's LLAMA_FTYPE_* numbers)
-    switch (t) {
-        case DType::F32: return 0;
-        case DType::F16: return 1;
-        case DType::Q4_0: return 2;
-        case DType::Q8_0: return 7;
-        case DType::Q4_K: return 15;  // MOSTLY_Q4_K_M
-        case DType::Q5_K: return 17;  // MOSTLY_Q5_K_M
-        case DType::Q6_K: return 18;
-        case DType::BF16: return 32;
-        case DType::TQ1_0: return 36;
-        case DType::TQ2_0: return 37;
-        case DType::I2_S: return 40;
-    }
-    return 0;
 }
 
 // gamma for BitNet's absmean rule; a tensor that is already ternary ({−g, 0, +g}, as exported by
@@ -95,7 +56,39 @@ float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& 
     return gamma;
 }
 
-void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf) {
+using RowQuantizer = void (*)(const float*, void*, int64_t, const float*);
+
+RowQuantizer low_bit_quantizer(DType t) {
+    switch (t) {
+        case DType::Q4_0: return quantize_row_q4_0;
+        case DType::Q4_K: return quantize_row_q4_k;
+        case DType::Q5_K: return quantize_row_q5_k;
+        case DType::Q6_K: return quantize_row_q6_k;
+        default: return nullptr;
+    }
+}
+
+// Rows are independent, and the scale searches do real work per row, so rows go to all threads; the first
+// error (NaN/Inf, too large a value) is rethrown after the loop, naming the tensor and row.
+void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out, int64_t row0, int64_t n,
+                   int64_t cols, const float* importance) {
+    const RowQuantizer q = low_bit_quantizer(type);
+    const size_t row_bytes = row_nbytes(type, cols);
+    std::string error;
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int64_t i = 0; i < n; ++i) {
+        try {
+            q(x + i * cols, out + size_t(i) * row_bytes, cols, importance);
+        } catch (const Error& e) {
+#pragma omp critical(bf_quantize_rows)
+            if (error.empty()) error = strfmt("tensor '%s' row %lld: %s", s.gguf.c_str(), (long long)(row0 + i), e.what());
+        }
+    }
+    if (!error.empty()) fail(error);
+}
+
+void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf,
+                  const float* importance) {
     const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1;
     const int64_t cols = s.shape.back();
     // ~16 MB of f32 per chunk; a multiple of 128 elements when the format needs whole groups.
@@ -135,6 +128,13 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
                                        gamma);
                 bytes = row_nbytes(type, cols) * size_t(n);
                 break;
+            case DType::Q4_0:
+            case DType::Q4_K:
+            case DType::Q5_K:
+            case DType::Q6_K:
+                quantize_rows(type, s, buf.data(), out.data(), r, n, cols, importance);
+                bytes = row_nbytes(type, cols) * size_t(n);
+                break;
             case DType::I2_S:  // chunks start on 128-element groups (cols % 256 == 0), so offset 0 is exact
                 quantize_i2_s(buf.data(), count, 0, gamma, out.data());
                 bytes = size_t(count / 4);
@@ -150,6 +150,24 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
     }
 }
 
+// The importance vector of a tensor, if the options carry one for it (length checked against the row).
+const float* importance_for(const ConvertOptions& o, const TensorSpec& s) {
+    if (!o.importance) return nullptr;
+    const auto it = o.importance->find(s.gguf);
+    if (it == o.importance->end()) return nullptr;
+    if (int64_t(it->second.size()) != s.shape.back())
+        fail(strfmt("importance for '%s' has %zu values, the tensor's rows have %lld", s.gguf.c_str(),
+                    it->second.size(), (long long)s.shape.back()));
+    return it->second.data();
+}
+
+// "[  3/ 40] blk.0.ssm_in.weight  q4_k   <- model.layers.0.attn.in_proj.weight", plus why a fallback type.
+void print_progress(size_t i, size_t n, const std::string& name, const char* left, const char* arrow,
+                    const std::string& right, const std::string& note) {
+    std::fprintf(stderr, "[%4zu/%4zu] %-28s %-6s %s %s%s\n", i + 1, n, name.c_str(), left, arrow, right.c_str(),
+                 note.empty() ? "" : ("  (" + note + ")").c_str());
+}
+
 }  // namespace
 
 void convert(const ConvertOptions& opt) {
@@ -162,7 +180,7 @@ void convert(const ConvertOptions& opt) {
 
     GgufWriter w(opt.output);
     config_to_gguf(cfg, w);
-    w.add_kv("general.file_type", GgufValue::u32(file_type_of(opt.outtype)));
+    w.add_kv("general.file_type", GgufValue::u32(file_type_of(opt)));
     w.add_kv("general.quantization_version", GgufValue::u32(2));
     if (!opt.tokenizer_dir.empty())
         add_tokenizer_metadata(opt.tokenizer_dir, cfg, w);
@@ -170,22 +188,20 @@ void convert(const ConvertOptions& opt) {
         add_tokenizer_metadata(opt.input, cfg, w);
 
     std::vector<DType> types;
-    for (const auto& s : specs) {
-        types.push_back(storage_type(s, opt));
-        w.add_tensor(s.gguf, types.back(), std::vector<int64_t>(s.shape.rbegin(), s.shape.rend()));
+    std::vector<std::string> notes(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+        types.push_back(tensor_storage_type(specs[i], opt, cfg, &notes[i]));
+        w.add_tensor(specs[i].gguf, types.back(), std::vector<int64_t>(specs[i].shape.rbegin(), specs[i].shape.rend()));
     }
     w.begin_data();
     for (size_t i = 0; i < specs.size(); ++i) {
         const auto& s = specs[i];
-        if (opt.progress)
-            std::fprintf(stderr, "[%4zu/%4zu] %-28s %-6s <- %s\n", i + 1, specs.size(), s.gguf.c_str(),
-                         dtype_name(types[i]), s.hf.c_str());
+        if (opt.progress) print_progress(i, specs.size(), s.gguf, dtype_name(types[i]), "<-", s.hf, notes[i]);
         auto src = sources->open(s, i);
-        write_tensor(w, *src, s, types[i], /*from_hf=*/true);
+        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s));
     }
     w.finish();
 }
-
 // A GGUF tensor as rows of f32 (any type the engine reads), for requantization.
 class GgufSource : public TensorSource {
 public:
@@ -211,40 +227,57 @@ private:
     int64_t cols_;
 };
 
-void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
-                   bool progress) {
+void quantize_gguf(const std::string& in, const std::string& out, const ConvertOptions& opt) {
     const GgufFile src = GgufFile::open(in);
     const ModelConfig cfg = config_from_gguf(src);
     const auto specs = tensor_specs(cfg);
-    ConvertOptions opt;
-    opt.outtype = outtype;
-    opt.head_type = head_type;
     GgufWriter w(out);
     for (const auto& kv : src.kvs()) {
         if (kv.key == "general.file_type" || kv.key == "general.alignment") continue;
         w.add_kv(kv.key, kv.value);
     }
-    w.add_kv("general.file_type", GgufValue::u32(file_type_of(outtype)));
+    w.add_kv("general.file_type", GgufValue::u32(file_type_of(opt)));
     if (!src.find("general.quantization_version")) w.add_kv("general.quantization_version", GgufValue::u32(2));
     std::vector<DType> types;
+    std::vector<std::string> notes(specs.size());
     std::vector<const GgufTensorInfo*> tensors;
-    for (const auto& s : specs) {
+    std::string quantized_sources;
+    for (size_t i = 0; i < specs.size(); ++i) {
+        const auto& s = specs[i];
         tensors.push_back(&src.tensor(s.gguf));
         std::vector<int64_t> shape(tensors.back()->ne.rbegin(), tensors.back()->ne.rend());
         if (shape != s.shape) fail("tensor '" + s.gguf + "' has an unexpected shape for this config");
-        types.push_back(storage_type(s, opt));
+        types.push_back(tensor_storage_type(s, opt, cfg, &notes[i]));
         w.add_tensor(s.gguf, types.back(), std::vector<int64_t>(s.shape.rbegin(), s.shape.rend()));
+        const DType from = tensors.back()->dtype();
+        if (from != DType::F32 && from != DType::F16 && from != DType::BF16 &&
+            quantized_sources.find(dtype_name(from)) == std::string::npos)
+            quantized_sources += std::string(quantized_sources.empty() ? "" : ", ") + dtype_name(from);
     }
     if (src.tensors().size() != specs.size()) fail("input GGUF has tensors that are not part of a phi4flash model");
+    if (!quantized_sources.empty())
+        std::fprintf(stderr,
+                     "quantize: warning: %s already holds quantized weights (%s); quantizing them again adds a "
+                     "second rounding error. Convert from the f32/f16/bf16 checkpoint for the best %s file.\n",
+                     in.c_str(), quantized_sources.c_str(), outtype_name(opt).c_str());
     w.begin_data();
     for (size_t i = 0; i < specs.size(); ++i) {
-        if (progress)
-            std::fprintf(stderr, "[%4zu/%4zu] %-28s %-6s -> %s\n", i + 1, specs.size(), specs[i].gguf.c_str(),
-                         dtype_name(tensors[i]->dtype()), dtype_name(types[i]));
+        if (opt.progress)
+            print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->",
+                           dtype_name(types[i]), notes[i]);
         GgufSource source(*tensors[i]);
-        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false);
+        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]));
     }
     w.finish();
+}
+
+void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
+                   bool progress) {
+    ConvertOptions opt;
+    opt.outtype = outtype;
+    opt.head_type = head_type;
+    opt.progress = progress;
+    quantize_gguf(in, out, opt);
 }
 
 }  // namespace bf
