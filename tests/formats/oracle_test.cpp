@@ -114,5 +114,46 @@ TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
     EXPECT_EQ(j["tensors"][3]["offset"], "448");
 }
 
+// ggml's 4- to 6-bit types: the oracle parses a file holding them, and the offsets it reads are the ones
+// worked out here by hand from ggml's block sizes (18 B / 32; 144, 176, 210 B / 256).
+TEST(GgufOracle, HuggingFaceParserReadsLowBitTypes) {
+    const std::string dir = std::string(BF_SOURCE_DIR) + "/tests/formats/oracle";
+    if (!std::filesystem::exists(dir + "/node_modules/@huggingface/gguf") || run("command -v node").empty())
+        GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
+    test::TempDir tmp;
+    const std::string path = tmp.file("lowbit.gguf");
+    const std::pair<const char*, DType> tensors[] = {
+        {"a.q4_0", DType::Q4_0}, {"b.q4_k", DType::Q4_K}, {"c.q5_k", DType::Q5_K}, {"d.q6_k", DType::Q6_K}, {"e.f32", DType::F32}};
+    {
+        GgufWriter w(path);
+        w.add_kv("general.architecture", GgufValue::string("phi4flash"));
+        for (const auto& [name, type] : tensors) w.add_tensor(name, type, {512, 3});
+        w.begin_data();
+        for (const auto& [name, type] : tensors) {
+            std::vector<uint8_t> bytes(tensor_nbytes(type, 512, 3), 0);
+            w.write_tensor_data(bytes.data(), bytes.size());
+        }
+        w.finish();
+    }
+    const std::string out = run("node '" + dir + "/dump.mjs' '" + path + "' 2>&1");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(out);
+    } catch (const std::exception&) {
+        FAIL() << "oracle output is not JSON: " << out;
+    }
+    ASSERT_EQ(j["tensors"].size(), 5u);
+    // 3 rows of 512: q4_0 3·16·18 = 864, q4_k 3·2·144 = 864, q5_k 3·2·176 = 1056, q6_k 3·2·210 = 1260 (+20 to
+    // the 32-byte alignment).
+    const char* offsets[] = {"0", "864", "1728", "2784", "4064"};
+    for (size_t k = 0; k < 5; ++k) {
+        EXPECT_EQ(j["tensors"][k]["name"], tensors[k].first);
+        EXPECT_EQ(j["tensors"][k]["dtype"], uint32_t(tensors[k].second)) << tensors[k].first;
+        EXPECT_EQ(j["tensors"][k]["offset"], offsets[k]) << tensors[k].first;
+    }
+    const GgufFile g = GgufFile::open(path);
+    for (size_t k = 0; k < 5; ++k) EXPECT_EQ(j["tensors"][k]["offset"], std::to_string(g.tensors()[k].offset));
+}
+
 }  // namespace
 }  // namespace bf
