@@ -111,6 +111,28 @@ void pack_affine_header_and_nibbles(const AffineSuperBlock& b, uint8_t* p, uint8
             qs[32 * g + l] = uint8_t((b.q[64 * g + l] & 15) | ((b.q[64 * g + 32 + l] & 15) << 4));
 }
 
+// Q4_K (144-byte blocks) and Q5_K (176: the 32 bytes of fifth bits sit before the nibbles). The search
+// ranges are llama.cpp's: steps (nmax + rmin + 0.1·k)/(max − min), Q4_K rmin −1, k = 0..20; Q5_K −0.5, 0..15.
+void quantize_row_k_affine(const float* x, void* out, int64_t n, const float* importance, bool five_bits,
+                           const char* what) {
+    const float sigma2 = check_row(x, n, 256, importance, kKAffineMaxAbs, what);
+    const int nmax = five_bits ? 31 : 15, nstep = five_bits ? 15 : 20;
+    const float rmin = five_bits ? -0.5f : -1.0f;
+    const int64_t block_bytes = five_bits ? 176 : 144, qs_offset = five_bits ? 48 : 16;
+    auto* p = static_cast<uint8_t*>(out);
+    AffineSuperBlock b;
+    for (int64_t i = 0; i < n / 256; ++i, p += block_bytes) {
+        fit_affine_super_block(x + 256 * i, importance ? importance + 256 * i : nullptr, sigma2, nmax, rmin, 0.1f,
+                               nstep, &b, what);
+        pack_affine_header_and_nibbles(b, p, p + qs_offset);
+        if (!five_bits) continue;
+        uint8_t* qh = p + 16;  // bit s of qh[l]: the fifth bit of element l of sub-block s
+        std::memset(qh, 0, 32);
+        for (int s = 0; s < 8; ++s)
+            for (int l = 0; l < 32; ++l) qh[l] = uint8_t(qh[l] | (((b.q[32 * s + l] >> 4) & 1) << s));
+    }
+}
+
 }  // namespace
 
 void quantize_row_q4_0(const float* x, void* out, int64_t n, const float* importance) {
@@ -131,32 +153,11 @@ void quantize_row_q4_0(const float* x, void* out, int64_t n, const float* import
 }
 
 void quantize_row_q4_k(const float* x, void* out, int64_t n, const float* importance) {
-    const char* what = "quantize_row_q4_k";
-    const float sigma2 = check_row(x, n, 256, importance, kKAffineMaxAbs, what);
-    auto* p = static_cast<uint8_t*>(out);
-    AffineSuperBlock b;
-    for (int64_t i = 0; i < n / 256; ++i, p += 144) {
-        // llama.cpp's Q4_K search range: steps (15 − 1 + 0.1·k)/(max − min), k = 0..20.
-        fit_affine_super_block(x + 256 * i, importance ? importance + 256 * i : nullptr, sigma2, 15, -1.0f, 0.1f,
-                               20, &b, what);
-        pack_affine_header_and_nibbles(b, p, p + 16);
-    }
+    quantize_row_k_affine(x, out, n, importance, /*five_bits=*/false, "quantize_row_q4_k");
 }
 
 void quantize_row_q5_k(const float* x, void* out, int64_t n, const float* importance) {
-    const char* what = "quantize_row_q5_k";
-    const float sigma2 = check_row(x, n, 256, importance, kKAffineMaxAbs, what);
-    auto* p = static_cast<uint8_t*>(out);
-    AffineSuperBlock b;
-    for (int64_t i = 0; i < n / 256; ++i, p += 176) {
-        fit_affine_super_block(x + 256 * i, importance ? importance + 256 * i : nullptr, sigma2, 31, -0.5f, 0.1f,
-                               15, &b, what);
-        pack_affine_header_and_nibbles(b, p, p + 48);
-        uint8_t* qh = p + 16;  // bit s of qh[l]: the fifth bit of element l of sub-block s
-        std::memset(qh, 0, 32);
-        for (int s = 0; s < 8; ++s)
-            for (int l = 0; l < 32; ++l) qh[l] = uint8_t(qh[l] | (((b.q[32 * s + l] >> 4) & 1) << s));
-    }
+    quantize_row_k_affine(x, out, n, importance, /*five_bits=*/true, "quantize_row_q5_k");
 }
 
 void quantize_row_q6_k(const float* x, void* out, int64_t n, const float* importance) {
@@ -178,7 +179,8 @@ void quantize_row_q6_k(const float* x, void* out, int64_t n, const float* import
         const float d = f16_to_f32(dh);
         for (int j = 0; j < 16; ++j) {
             const float s = d * float(sc[j]);
-            for (int k = 0; k < 16; ++k) q[16 * j + k] = uint8_t(s == 0 ? 32 : round_clamp(xb[16 * j + k] / s, -32, 31) + 32);
+            for (int k = 0; k < 16; ++k)
+                q[16 * j + k] = uint8_t(s == 0 ? 32 : round_clamp(xb[16 * j + k] / s, -32, 31) + 32);
         }
         uint8_t* ql = p;
         uint8_t* qh = p + 128;
@@ -187,7 +189,8 @@ void quantize_row_q6_k(const float* x, void* out, int64_t n, const float* import
             for (int k = 0; k < 32; ++k) {
                 ql[k] = uint8_t((qq[k] & 15) | ((qq[k + 64] & 15) << 4));
                 ql[k + 32] = uint8_t((qq[k + 32] & 15) | ((qq[k + 96] & 15) << 4));
-                qh[k] = uint8_t((qq[k] >> 4) | ((qq[k + 32] >> 4) << 2) | ((qq[k + 64] >> 4) << 4) | ((qq[k + 96] >> 4) << 6));
+                qh[k] = uint8_t((qq[k] >> 4) | ((qq[k + 32] >> 4) << 2) | ((qq[k + 64] >> 4) << 4) |
+                                ((qq[k + 96] >> 4) << 6));
             }
         }
         for (int j = 0; j < 16; ++j) p[192 + j] = uint8_t(int8_t(sc[j]));

@@ -23,10 +23,25 @@ std::string run(const std::string& cmd) {
     return out;
 }
 
+const std::string kOracleDir = std::string(BF_SOURCE_DIR) + "/tests/formats/oracle";
+
+bool oracle_installed() {
+    return std::filesystem::exists(kOracleDir + "/node_modules/@huggingface/gguf") && !run("command -v node").empty();
+}
+
+// The oracle's JSON dump of a GGUF file; an empty object (after a test failure) if it is not JSON.
+nlohmann::json oracle_dump(const std::string& path) {
+    const std::string out = run("node '" + kOracleDir + "/dump.mjs' '" + path + "' 2>&1");
+    try {
+        return nlohmann::json::parse(out);
+    } catch (const std::exception&) {
+        ADD_FAILURE() << "oracle output is not JSON: " << out;
+        return nlohmann::json::object();
+    }
+}
+
 TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
-    const std::string dir = std::string(BF_SOURCE_DIR) + "/tests/formats/oracle";
-    if (!std::filesystem::exists(dir + "/node_modules/@huggingface/gguf") || run("command -v node").empty())
-        GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
+    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
     test::TempDir tmp;
     const std::string path = tmp.file("o.gguf");
     {
@@ -57,13 +72,8 @@ TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
         for (size_t n : {48u, 136u, 132u, 32u}) w.write_tensor_data(zeros.data(), n);
         w.finish();
     }
-    const std::string out = run("node '" + dir + "/dump.mjs' '" + path + "' 2>&1");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(out);
-    } catch (const std::exception&) {
-        FAIL() << "oracle output is not JSON: " << out;
-    }
+    nlohmann::json j = oracle_dump(path);
+    if (j.empty()) return;
     EXPECT_EQ(j["version"], 3);
     EXPECT_EQ(j["tensor_count"], "4");
     EXPECT_EQ(j["kv_count"], "17");
@@ -117,9 +127,7 @@ TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
 // ggml's 4- to 6-bit types: the oracle parses a file holding them, and the offsets it reads are the ones
 // worked out here by hand from ggml's block sizes (18 B / 32; 144, 176, 210 B / 256).
 TEST(GgufOracle, HuggingFaceParserReadsLowBitTypes) {
-    const std::string dir = std::string(BF_SOURCE_DIR) + "/tests/formats/oracle";
-    if (!std::filesystem::exists(dir + "/node_modules/@huggingface/gguf") || run("command -v node").empty())
-        GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
+    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
     test::TempDir tmp;
     const std::string path = tmp.file("lowbit.gguf");
     const std::pair<const char*, DType> tensors[] = {
@@ -135,13 +143,8 @@ TEST(GgufOracle, HuggingFaceParserReadsLowBitTypes) {
         }
         w.finish();
     }
-    const std::string out = run("node '" + dir + "/dump.mjs' '" + path + "' 2>&1");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(out);
-    } catch (const std::exception&) {
-        FAIL() << "oracle output is not JSON: " << out;
-    }
+    nlohmann::json j = oracle_dump(path);
+    if (j.empty()) return;
     ASSERT_EQ(j["tensors"].size(), 5u);
     // 3 rows of 512: q4_0 3·16·18 = 864, q4_k 3·2·144 = 864, q5_k 3·2·176 = 1056, q6_k 3·2·210 = 1260 (+20 to
     // the 32-byte alignment).
