@@ -202,6 +202,7 @@ void convert(const ConvertOptions& opt) {
     }
     w.finish();
 }
+
 // A GGUF tensor as rows of f32 (any type the engine reads), for requantization.
 class GgufSource : public TensorSource {
 public:
