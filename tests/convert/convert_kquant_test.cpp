@@ -101,46 +101,51 @@ TEST(ConvertKQuant, MixesChooseTheDocumentedTypes) {
 }
 
 // Every quantized tensor of the file holds exactly what quantizing the f32 file's rows in memory gives, so
-// the file dequantizes to quantize -> dequantize of the source. Also reports the error against f32.
+// the file dequantizes to quantize -> dequantize of the source; and its error against f32 is within the
+// format's bound. The twin and every fixture, each new outtype.
 TEST(ConvertKQuant, FileBytesEqualInMemoryQuantization) {
-    const GgufFile f32 = GgufFile::open(converted(kTwin, "f32"));
-    using Q = void (*)(const float*, void*, int64_t, const float*);
-    const std::map<std::string, Q> quantizers = {{"q4_0", quantize_row_q4_0}, {"q4_k", quantize_row_q4_k},
-                                                 {"q5_k", quantize_row_q5_k}, {"q6_k", quantize_row_q6_k}};
-    const std::map<std::string, double> max_rel_rms = {{"q4_0", 0.1}, {"q4_k", 0.085}, {"q5_k", 0.045}, {"q6_k", 0.022}};
-    for (const char* outtype : {"q4_0", "q4_k_m", "q5_k_s", "q6_k"}) {
-        const GgufFile g = GgufFile::open(converted(kTwin, outtype));
-        std::set<std::string> seen;
-        for (const auto& t : g.tensors()) {
-            const std::string type = dtype_name(t.dtype());
-            if (!quantizers.count(type)) continue;
-            seen.insert(type);
-            const GgufTensorInfo& src = f32.tensor(t.name);
-            ASSERT_EQ(src.dtype(), DType::F32) << t.name;
-            const int64_t cols = t.ne[0], rows = t.rows();
-            const size_t row_bytes = row_nbytes(t.dtype(), cols);
-            std::vector<uint8_t> q(row_bytes);
-            std::vector<float> y(static_cast<size_t>(cols));
-            double err = 0, ref = 0;
-            for (int64_t r = 0; r < rows; ++r) {
-                const float* x = reinterpret_cast<const float*>(src.data) + r * cols;
-                quantizers.at(type)(x, q.data(), cols, nullptr);
-                ASSERT_EQ(std::memcmp(q.data(), t.data + size_t(r) * row_bytes, row_bytes), 0) << outtype << " " << t.name << " row " << r;
-                switch (t.dtype()) {
-                    case DType::Q4_0: dequantize_row_q4_0(t.data + size_t(r) * row_bytes, y.data(), cols); break;
-                    case DType::Q4_K: dequantize_row_q4_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
-                    case DType::Q5_K: dequantize_row_q5_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
-                    default: dequantize_row_q6_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
+    for (const std::string& input : {kTwin, fixture("tiny8"), fixture("bf16_untied"), fixture("ternary256")}) {
+        const GgufFile f32 = GgufFile::open(converted(input, "f32"));
+        using Q = void (*)(const float*, void*, int64_t, const float*);
+        const std::map<std::string, Q> quantizers = {{"q4_0", quantize_row_q4_0}, {"q4_k", quantize_row_q4_k},
+                                                     {"q5_k", quantize_row_q5_k}, {"q6_k", quantize_row_q6_k}};
+        const std::map<std::string, double> max_rel_rms = {{"q4_0", 0.1}, {"q4_k", 0.085}, {"q5_k", 0.045}, {"q6_k", 0.022}};
+        for (const char* outtype : {"q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k"}) {
+            const GgufFile g = GgufFile::open(converted(input, outtype));
+            EXPECT_EQ(g.tensors().size(), f32.tensors().size());
+            std::set<std::string> seen;
+            for (const auto& t : g.tensors()) {
+                const std::string type = dtype_name(t.dtype());
+                if (!quantizers.count(type)) continue;
+                seen.insert(type);
+                const GgufTensorInfo& src = f32.tensor(t.name);
+                ASSERT_EQ(src.dtype(), DType::F32) << t.name;
+                const int64_t cols = t.ne[0], rows = t.rows();
+                const size_t row_bytes = row_nbytes(t.dtype(), cols);
+                std::vector<uint8_t> q(row_bytes);
+                std::vector<float> y(static_cast<size_t>(cols));
+                double err = 0, ref = 0;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* x = reinterpret_cast<const float*>(src.data) + r * cols;
+                    quantizers.at(type)(x, q.data(), cols, nullptr);
+                    ASSERT_EQ(std::memcmp(q.data(), t.data + size_t(r) * row_bytes, row_bytes), 0) << outtype << " " << t.name << " row " << r;
+                    switch (t.dtype()) {
+                        case DType::Q4_0: dequantize_row_q4_0(t.data + size_t(r) * row_bytes, y.data(), cols); break;
+                        case DType::Q4_K: dequantize_row_q4_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
+                        case DType::Q5_K: dequantize_row_q5_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
+                        default: dequantize_row_q6_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;
+                    }
+                    for (int64_t i = 0; i < cols; ++i) {
+                        err += std::pow(double(y[size_t(i)]) - x[i], 2);
+                        ref += double(x[i]) * x[i];
+                    }
                 }
-                for (int64_t i = 0; i < cols; ++i) {
-                    err += std::pow(double(y[size_t(i)]) - x[i], 2);
-                    ref += double(x[i]) * x[i];
-                }
+                EXPECT_LT(std::sqrt(err / ref), max_rel_rms.at(type)) << outtype << " " << t.name;
             }
-            EXPECT_LT(std::sqrt(err / ref), max_rel_rms.at(type)) << outtype << " " << t.name;
+            if (input == kTwin) {
+                EXPECT_TRUE(seen.count(std::string(outtype).substr(0, 4))) << outtype;
+            }
         }
-        EXPECT_TRUE(seen.count(outtype == std::string("q5_k_s") ? "q5_k" : std::string(outtype).substr(0, 4)))
-            << outtype;
     }
 }
 
