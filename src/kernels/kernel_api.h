@@ -38,8 +38,9 @@ namespace bf {
 //   f32 formats: x[t * cols + c].
 //   Q8_0: q[t * cols + c] int8; d[t * (cols/32) + b] = f16-rounded block scale as f32.
 //   4-6-bit: the Q8_0 activations (q, d), plus xsum[t * (cols/16) + i] = Σ q over elements 16i..16i+15,
-//            and for tables with kq_lanes, 8 to 64 tokens: xl/xdl as Q8_0 and xml[b·kQ8Slots + j] =
-//            d·Σq of block b of token j (the K-quant min term), 0 in unused slots.
+//            and for tables with kq_lanes, from 8 tokens: per chunk of lane_chunk tokens (a short last
+//            chunk < 8 has none) xl/xdl as Q8_0 and xml[b·kQ8Slots + j] = d·Σq of block b of token j
+//            (the K-quant min term), 0 in unused slots.
 //   Ternary: q[t * kp + c] int8 (zero padded to kp); inv_s[t] = 1/s; bsum[t * (kp/256) + b] = Σ q over
 //            block b (used for the code-1 offset: Σ (c-1)·x = Σ c·x − Σ x).
 
@@ -85,6 +86,7 @@ struct MatArgs {
     const float* xd = nullptr;     // Q8_0: block scales; ternary: 1/s per token
     const int32_t* xsum = nullptr; // ternary block sums; 4-6-bit: sums of 16
     const float* xml = nullptr;    // 4-6-bit with xl: d·Σq per block and token slot
+    int64_t lane_chunk = 0;        // tokens per tokens-in-lanes copy (copies are consecutive in xl/xdl/xml)
     const uint32_t* xl = nullptr;  // Q8_0, 8 to 64 tokens, for tables with q8_lanes: the tokens-in-lanes
     const float* xdl = nullptr;    //   copy of this chunk (kernels/q8_lanes.h) and its scales
     int64_t n_tok = 0;
@@ -152,7 +154,8 @@ struct KernelTable {
     MatFn q4_k = nullptr;
     MatFn q5_k = nullptr;
     MatFn q6_k = nullptr;
-    bool kq_lanes = false;  // the 4-6-bit kernels want xl/xdl/xml (q8_lanes_flip) for 8 to 64 tokens
+    bool kq_lanes = false;  // the 4-6-bit kernels want xl/xdl/xml (q8_lanes_flip) from 8 tokens, and every
+                            //   token in one call (they chunk by lane_chunk themselves)
 };
 // 4-6-bit fallbacks to the scalar kernels: all four types on AVX2, NEON and NEON dot product; Q5_K on AVX-512.
 

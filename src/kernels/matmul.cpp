@@ -248,7 +248,7 @@ void q8_activations(const KernelTable& kt, const float* x, int64_t n_tokens, int
     a->x = q;
     a->xd = d;
     if (sums) a->xsum = xs;
-    if (n_lanes) a->xl = xl, a->xdl = xdl;
+    if (n_lanes) a->xl = xl, a->xdl = xdl, a->lane_chunk = chunk;
     if (n_lanes && sums) a->xml = xml;
 }
 
@@ -343,7 +343,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
                        : w.type == DType::Q4_K ? (kt.q4_k ? kt.q4_k : ref.q4_k)
                        : w.type == DType::Q5_K ? (kt.q5_k ? kt.q5_k : ref.q5_k)
                                                : (kt.q6_k ? kt.q6_k : ref.q6_k);
-            run(fn, a, w.rows, w.cols, macs);
+            run(fn, a, w.rows, w.cols, macs, /*all_tokens=*/kt.kq_lanes);
             return;
         }
         case DType::TQ2_0: case DType::I2_S: {

@@ -279,10 +279,12 @@ void unpack_row(DType type, const MatArgs& a, int64_t r, const Unpacked& o) {
 using kernels::kQ8Slots;
 
 // Rows r..r+R-1 (unpacked at o[i]) × NV vectors of 16 token slots. kHalves: one scale per 16 (Q6_K);
-// kMin: subtract the K-quant min term.
+// kMin: subtract the K-quant min term. Each activation vector is loaded once per block for all R rows;
+// the integer sums start at −128·Σu (the +128 of the lanes copy), so the block's epilogue is cvt, mul, fma.
 template <int R, int NV, bool kHalves, bool kMin>
 void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
     const int64_t nb = a.cols / 32;
+    constexpr int H = kHalves ? 2 : 1;
     __m512 acc[R][NV];
     BF_UNROLL
     for (int i = 0; i < R; ++i)
@@ -290,39 +292,41 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint32_t* xb = a.xl + b * 8 * kQ8Slots;
-        __m512 dx[NV];
+        __m512i p[H][R][NV];
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) dx[v] = _mm512_loadu_ps(a.xdl + b * kQ8Slots + 16 * v);
-        BF_UNROLL
-        for (int i = 0; i < R; ++i) {
-            const int8_t* wb = o[i].u + b * 32;
-            __m512i p[2][NV];
+        for (int h = 0; h < H; ++h)
             BF_UNROLL
-            for (int h = 0; h < 2; ++h)
+            for (int i = 0; i < R; ++i) {
+                const __m512i c0 = _mm512_set1_epi32(-o[i].corr[H * b + h]);
                 BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[h][v] = _mm512_setzero_si512();
+                for (int v = 0; v < NV; ++v) p[h][i][v] = c0;
+            }
+        BF_UNROLL
+        for (int c = 0; c < 8; ++c) {
+            const int h = kHalves ? c / 4 : 0;
+            __m512i xv[NV];
             BF_UNROLL
-            for (int c = 0; c < 8; ++c) {
+            for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_si512(xb + c * kQ8Slots + 16 * v);
+            BF_UNROLL
+            for (int i = 0; i < R; ++i) {
                 int32_t w4;
-                std::memcpy(&w4, wb + 4 * c, 4);
+                std::memcpy(&w4, o[i].u + b * 32 + 4 * c, 4);
                 const __m512i wc = _mm512_set1_epi32(w4);
-                const int h = kHalves ? c / 4 : 0;
                 BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[h][v] = _mm512_dpbusd_epi32(p[h][v], _mm512_loadu_si512(xb + c * kQ8Slots + 16 * v), wc);
+                for (int v = 0; v < NV; ++v) p[h][i][v] = _mm512_dpbusd_epi32(p[h][i][v], xv[v], wc);
             }
+        }
+        BF_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            const __m512 dx = _mm512_loadu_ps(a.xdl + b * kQ8Slots + 16 * v);
+            __m512 xm;
+            if (kMin) xm = _mm512_loadu_ps(a.xml + b * kQ8Slots + 16 * v);
             BF_UNROLL
-            for (int h = 0; h < (kHalves ? 2 : 1); ++h) {
-                const int64_t g = kHalves ? 2 * b + h : b;
-                const __m512i corr = _mm512_set1_epi32(o[i].corr[g]);
-                const __m512 f = _mm512_set1_ps(o[i].f[g]);
+            for (int i = 0; i < R; ++i) {
                 BF_UNROLL
-                for (int v = 0; v < NV; ++v)
-                    acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p[h][v], corr)), _mm512_mul_ps(f, dx[v]), acc[i][v]);
-            }
-            if (kMin) {
-                const __m512 mn = _mm512_set1_ps(o[i].mn[b]);
-                BF_UNROLL
-                for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fnmadd_ps(mn, _mm512_loadu_ps(a.xml + b * kQ8Slots + 16 * v), acc[i][v]);
+                for (int h = 0; h < H; ++h)
+                    acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[h][i][v]), _mm512_mul_ps(_mm512_set1_ps(o[i].f[H * b + h]), dx), acc[i][v]);
+                if (kMin) acc[i][v] = _mm512_fnmadd_ps(_mm512_set1_ps(o[i].mn[b]), xm, acc[i][v]);
             }
         }
     }
@@ -336,55 +340,85 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
         }
 }
 
-constexpr int kLanesRows = 4;
+// Calls rows<T>(t) for tokens [t0, n_tok) in groups of up to 4 (each group one tile width).
+template <class F>
+void by_token_groups(int64_t t0, int64_t n_tok, F&& rows) {
+    for (int64_t t = t0; t < n_tok; t += 4)
+        kernels::with_width(std::min<int64_t>(4, n_tok - t), [&]<int T>() { rows.template operator()<T>(t); });
+}
 
-template <bool kHalves, bool kMin>
-void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
-    const int64_t k = a.cols, ng = k / (kHalves ? 16 : 32);
+// Prefill: matmul.cpp hands over every token at once (a.lane_chunk tokens per lanes copy), so a group of
+// rows is unpacked once (about 192 KB of codes, which stay in this thread's L2) and reused by every
+// chunk, whose activations are then read once per group; a short last chunk (< 8 tokens, no lanes copy)
+// takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales).
+constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96;
+
+template <bool kHalves, bool kMin, class Rows>
+void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& rows) {
+    constexpr int R = kHalves ? 2 : 3;
+    const int64_t k = a.cols, ng = k / (kHalves ? 16 : 32), chunk = a.lane_chunk;
+    const int64_t group = std::clamp<int64_t>(kGroupBytes / k / 6 * 6, 6, kMaxGroup);  // whole 2- and 3-row tiles
     static thread_local std::vector<int8_t> u;
     static thread_local std::vector<float> f, mn;
     static thread_local std::vector<int32_t> corr;
-    u.resize(size_t(kLanesRows * k + 64));
-    f.resize(size_t(kLanesRows * ng)), mn.resize(size_t(kLanesRows * ng)), corr.resize(size_t(kLanesRows * ng));
-    Unpacked o[kLanesRows];
-    for (int i = 0; i < kLanesRows; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
-    kernels::with_width((a.n_tok + 15) / 16, [&]<int NV>() {
-        int64_t r = r0;
-        for (; r + kLanesRows <= r1; r += kLanesRows) {
-            for (int i = 0; i < kLanesRows; ++i) unpack_row(type, a, r + i, o[i]);
-            lanes_rows<kLanesRows, NV, kHalves, kMin>(a, r, o);
+    u.resize(size_t(group * k + 64));
+    f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
+    Unpacked o[kMaxGroup];
+    for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
+    for (int64_t rg = r0; rg < r1; rg += group) {
+        const int64_t re = std::min(r1, rg + group);
+        for (int64_t r = rg; r < re; ++r) unpack_row(type, a, r, o[r - rg]);
+        for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
+            const int64_t n = std::min(chunk, a.n_tok - t0);
+            if (n < 8) {
+                rows(rg, re, t0);
+                continue;
+            }
+            MatArgs c = a;
+            const int64_t ch = t0 / chunk;
+            c.xl = a.xl + ch * kernels::q8_lanes_words(k);
+            c.xdl = a.xdl + ch * kernels::q8_lanes_scales(k);
+            if (kMin) c.xml = a.xml + ch * kernels::q8_lanes_scales(k);
+            c.n_tok = n;
+            c.y = a.y + t0 * a.y_stride;
+            kernels::with_width((n + 15) / 16, [&]<int NV>() {
+                int64_t r = rg;
+                for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg));
+                for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg));
+            });
         }
-        for (; r < r1; ++r) {
-            unpack_row(type, a, r, o[0]);
-            lanes_rows<1, NV, kHalves, kMin>(a, r, o);
-        }
-    });
+    }
 }
 
-// Calls rows<T>(a, r0, r1, t) for tokens in groups of up to 4 (each group one tile width).
-template <class F>
-void by_token_groups(const MatArgs& a, F&& rows) {
-    for (int64_t t = 0; t < a.n_tok; t += 4)
-        kernels::with_width(std::min<int64_t>(4, a.n_tok - t), [&]<int T>() { rows.template operator()<T>(t); });
+// The row passes over rows [ra, rb) for tokens t0.. (of all a.n_tok), by kind.
+template <class RowsT>
+auto row_passes(const MatArgs& a, RowsT&& rows_t) {
+    return [&a, rows_t](int64_t ra, int64_t rb, int64_t t0) {
+        by_token_groups(t0, a.n_tok, [&]<int T>(int64_t t) { rows_t.template operator()<T>(ra, rb, t); });
+    };
 }
 
 }  // namespace
 
 void avx512_q4_0(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, false>(DType::Q4_0, a, r0, r1);
-    by_token_groups(a, [&]<int T>(int64_t t) { q4_0_rows<T>(a, r0, r1, t); });
+    auto rows = row_passes(a, [&a]<int T>(int64_t ra, int64_t rb, int64_t t) { q4_0_rows<T>(a, ra, rb, t); });
+    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, false>(DType::Q4_0, a, r0, r1, rows);
+    rows(r0, r1, 0);
 }
 void avx512_q4_k(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, true>(DType::Q4_K, a, r0, r1);
-    by_token_groups(a, [&]<int T>(int64_t t) { q4_k_rows<false, T>(a, r0, r1, t); });
+    auto rows = row_passes(a, [&a]<int T>(int64_t ra, int64_t rb, int64_t t) { q4_k_rows<false, T>(a, ra, rb, t); });
+    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, true>(DType::Q4_K, a, r0, r1, rows);
+    rows(r0, r1, 0);
 }
 void avx512_q5_k(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, true>(DType::Q5_K, a, r0, r1);
-    by_token_groups(a, [&]<int T>(int64_t t) { q4_k_rows<true, T>(a, r0, r1, t); });
+    auto rows = row_passes(a, [&a]<int T>(int64_t ra, int64_t rb, int64_t t) { q4_k_rows<true, T>(a, ra, rb, t); });
+    if (a.xl && a.n_tok >= 8) return lanes_prefill<false, true>(DType::Q5_K, a, r0, r1, rows);
+    rows(r0, r1, 0);
 }
 void avx512_q6_k(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.xl && a.n_tok >= 8) return lanes_prefill<true, false>(DType::Q6_K, a, r0, r1);
-    by_token_groups(a, [&]<int T>(int64_t t) { q6_k_rows<T>(a, r0, r1, t); });
+    auto rows = row_passes(a, [&a]<int T>(int64_t ra, int64_t rb, int64_t t) { q6_k_rows<T>(a, ra, rb, t); });
+    if (a.xl && a.n_tok >= 8) return lanes_prefill<true, false>(DType::Q6_K, a, r0, r1, rows);
+    rows(r0, r1, 0);
 }
 
 }  // namespace bf
