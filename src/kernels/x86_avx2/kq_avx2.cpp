@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "kernels/kernel_api.h"
+#include "kernels/kq_lanes_driver.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/tile_driver.h"
 
@@ -254,7 +255,7 @@ void row_passes(DType type, const MatArgs& a, int64_t ra, int64_t rb, int64_t t0
 // once and reused by every chunk; a short last chunk (< 8 tokens) takes the row passes.
 template <bool kQ6>
 void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
-    const int64_t k = a.cols, ng = k / (kQ6 ? 16 : 32), chunk = a.lane_chunk;
+    const int64_t k = a.cols, ng = k / (kQ6 ? 16 : 32);
     constexpr int64_t kMaxGroup = 64;
     const int64_t group = std::clamp<int64_t>(128 * 1024 / k / 2 * 2, 2, kMaxGroup);
     static thread_local std::vector<uint8_t> u;
@@ -262,32 +263,19 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
     u.resize(size_t(group * k)), f.resize(size_t(group * ng)), mn.resize(size_t(group * ng));
     Unpacked o[kMaxGroup];
     for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, mn.data() + i * ng};
-    for (int64_t rg = r0; rg < r1; rg += group) {
-        const int64_t re = std::min(r1, rg + group);
-        for (int64_t r = rg; r < re; ++r) unpack_row(type, a, r, o[r - rg]);
-        for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
-            const int64_t n = std::min(chunk, a.n_tok - t0);
-            if (n < 8) {
-                row_passes(type, a, rg, re, t0);
-                continue;
-            }
-            MatArgs c = a;
-            const int64_t ch = t0 / chunk;
-            c.xl = a.xl + ch * kernels::q8_lanes_words(k);
-            c.xdl = a.xdl + ch * kernels::q8_lanes_scales(k);
-            c.xml = a.xml + ch * kernels::q8_lanes_scales(k);
-            c.n_tok = n;
-            c.y = a.y + t0 * a.y_stride;
-            const int64_t nv = (n + 7) / 8;
+    kernels::kq_lanes_groups(
+        a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); },
+        [&](int64_t ra, int64_t rb, int64_t t0) { row_passes(type, a, ra, rb, t0); },
+        [&](const MatArgs& c, int64_t rg, int64_t re) {
+            const int64_t nv = (c.n_tok + 7) / 8;
             for (int64_t v0 = 0; v0 < nv; v0 += 4)  // up to 4 token vectors
                 kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
-                    int64_t r = rg;
                     constexpr int R = kQ6 ? 1 : 2;  // Q6_K's two sums per token vector need the registers
+                    int64_t r = rg;
                     for (; r + R <= re; r += R) lanes_rows<R, NV, kQ6>(c, r, o + (r - rg), v0);
                     for (; r < re; ++r) lanes_rows<1, NV, kQ6>(c, r, o + (r - rg), v0);
                 });
-        }
-    }
+        });
 }
 
 void kq_matmul(DType type, const MatArgs& a, int64_t r0, int64_t r1) {

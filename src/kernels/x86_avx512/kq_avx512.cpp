@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "kernels/kernel_api.h"
+#include "kernels/kq_lanes_driver.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/tile_driver.h"
 
@@ -356,7 +357,7 @@ constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96;
 template <bool kHalves, bool kMin, class Rows>
 void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& rows) {
     constexpr int R = kHalves ? 2 : 3;
-    const int64_t k = a.cols, ng = k / (kHalves ? 16 : 32), chunk = a.lane_chunk;
+    const int64_t k = a.cols, ng = k / (kHalves ? 16 : 32);
     const int64_t group = std::clamp<int64_t>(kGroupBytes / k / 6 * 6, 6, kMaxGroup);  // whole 2- and 3-row tiles
     static thread_local std::vector<int8_t> u;
     static thread_local std::vector<float> f, mn;
@@ -365,29 +366,15 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
     Unpacked o[kMaxGroup];
     for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
-    for (int64_t rg = r0; rg < r1; rg += group) {
-        const int64_t re = std::min(r1, rg + group);
-        for (int64_t r = rg; r < re; ++r) unpack_row(type, a, r, o[r - rg]);
-        for (int64_t t0 = 0; t0 < a.n_tok; t0 += chunk) {
-            const int64_t n = std::min(chunk, a.n_tok - t0);
-            if (n < 8) {
-                rows(rg, re, t0);
-                continue;
-            }
-            MatArgs c = a;
-            const int64_t ch = t0 / chunk;
-            c.xl = a.xl + ch * kernels::q8_lanes_words(k);
-            c.xdl = a.xdl + ch * kernels::q8_lanes_scales(k);
-            if (kMin) c.xml = a.xml + ch * kernels::q8_lanes_scales(k);
-            c.n_tok = n;
-            c.y = a.y + t0 * a.y_stride;
-            kernels::with_width((n + 15) / 16, [&]<int NV>() {
+    kernels::kq_lanes_groups(
+        a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
+        [&](const MatArgs& c, int64_t rg, int64_t re) {
+            kernels::with_width((c.n_tok + 15) / 16, [&]<int NV>() {
                 int64_t r = rg;
                 for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg));
                 for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg));
             });
-        }
-    }
+        });
 }
 
 // The row passes over rows [ra, rb) for tokens t0.. (of all a.n_tok), by kind.
