@@ -19,9 +19,28 @@ namespace bf {
 //         masked with 3 holds consecutive elements, which all SIMD widths use without shuffles.
 //         Scales: [rows][kp/256] f32 block scales (TQ2_0 d), or, when all are equal ("uniform": I2_S, and
 //         TQ2_0 files from our converter), a single f32; then kernels accumulate whole rows in int32.
+//   Q4_0 / Q4_K / Q5_K / Q6_K ("4-6-bit"): per row a plane of 4-bit codes, cols/2 bytes (row stride cols/2,
+//         64-byte aligned base), then per-row metadata and, for Q5_K / Q6_K, a plane of high bits:
+//         Q4_0, Q4_K, Q5_K nibbles in pairs of 32-blocks: element e is nibble (e/32)&1 (0 = low) of byte
+//           32·(e/64) + e%32, so a 32-byte load masked / shifted by 4 gives two whole 32-blocks (this is
+//           the K-quant file's qs verbatim). Q4_0 with an odd block count keeps its last block in the file
+//           order (16 bytes: low nibble = element j, high = j + 16). Code 0..15; Q4_0 weight (q−8)·d.
+//         Q4_0 scales: [rows][cols/32] f16 d (as Q8_0: kernels read the scale stream at file size).
+//         Q4_K / Q5_K: [rows][cols/256] KqScales (k_scale_min's 6-bit values pre-expanded: 20 bytes per
+//           256 weights instead of 16); weight = d·sc[s]·q − dmin·m[s] for sub-block s = (e%256)/32.
+//         Q5_K fifth bits: [rows][cols/256][32] bytes, the file's qh verbatim (bit s of byte l = element
+//           32s + l of the block, value 16).
+//         Q6_K: the nibble plane is the file's ql verbatim: element i of a 256-block (h = i/128, k = i%128)
+//           is nibble k/64 of byte 128·b + 64h + k%64; the high 2 bits are the file's qh verbatim
+//           ([rows][cols/4]): bits 2·(k/32) of byte 64·b + 32h + k%32; [rows][cols/256] Q6Scales; weight
+//           d·sc[i/16]·(q − 32).
 // Activations as the kernels want them (built by matmul.cpp, scalar code, identical for all targets):
 //   f32 formats: x[t * cols + c].
 //   Q8_0: q[t * cols + c] int8; d[t * (cols/32) + b] = f16-rounded block scale as f32.
+//   4-6-bit: the Q8_0 activations (q, d), plus xsum[t * (cols/16) + i] = Σ q over elements 16i..16i+15,
+//            and for tables with kq_lanes, from 8 tokens: per chunk of lane_chunk tokens (a short last
+//            chunk < 8 has none) xl/xdl as Q8_0 and xml[b·kQ8Slots + j] = d·Σq of block b of token j
+//            (the K-quant min term), 0 in unused slots.
 //   Ternary: q[t * kp + c] int8 (zero padded to kp); inv_s[t] = 1/s; bsum[t * (kp/256) + b] = Σ q over
 //            block b (used for the code-1 offset: Σ (c-1)·x = Σ c·x − Σ x).
 
@@ -31,8 +50,33 @@ inline int ternary_code(const uint8_t* row, int64_t c) {
     return (row[(c / 256) * 64 + e % 64] >> (2 * (e / 64))) & 3;
 }
 
+// Pre-expanded scales of a Q4_K / Q5_K 256-block and of a Q6_K 256-block (layouts above).
+struct KqScales {
+    uint8_t sc[8];
+    uint8_t m[8];
+    uint16_t d, dmin;  // f16
+};
+struct Q6Scales {
+    int8_t sc[16];
+    uint16_t d;  // f16
+};
+
+// Code (0..15) of element e of a row of `cols` in the paired 4-bit layout above (the scalar readers' copy).
+inline int pair_nibble(const uint8_t* row, int64_t e, int64_t cols) {
+    if (cols % 64 && e >= cols - 32) return (row[(cols - 32) / 2 + e % 16] >> (4 * ((e % 32) / 16))) & 15;  // lone block
+    return (row[32 * (e / 64) + e % 32] >> (4 * ((e / 32) & 1))) & 15;
+}
+// Code (0..63) of element e of a packed Q6_K row (ql: nibble plane, qh: high bits).
+inline int q6_code(const uint8_t* ql, const uint8_t* qh, int64_t e) {
+    const int64_t b = e / 256, k = e % 128, h = (e % 256) / 128;
+    const int lo = (ql[128 * b + 64 * h + k % 64] >> (4 * (k / 64))) & 15;
+    return lo | (((qh[64 * b + 32 * h + k % 32] >> (2 * (k / 32))) & 3) << 4);
+}
+
 struct MatArgs {
     const void* w = nullptr;          // weights (prepared layout)
+    const uint8_t* w_hi = nullptr;    // Q5_K / Q6_K high bits
+    const void* w_meta = nullptr;     // KqScales / Q6Scales
     const uint16_t* w_scales_h = nullptr;  // Q8_0 f16 block scales
     const float* w_scales = nullptr;  // ternary block scales (one value if uniform)
     int64_t cols = 0;
@@ -40,7 +84,9 @@ struct MatArgs {
     bool uniform = false;          // ternary: all block scales equal
     const void* x = nullptr;
     const float* xd = nullptr;     // Q8_0: block scales; ternary: 1/s per token
-    const int32_t* xsum = nullptr; // ternary block sums
+    const int32_t* xsum = nullptr; // ternary block sums; 4-6-bit: sums of 16
+    const float* xml = nullptr;    // 4-6-bit with xl: d·Σq per block and token slot
+    int64_t lane_chunk = 0;        // tokens per tokens-in-lanes copy (copies are consecutive in xl/xdl/xml)
     const uint32_t* xl = nullptr;  // Q8_0, 8 to 64 tokens, for tables with q8_lanes: the tokens-in-lanes
     const float* xdl = nullptr;    //   copy of this chunk (kernels/q8_lanes.h) and its scales
     int64_t n_tok = 0;
@@ -103,7 +149,15 @@ struct KernelTable {
     bool ternary_all_tokens = false;  // the ternary kernel takes every token at once and chunks them itself
     bool q8_lanes = false;            // the Q8_0 kernel wants MatArgs.xl/xdl for calls of 8 to 64 tokens,
     uint32_t q8_lanes_flip = 0;       //   made with this flip (kernels/q8_lanes.h)
+    // 4-6-bit weights; nullptr: the scalar kernel (see the fallback list below).
+    MatFn q4_0 = nullptr;
+    MatFn q4_k = nullptr;
+    MatFn q5_k = nullptr;
+    MatFn q6_k = nullptr;
+    bool kq_lanes = false;  // the 4-6-bit kernels want xl/xdl/xml (q8_lanes_flip) from 8 tokens, and every
+                            //   token in one call (they chunk by lane_chunk themselves)
 };
+// 4-6-bit fallbacks to the scalar kernels: all four types on AVX2, NEON and NEON dot product; Q5_K on AVX-512.
 
 // The scalar versions (ref/kv_attn_ref.cpp), used where a target has none, and by the SIMD ones for shapes
 // they do not cover (AVX-512: head_dim % 16, values unless head_dim 64 and group 1 or 2; AVX2: head_dim % 8;

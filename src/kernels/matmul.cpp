@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "kernels/kernel_api.h"
+#include "kernels/pack_4bit.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/quant.h"
 
@@ -37,6 +38,7 @@ struct Packed {
     uint8_t* q = nullptr;         // Q8_0 int8 quants / ternary codes
     uint16_t* scales_h = nullptr;  // Q8_0
     float* scales = nullptr;      // ternary
+    KqPlanes kq;                  // 4-6-bit
     std::unique_ptr<uint8_t, FreeDeleter> buf;
 };
 
@@ -58,8 +60,11 @@ void validate(const Matrix& m, bool need_data = true) {
         case DType::Q8_0:
             if (m.cols % 32) fail(strfmt("matmul: Q8_0 needs cols %% 32 == 0, got %lld", (long long)m.cols));
             break;
-        case DType::TQ2_0:
-            if (m.cols % 256) fail(strfmt("matmul: TQ2_0 needs cols %% 256 == 0, got %lld", (long long)m.cols));
+        case DType::Q4_0:
+            if (m.cols % 32) fail(strfmt("matmul: Q4_0 needs cols %% 32 == 0, got %lld", (long long)m.cols));
+            break;
+        case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::TQ2_0:
+            if (m.cols % 256) fail(strfmt("matmul: %s needs cols %% 256 == 0, got %lld", dtype_name(m.type), (long long)m.cols));
             break;
         case DType::I2_S:
             if ((m.rows * m.cols) % 128)
@@ -135,6 +140,15 @@ std::shared_ptr<Packed> pack_ternary(const Matrix& m) {
     return p;
 }
 
+std::shared_ptr<Packed> pack_4to6_bit(const Matrix& m) {
+    auto p = std::make_shared<Packed>();
+    p->type = m.type, p->rows = m.rows, p->cols = m.cols;
+    p->buf.reset(alloc64(kq_packed_bytes(m.type, m.rows, m.cols)));
+    p->kq = kq_planes(m.type, m.rows, m.cols, p->buf.get());
+    kq_pack(m.type, m.rows, m.cols, static_cast<const uint8_t*>(m.data), p->kq);
+    return p;
+}
+
 // Per-thread scratch for quantized activations, grown as needed and reused (no allocation per call
 // once warm).
 struct Scratch {
@@ -167,11 +181,12 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
             if (a.xl) {  // the chunk's own tokens-in-lanes copy
                 c.xl = a.xl + (t0 / chunk) * kernels::q8_lanes_words(a.cols);
                 c.xdl = a.xdl + (t0 / chunk) * kernels::q8_lanes_scales(a.cols);
+                if (a.xml) c.xml = a.xml + (t0 / chunk) * kernels::q8_lanes_scales(a.cols);
             }
             c.n_tok = std::min(chunk, a.n_tok - t0);
             c.x = static_cast<const uint8_t*>(a.x) + t0 * act_bytes_per_token;
             if (a.xd) c.xd = a.xd + t0 * (a.kp ? 1 : a.cols / 32);
-            if (a.xsum) c.xsum = a.xsum + t0 * (a.kp / 256);
+            if (a.xsum) c.xsum = a.xsum + t0 * (a.kp ? a.kp / 256 : a.cols / 16);
             c.y = a.y + t0 * a.y_stride;
             fn(c, r0, r1);
         }
@@ -191,6 +206,52 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
     }
 }
 
+// Q8_0 activations of n_tokens rows of x into the per-thread scratch, set in a: codes and block scales;
+// with `lanes` (8 tokens or more), each token chunk's tokens-in-lanes copy (made once here, not by every
+// row range); with `sums`, the sums of 16 codes (and, with lanes, the K-quant min terms in lanes).
+void q8_activations(const KernelTable& kt, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums, MatArgs* a) {
+    const int64_t nb = cols / 32;
+    const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
+    const int64_t chunk = token_chunk(n_tokens, cols, false);
+    const int64_t n_lanes = lanes && n_tokens >= 8 ? (n_tokens + chunk - 1) / chunk : 0;
+    const size_t qbytes = size_t(round_up(n_tokens * cols, 64));
+    const size_t dbytes = size_t(round_up(n_tokens * nb * 4, 64));
+    const size_t sbytes = sums ? size_t(round_up(n_tokens * (cols / 16) * 4, 64)) : 0;
+    const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(cols) * 4);
+    const size_t lsbytes = size_t(n_lanes * kernels::q8_lanes_scales(cols)) * 4;
+    uint8_t* buf = t_scratch.get(qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
+    auto* q = reinterpret_cast<int8_t*>(buf);
+    auto* d = reinterpret_cast<float*>(buf + qbytes);
+    auto* xs = reinterpret_cast<int32_t*>(buf + qbytes + dbytes);
+    auto* xl = reinterpret_cast<uint32_t*>(buf + qbytes + dbytes + sbytes);
+    auto* xdl = reinterpret_cast<float*>(buf + qbytes + dbytes + sbytes + lbytes);
+    auto* xml = reinterpret_cast<float*>(buf + qbytes + dbytes + sbytes + lbytes + lsbytes);
+#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        quant_q8(x + t * cols, cols, q + t * cols, d + t * nb);
+        if (sums)
+            for (int64_t i = 0; i < cols / 16; ++i) {
+                int32_t s = 0;
+                for (int j = 0; j < 16; ++j) s += q[t * cols + 16 * i + j];
+                xs[t * (cols / 16) + i] = s;
+            }
+    }
+#pragma omp parallel for schedule(static) if (n_lanes >= 2 && !omp_in_parallel())
+    for (int64_t ch = 0; ch < n_lanes; ++ch) {
+        const int64_t n = std::min(chunk, n_tokens - ch * chunk);
+        if (n < 8) continue;  // a short last chunk goes to the tile kernels, which do not read the copy
+        const int64_t t0 = ch * chunk, ls = kernels::q8_lanes_scales(cols);
+        kernels::q8_tokens_in_lanes(q + t0 * cols, d + t0 * nb, n, cols, kt.q8_lanes_flip,
+                                    xl + ch * kernels::q8_lanes_words(cols), xdl + ch * ls);
+        if (sums) kernels::kq_min_lanes(d + t0 * nb, xs + t0 * (cols / 16), n, cols, xml + ch * ls);
+    }
+    a->x = q;
+    a->xd = d;
+    if (sums) a->xsum = xs;
+    if (n_lanes) a->xl = xl, a->xdl = xdl, a->lane_chunk = chunk;
+    if (n_lanes && sums) a->xml = xml;
+}
+
 }  // namespace
 
 Matrix prepare_matrix(const Matrix& file_view) {
@@ -201,6 +262,7 @@ Matrix prepare_matrix(const Matrix& file_view) {
     std::shared_ptr<Packed> p;
     if (m.type == DType::Q8_0) p = pack_q8_0(m);
     if (m.type == DType::TQ2_0 || m.type == DType::I2_S) p = pack_ternary(m);
+    if (is_4to6_bit(m.type)) p = pack_4to6_bit(m);
     if (p) {
         m.packed = p.get();
         m.owned = p;
@@ -213,6 +275,10 @@ bool packed_row(const Matrix& m, int64_t r, float* out) {
     if (!p) return false;
     if (r < 0 || r >= p->rows) fail(strfmt("row %lld is outside the matrix's %lld rows", (long long)r, (long long)p->rows));
     const int64_t n = p->cols;
+    if (is_4to6_bit(p->type)) {
+        kq_row(p->type, n, p->kq, r, out);
+        return true;
+    }
     if (p->type == DType::Q8_0) {
         const auto* q = reinterpret_cast<const int8_t*>(p->q) + r * n;
         for (int64_t b = 0; b < n / 32; ++b) {
@@ -232,7 +298,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     if (n_tokens < 0) fail(strfmt("matmul: negative token count %lld", (long long)n_tokens));
     if (n_tokens == 0) return;
     if (!x || !y) fail("matmul: null activation or output pointer");
-    const bool quantized = w.type == DType::Q8_0 || w.type == DType::TQ2_0 || w.type == DType::I2_S;
+    const bool quantized = w.type == DType::Q8_0 || w.type == DType::TQ2_0 || w.type == DType::I2_S || is_4to6_bit(w.type);
     if (quantized && !w.packed) {
         const Matrix p = prepare_matrix(w);
         matmul(p, x, n_tokens, y);
@@ -258,34 +324,26 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         case DType::Q8_0: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
-            const int64_t nb = w.cols / 32;
-            const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
-            // With a tokens-in-lanes kernel, each chunk's copy is made once here, not by every row range.
-            const int64_t chunk = token_chunk(n_tokens, w.cols, false);
-            const int64_t n_lanes = kt.q8_lanes && n_tokens >= 8 ? (n_tokens + chunk - 1) / chunk : 0;
-            const size_t qbytes = size_t(round_up(n_tokens * w.cols, 64));
-            const size_t dbytes = size_t(round_up(n_tokens * nb * 4, 64));
-            const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(w.cols) * 4);
-            uint8_t* buf = t_scratch.get(qbytes + dbytes + lbytes + size_t(n_lanes * kernels::q8_lanes_scales(w.cols)) * 4);
-            auto* q = reinterpret_cast<int8_t*>(buf);
-            auto* d = reinterpret_cast<float*>(buf + qbytes);
-            auto* xl = reinterpret_cast<uint32_t*>(buf + qbytes + dbytes);
-            auto* xdl = reinterpret_cast<float*>(buf + qbytes + dbytes + lbytes);
-#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
-            for (int64_t t = 0; t < n_tokens; ++t) quant_q8(x + t * w.cols, w.cols, q + t * w.cols, d + t * nb);
-#pragma omp parallel for schedule(static) if (n_lanes >= 2 && !omp_in_parallel())
-            for (int64_t ch = 0; ch < n_lanes; ++ch) {
-                const int64_t n = std::min(chunk, n_tokens - ch * chunk);
-                if (n < 8) continue;  // a short last chunk goes to the tile kernels, which do not read the copy
-                kernels::q8_tokens_in_lanes(q + ch * chunk * w.cols, d + ch * chunk * nb, n, w.cols, kt.q8_lanes_flip,
-                                            xl + ch * kernels::q8_lanes_words(w.cols), xdl + ch * kernels::q8_lanes_scales(w.cols));
-            }
+            q8_activations(kt, x, n_tokens, w.cols, kt.q8_lanes, false, &a);
             a.w = p->q;
             a.w_scales_h = p->scales_h;
-            a.x = q;
-            a.xd = d;
-            if (n_lanes) a.xl = xl, a.xdl = xdl;
             run(kt.q8_0, a, w.rows, w.cols, macs);
+            return;
+        }
+        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: {
+            const auto* p = static_cast<const Packed*>(w.packed);
+            BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
+            q8_activations(kt, x, n_tokens, w.cols, kt.kq_lanes, true, &a);
+            a.w = p->kq.q;
+            a.w_hi = p->kq.hi;
+            a.w_meta = p->kq.meta;
+            if (w.type == DType::Q4_0) a.w_scales_h = static_cast<const uint16_t*>(p->kq.meta);
+            const KernelTable& ref = *ref_kernels();
+            MatFn fn = w.type == DType::Q4_0   ? (kt.q4_0 ? kt.q4_0 : ref.q4_0)
+                       : w.type == DType::Q4_K ? (kt.q4_k ? kt.q4_k : ref.q4_k)
+                       : w.type == DType::Q5_K ? (kt.q5_k ? kt.q5_k : ref.q5_k)
+                                               : (kt.q6_k ? kt.q6_k : ref.q6_k);
+            run(fn, a, w.rows, w.cols, macs, /*all_tokens=*/kt.kq_lanes);
             return;
         }
         case DType::TQ2_0: case DType::I2_S: {

@@ -34,4 +34,15 @@ inline void q8_tokens_in_lanes(const int8_t* x, const float* xd, int64_t n_tok, 
         }
 }
 
+// The K-quant min terms of the same chunk: ms[b·kQ8Slots + j] = xd[j][b] · Σ codes of block b of token j
+// (from the sums of 16, xsum16[j][cols/16]); 0 in the unused slots.
+inline void kq_min_lanes(const float* xd, const int32_t* xsum16, int64_t n_tok, int64_t cols, float* ms) {
+    BF_CHECK(n_tok <= kQ8Slots);
+    const int64_t nb = cols / 32;
+    for (int64_t i = 0; i < q8_lanes_scales(cols); ++i) ms[i] = 0.0f;
+    for (int64_t j = 0; j < n_tok; ++j)
+        for (int64_t b = 0; b < nb; ++b)
+            ms[b * kQ8Slots + j] = xd[j * nb + b] * float(xsum16[j * (cols / 16) + 2 * b] + xsum16[j * (cols / 16) + 2 * b + 1]);
+}
+
 }  // namespace bf::kernels

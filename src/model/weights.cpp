@@ -89,7 +89,8 @@ Model Model::from_gguf(std::shared_ptr<GgufFile> file) {
     Binder bind(*file, c);
     m.token_embd = bind.file_view("token_embd.weight");
     switch (m.token_embd.type) {
-        case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::TQ2_0: break;
+        case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::TQ2_0:
+        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: break;
         default: fail(strfmt("token_embd.weight of type %s is not supported", dtype_name(m.token_embd.type)));
     }
     m.output = bind.mat(c.tied_embeddings ? "token_embd.weight" : "output.weight");
@@ -172,6 +173,10 @@ void embedding_row(const Matrix& table, int64_t id, float* out) {
             return;
         case DType::Q8_0: dequantize_row_q8_0(row, out, n); return;
         case DType::TQ2_0: dequantize_row_tq2_0(row, out, n); return;
+        case DType::Q4_0: dequantize_row_q4_0(row, out, n); return;
+        case DType::Q4_K: dequantize_row_q4_k(row, out, n); return;
+        case DType::Q5_K: dequantize_row_q5_k(row, out, n); return;
+        case DType::Q6_K: dequantize_row_q6_k(row, out, n); return;
         default: fail(strfmt("embedding tables of type %s are not supported", dtype_name(table.type)));
     }
 }

@@ -15,6 +15,7 @@ namespace bf {
 namespace {
 
 using test::random_floats;
+using test::run_matmul;
 
 // A weight matrix in a file format plus its exact values (double) decoded by the test's own decoder.
 struct TestMatrix {
@@ -104,16 +105,6 @@ std::vector<double> expected(const TestMatrix& tm, const std::vector<float>& x, 
             (*mag)[size_t(t * rows + r)] = a;
         }
     }
-    return y;
-}
-
-std::vector<float> run_matmul(const Matrix& m, const std::vector<float>& x, int64_t n_tok, const char* target, int threads) {
-    force_kernels(target);
-    set_num_threads(threads);
-    std::vector<float> y(size_t(n_tok * m.rows), -12345.0f);
-    matmul(m, x.data(), n_tok, y.data());
-    force_kernels("auto");
-    set_num_threads(0);
     return y;
 }
 

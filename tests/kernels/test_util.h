@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/matmul.h"
 
 namespace bf::test {
 
@@ -107,6 +108,17 @@ inline std::vector<double> ternary_act(const float* x, int64_t n) {
         q = std::min(127.0, std::max(-127.0, q));
         y[size_t(i)] = q / double(s);
     }
+    return y;
+}
+
+// y = x · Wᵀ on kernel target `target` with `threads` threads (then back to "auto" and all cores).
+inline std::vector<float> run_matmul(const Matrix& m, const std::vector<float>& x, int64_t n_tok, const char* target, int threads) {
+    force_kernels(target);
+    set_num_threads(threads);
+    std::vector<float> y(size_t(n_tok * m.rows), -12345.0f);
+    matmul(m, x.data(), n_tok, y.data());
+    force_kernels("auto");
+    set_num_threads(0);
     return y;
 }
 

@@ -2,7 +2,7 @@
 // model's full-size shapes, for given token counts and thread counts. Decode runs rotate over enough
 // copies of the weights (>= 256 MB) that they come from DRAM, not from the caches.
 // Columns: best call (ms, GB/s, GMAC/s) and the mean GB/s over all calls.
-// Usage: kernel_bench [--formats q8_0,tq2_0,...] [--tokens 1,512] [--threads 1,2] [--shapes model|head|all]
+// Usage: kernel_bench [--formats q8_0,tq2_0,q4_0,q4_k,q5_k,q6_k,...] [--tokens 1,512] [--threads 1,2] [--shapes model|head|all]
 //                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu] [--rotate 1|0]
 // --rotate 0 uses one copy of the weights (cache-resident for small shapes: compute cost, not DRAM).
 // --clock cpu times with the process CPU clock (summed over threads): a busy machine then still shows
@@ -88,6 +88,19 @@ std::vector<uint8_t> make_weights(DType type, int64_t rows, int64_t cols, uint32
             }
             bf::write_i2_s_tail(&b[size_t(n / 4)], 0.02f);
             break;
+        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: {
+            // Random code and sub-scale bytes; f16 super-scales set to small positive values.
+            for (auto& v : b) v = uint8_t(rng());
+            const int64_t bb = bf::dtype_block_bytes(type);
+            const uint16_t d = bf::f32_to_f16(0.001f);
+            for (size_t blk = 0; blk < b.size() / size_t(bb); ++blk) {
+                uint8_t* p = &b[blk * size_t(bb)];
+                if (type == DType::Q6_K) std::memcpy(p + 208, &d, 2);
+                else std::memcpy(p, &d, 2);
+                if (type == DType::Q4_K || type == DType::Q5_K) std::memcpy(p + 2, &d, 2);
+            }
+            break;
+        }
         default: bf::fail("unsupported type");
     }
     return b;
@@ -126,8 +139,8 @@ int main(int argc, char** argv) try {
     for (const auto& fname : split_list(formats)) {
         const DType type = bf::dtype_from_name(fname);
         for (const Shape& s : list) {
-            if (type == DType::Q8_0 && s.cols % 32) continue;
-            if (type == DType::TQ2_0 && s.cols % 256) {
+            if ((type == DType::Q8_0 || type == DType::Q4_0) && s.cols % 32) continue;
+            if (s.cols % bf::dtype_block_elems(type)) {
                 std::printf("%-6s %7lldx%-6lld  (skipped: cols not a multiple of 256)\n", fname.c_str(),
                             (long long)s.rows, (long long)s.cols);
                 continue;
@@ -152,7 +165,7 @@ int main(int argc, char** argv) try {
                     if (type == DType::I2_S) m.scale = bf::i2_s_scale(m.data, s.rows * s.cols);
                     mats.push_back(bf::prepare_matrix(m));
                     // The kernels read the packed copy (same bytes per weight); drop the file copy.
-                    if (type == DType::Q8_0 || type == DType::TQ2_0 || type == DType::I2_S) {
+                    if (mats.back().packed) {
                         std::vector<uint8_t>().swap(files.back());
                         mats.back().data = nullptr;
                     }

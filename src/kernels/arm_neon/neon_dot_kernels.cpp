@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels/arm_neon/neon_int8_tiles.h"
+#include "kernels/arm_neon/neon_kq_tiles.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kv_weights.h"
 #include "kernels/tile_driver.h"
@@ -101,6 +102,10 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 
 // SDOT leaves registers free for 4-row tiles (the baseline's widening steps need 2).
 void neon_dot_q8_0(const MatArgs& a, int64_t r0, int64_t r1) { mat_q8_0<SdotDot, 4, 2>(a, r0, r1); }
+void neon_dot_q4_0(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<SdotDot, DType::Q4_0, 4, 2>(a, r0, r1); }
+void neon_dot_q4_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<SdotDot, DType::Q4_K, 4, 2>(a, r0, r1); }
+void neon_dot_q5_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<SdotDot, DType::Q5_K, 4, 2>(a, r0, r1); }
+void neon_dot_q6_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<SdotDot, DType::Q6_K, 4, 2>(a, r0, r1); }
 void neon_dot_ternary(const MatArgs& a, int64_t r0, int64_t r1) { mat_ternary_any<SdotDot, 4, 2>(a, r0, r1); }
 
 // Same float steps in the same order as ref_kv_scores, so the scores are equal bit for bit.

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/arm_neon/neon_int8_tiles.h"
+#include "kernels/arm_neon/neon_kq_tiles.h"
 #include "kernels/kernel_api.h"
 #include "kernels/tile_driver.h"
 
@@ -83,7 +84,13 @@ struct WideningDot {
 void neon_q8_0(const MatArgs& a, int64_t r0, int64_t r1) { mat_q8_0<WideningDot, 2, 2>(a, r0, r1); }
 void neon_ternary(const MatArgs& a, int64_t r0, int64_t r1) { mat_ternary_any<WideningDot, 2, 2>(a, r0, r1); }
 
-const KernelTable kNeon = {"neon", neon_f32, neon_f16, neon_bf16, neon_q8_0, neon_ternary};
+void neon_q4_0(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q4_0, 2, 2>(a, r0, r1); }
+void neon_q4_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q4_K, 2, 2>(a, r0, r1); }
+void neon_q5_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q5_K, 2, 2>(a, r0, r1); }
+void neon_q6_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q6_K, 2, 2>(a, r0, r1); }
+
+const KernelTable kNeon = {"neon", neon_f32, neon_f16, neon_bf16, neon_q8_0, neon_ternary, nullptr, nullptr, nullptr,
+                           nullptr, false, false, 0, neon_q4_0, neon_q4_k, neon_q5_k, neon_q6_k};
 
 }  // namespace
 
@@ -92,10 +99,15 @@ void neon_dot_q8_0(const MatArgs& a, int64_t r0, int64_t r1);
 void neon_dot_ternary(const MatArgs& a, int64_t r0, int64_t r1);
 void neon_dot_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);
 void neon_dot_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
+void neon_dot_q4_0(const MatArgs& a, int64_t r0, int64_t r1);
+void neon_dot_q4_k(const MatArgs& a, int64_t r0, int64_t r1);
+void neon_dot_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
+void neon_dot_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
 const KernelTable kNeonDot = {"neon_dot", neon_f32, neon_f16, neon_bf16, neon_dot_q8_0, neon_dot_ternary,
-                              nullptr, nullptr, neon_dot_kv_scores, neon_dot_kv_values};
+                              nullptr, nullptr, neon_dot_kv_scores, neon_dot_kv_values, false, false, 0,
+                              neon_dot_q4_0, neon_dot_q4_k, neon_dot_q5_k, neon_dot_q6_k};
 }  // namespace
 
 const KernelTable* neon_kernels() { return &kNeon; }

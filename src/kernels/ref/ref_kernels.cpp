@@ -77,6 +77,74 @@ void ref_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
     }
 }
 
+// Q4_0: Σ_b d_w·d_x · (Σ_j q·x − 8·Σ_j x), the integer part exact.
+void ref_q4_0(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            float s = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                int32_t dot = 0;
+                for (int j = 0; j < 32; ++j) dot += pair_nibble(w + r * (k / 2), b * 32 + j, k) * x[t * k + b * 32 + j];
+                dot -= 8 * (a.xsum[t * (k / 16) + 2 * b] + a.xsum[t * (k / 16) + 2 * b + 1]);
+                s += f16_to_f32(a.w_scales_h[r * nb + b]) * a.xd[t * nb + b] * float(dot);
+            }
+            a.y[t * a.y_stride + r] = s;
+        }
+}
+
+// Q4_K / Q5_K: Σ_s d_x,s · (d·sc_s · Σ q·x − dmin·m_s · Σ x) over the 32-sub-blocks s.
+template <bool kFifthBit>
+void ref_kquant(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            float s = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                const KqScales& sc = static_cast<const KqScales*>(a.w_meta)[r * (k / 256) + b / 8];
+                int32_t dot = 0;
+                for (int j = 0; j < 32; ++j) {
+                    int q = pair_nibble(w + r * (k / 2), b * 32 + j, k);
+                    if (kFifthBit) q |= ((a.w_hi[r * (k / 8) + (b / 8) * 32 + j] >> (b % 8)) & 1) << 4;
+                    dot += q * x[t * k + b * 32 + j];
+                }
+                const int32_t xs = a.xsum[t * (k / 16) + 2 * b] + a.xsum[t * (k / 16) + 2 * b + 1];
+                s += a.xd[t * nb + b] * (f16_to_f32(sc.d) * float(sc.sc[b % 8]) * float(dot) -
+                                         f16_to_f32(sc.dmin) * float(sc.m[b % 8]) * float(xs));
+            }
+            a.y[t * a.y_stride + r] = s;
+        }
+}
+void ref_q4_k(const MatArgs& a, int64_t r0, int64_t r1) { ref_kquant<false>(a, r0, r1); }
+void ref_q5_k(const MatArgs& a, int64_t r0, int64_t r1) { ref_kquant<true>(a, r0, r1); }
+
+// Q6_K: Σ_b d·d_x · Σ_{16-sub-blocks i of b} sc_i · (Σ q·x − 32·Σ x), the integer part exact.
+void ref_q6_k(const MatArgs& a, int64_t r0, int64_t r1) {
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto* x = static_cast<const int8_t*>(a.x);
+    const int64_t k = a.cols, nb = k / 32;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t) {
+            float s = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                const Q6Scales& sc = static_cast<const Q6Scales*>(a.w_meta)[r * (k / 256) + b / 8];
+                int32_t blk = 0;
+                for (int h = 0; h < 2; ++h) {
+                    int32_t dot = 0;
+                    for (int j = 16 * h; j < 16 * h + 16; ++j)
+                        dot += q6_code(w + r * (k / 2), a.w_hi + r * (k / 4), b * 32 + j) * x[t * k + b * 32 + j];
+                    blk += int32_t(sc.sc[(b % 8) * 2 + h]) * (dot - 32 * a.xsum[t * (k / 16) + 2 * b + h]);
+                }
+                s += f16_to_f32(sc.d) * a.xd[t * nb + b] * float(blk);
+            }
+            a.y[t * a.y_stride + r] = s;
+        }
+}
+
 // Q8_0 activations as ggml quantizes them: d = amax/127 (stored as f16), q = roundf(x/d).
 void ref_quant_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
     for (int64_t b = 0; b < cols / 32; ++b) {
@@ -109,7 +177,7 @@ void ref_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, floa
 }
 
 const KernelTable kRef = {"scalar", ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary, ref_quant_q8_0, ref_quant_ternary,
-                         ref_kv_scores, ref_kv_values};
+                         ref_kv_scores, ref_kv_values, false, false, 0, ref_q4_0, ref_q4_k, ref_q5_k, ref_q6_k};
 
 }  // namespace
 

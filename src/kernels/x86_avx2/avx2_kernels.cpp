@@ -367,11 +367,16 @@ void avx2_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, flo
 
 void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);  // kv_attn_avx2.cpp
 void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
+void avx2_q4_0(const MatArgs& a, int64_t r0, int64_t r1);  // kq_avx2.cpp
+void avx2_q4_k(const MatArgs& a, int64_t r0, int64_t r1);
+void avx2_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
+void avx2_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
 const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
                            avx2_quant_ternary, avx2_kv_scores, avx2_kv_values, /*ternary_all_tokens=*/false,
-                           /*q8_lanes=*/true, /*q8_lanes_flip=*/0};
+                           /*q8_lanes=*/true, /*q8_lanes_flip=*/0, avx2_q4_0, avx2_q4_k, avx2_q5_k, avx2_q6_k,
+                           /*kq_lanes=*/true};
 }  // namespace
 
 const KernelTable* avx2_kernels() { return &kAvx2; }

@@ -568,11 +568,16 @@ void avx512_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, f
 
 void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1);  // kv_attn_avx512.cpp
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1);
+void avx512_q4_0(const MatArgs& a, int64_t r0, int64_t r1);  // kq_avx512.cpp
+void avx512_q4_k(const MatArgs& a, int64_t r0, int64_t r1);
+void avx512_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
+void avx512_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
 const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
                              avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values,
-                             /*ternary_all_tokens=*/true, /*q8_lanes=*/true, /*q8_lanes_flip=*/0x80808080u};
+                             /*ternary_all_tokens=*/true, /*q8_lanes=*/true, /*q8_lanes_flip=*/0x80808080u,
+                             avx512_q4_0, avx512_q4_k, avx512_q5_k, avx512_q6_k, /*kq_lanes=*/true};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512; }
