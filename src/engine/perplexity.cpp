@@ -24,15 +24,15 @@ ChunkPlan plan_chunks(int64_t n_tokens, int64_t n_ctx, int64_t max_chunks) {
 
 void evaluate_chunk(const Model& m, SequenceState& st, Workspace& ws, std::span<const int32_t> chunk,
                     const ChunkPlan& plan, int64_t batch,
-                    const std::function<void(int64_t j, const float* logits)>& on_scored) {
+                    const std::function<void(int64_t j, const float* logits)>& on_scored, LogitsFor context) {
     if (int64_t(chunk.size()) != plan.n_ctx) fail("evaluate_chunk: the chunk is not n_ctx tokens long");
     if (batch < 1) batch = plan.n_ctx;
     const int64_t n_vocab = m.config.n_vocab;
-    std::vector<float> logits(size_t(std::min(batch, plan.n_ctx - plan.first) * n_vocab));
+    std::vector<float> logits(size_t(std::min(batch, plan.n_ctx) * n_vocab));
     st.reset();
-    for (int64_t i = 0; i < plan.first; i += batch) {  // context only: no logits wanted
+    for (int64_t i = 0; i < plan.first; i += batch) {  // context only: its logits are not used
         const int64_t n = std::min(batch, plan.first - i);
-        forward(m, st, chunk.subspan(size_t(i), size_t(n)), LogitsFor::LastToken, ws, logits.data());
+        forward(m, st, chunk.subspan(size_t(i), size_t(n)), context, ws, logits.data());
     }
     for (int64_t i = plan.first; i < plan.n_ctx; i += batch) {
         const int64_t n = std::min(batch, plan.n_ctx - i);

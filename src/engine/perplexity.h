@@ -22,11 +22,13 @@ struct ChunkPlan {
 ChunkPlan plan_chunks(int64_t n_tokens, int64_t n_ctx, int64_t max_chunks);
 
 // Runs one chunk (plan.n_ctx tokens) from an empty state in forward passes of at most `batch` tokens (0: all)
-// and calls on_scored(j, logits) for every scored position j. The unscored first half asks only for the
-// last token's logits (exact, §4.8), so only `batch` logits rows are ever held.
+// and calls on_scored(j, logits) for every scored position j. By default the unscored first half asks
+// only for the last token's logits, which skips the cross-decoder for it (exact, §4.8); AllTokens runs
+// every layer on every token (imatrix needs every input). Only `batch` logits rows are ever held.
 void evaluate_chunk(const Model& m, SequenceState& st, Workspace& ws, std::span<const int32_t> chunk,
                     const ChunkPlan& plan, int64_t batch,
-                    const std::function<void(int64_t j, const float* logits)>& on_scored);
+                    const std::function<void(int64_t j, const float* logits)>& on_scored,
+                    LogitsFor context = LogitsFor::LastToken);
 
 // log softmax(logits)[target] in double precision, with the row's argmax (first of equal maxima).
 struct TokenLogProb {
