@@ -2,8 +2,6 @@
 // held-out text: the PPL against one computed here from `bitflash logits`, KLD of a model against itself,
 // q8_0 against f32, and the refusals (short text, mismatched base file).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -12,45 +10,23 @@
 #include <regex>
 #include <sstream>
 
+#include "../common/cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string dir() {
-    static const std::string d = [] {
-        auto p = fs::temp_directory_path() / ("bitflash_ppl_" + std::to_string(::getpid()));
-        fs::create_directories(p);
-        return p.string();
-    }();
-    return d;
-}
-
-std::string read(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-Outcome bitflash(const std::string& args, const std::string& input = "") {
-    const std::string in = dir() + "/in", out = dir() + "/out", err = dir() + "/err";
-    std::ofstream(in, std::ios::binary) << input;
-    const int st = std::system((std::string(BF_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err).c_str());
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, read(out), read(err)};
-}
+using bf::testing::bitflash;
+using bf::testing::Result;
+using bf::testing::tmp;
+using bf::testing::slurp;
 
 const std::string kText = std::string(BF_SOURCE_DIR) + "/models/heldout_text.txt";
 
 // The shipped full-precision twin converted to `type` (once per process).
 std::string twin(const std::string& type) {
-    const std::string out = dir() + "/twin-" + type + ".gguf";
+    const std::string out = tmp() + "/twin-" + type + ".gguf";
     if (!fs::exists(out)) {
-        const Outcome r = bitflash("convert " + std::string(BF_SOURCE_DIR) + "/models/sambay-math-f32twin -o " + out +
+        const Result r = bitflash("convert " + std::string(BF_SOURCE_DIR) + "/models/sambay-math-f32twin -o " + out +
                                " --outtype " + type + " -q");
         EXPECT_EQ(r.code, 0) << r.err;
     }
@@ -68,7 +44,7 @@ double number(const std::string& text, const std::string& pattern) {
 
 TEST(PerplexityCli, MatchesPplFromLogitsCommand) {
     const std::string m = twin("f32"), ppl_args = " -c 64 --chunks 3 --parse-special -f " + kText;
-    const Outcome r = bitflash("perplexity -m " + m + ppl_args);
+    const Result r = bitflash("perplexity -m " + m + ppl_args);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("[1]"), std::string::npos);
     EXPECT_NE(r.out.find("[3]"), std::string::npos);
@@ -76,7 +52,7 @@ TEST(PerplexityCli, MatchesPplFromLogitsCommand) {
     const double ppl = number(r.out, R"(Final estimate: PPL = ([\d.]+) \+/- [\d.]+)");
 
     // Independently: token ids from `tokenize`, logits of each chunk from `logits`, positions 32..62 scored.
-    std::istringstream ids_text(bitflash("tokenize --special -m " + m, read(kText)).out);
+    std::istringstream ids_text(bitflash("tokenize --special -m " + m, slurp(kText)).out);
     std::vector<int> ids;
     for (int v; ids_text >> v;) ids.push_back(v);
     ASSERT_GE(ids.size(), 192u);
@@ -86,8 +62,8 @@ TEST(PerplexityCli, MatchesPplFromLogitsCommand) {
     for (int c = 0; c < 3; ++c) {
         std::string list;
         for (int i = 0; i < 64; ++i) list += (i ? "," : "") + std::to_string(ids[size_t(c * 64 + i)]);
-        ASSERT_EQ(bitflash("logits -m " + m + " --tokens " + list + " -o " + dir() + "/l.f32").code, 0);
-        const std::string raw = read(dir() + "/l.f32");
+        ASSERT_EQ(bitflash("logits -m " + m + " --tokens " + list + " -o " + tmp() + "/l.f32").code, 0);
+        const std::string raw = slurp(tmp() + "/l.f32");
         ASSERT_EQ(raw.size(), size_t(64 * V * 4));
         std::vector<float> l(size_t(64 * V));
         std::memcpy(l.data(), raw.data(), raw.size());
@@ -105,14 +81,14 @@ TEST(PerplexityCli, MatchesPplFromLogitsCommand) {
 }
 
 TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
-    const std::string f32 = twin("f32"), base = dir() + "/base.kld";
+    const std::string f32 = twin("f32"), base = tmp() + "/base.kld";
     const std::string args = " -c 128 --chunks 4 --parse-special -f " + kText;
-    const Outcome made = bitflash("perplexity -m " + f32 + args + " --kl-divergence-base " + base);
+    const Result made = bitflash("perplexity -m " + f32 + args + " --kl-divergence-base " + base);
     ASSERT_EQ(made.code, 0) << made.err;
     const double ppl = number(made.out, R"(Final estimate: PPL = ([\d.]+))");
     EXPECT_EQ(fs::file_size(base), 28u + 4 * 128 * 4 + 4 * 63 * (16 + 2 * 384u));  // header, ids, rows
 
-    const Outcome self = bitflash("perplexity -m " + f32 + " --kl-divergence --kl-divergence-base " + base);
+    const Result self = bitflash("perplexity -m " + f32 + " --kl-divergence --kl-divergence-base " + base);
     ASSERT_EQ(self.code, 0) << self.err;
     EXPECT_NEAR(number(self.out, R"(Mean PPL\(base\) *: *([\d.]+))"), ppl, 1e-4 * ppl);
     EXPECT_NEAR(number(self.out, R"(Mean PPL\(Q\) *: *([\d.]+))"), ppl, 1e-4 * ppl);
@@ -121,7 +97,7 @@ TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
     EXPECT_EQ(number(self.out, R"(Same top p: *([\d.]+))"), 100.0);
 
     // q8_0 against it (with the text too, which must tokenize to the file's tokens)
-    const Outcome q8 = bitflash("perplexity -m " + twin("q8_0") + args + " --kl-divergence --kl-divergence-base " + base);
+    const Result q8 = bitflash("perplexity -m " + twin("q8_0") + args + " --kl-divergence --kl-divergence-base " + base);
     ASSERT_EQ(q8.code, 0) << q8.err;
     const double kld = number(q8.out, R"(Mean +KLD: *([\d.]+))");
     EXPECT_GT(kld, 1e-5);
@@ -131,16 +107,16 @@ TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
     EXPECT_NE(q8.out.find("RMS Δp"), std::string::npos);
 
     // refusals: another context, another text, another vocabulary, a file that is not a base file
-    const Outcome ctx = bitflash("perplexity -m " + f32 + " -c 64 --kl-divergence --kl-divergence-base " + base);
+    const Result ctx = bitflash("perplexity -m " + f32 + " -c 64 --kl-divergence --kl-divergence-base " + base);
     EXPECT_EQ(ctx.code, 1);
     EXPECT_NE(ctx.err.find("was made with -c 128"), std::string::npos) << ctx.err;
-    std::ofstream(dir() + "/other.txt") << std::string(2000, 'x');
-    const Outcome text = bitflash("perplexity -m " + f32 + " -f " + dir() + "/other.txt --kl-divergence --kl-divergence-base " + base);
+    std::ofstream(tmp() + "/other.txt") << std::string(2000, 'x');
+    const Result text = bitflash("perplexity -m " + f32 + " -f " + tmp() + "/other.txt --kl-divergence --kl-divergence-base " + base);
     EXPECT_EQ(text.code, 1);
     EXPECT_NE(text.err.find("different text or tokenization"), std::string::npos) << text.err;
-    const Outcome plain = bitflash("perplexity -m " + f32 + " -f " + kText + " -c 128 --chunks 4 --kl-divergence --kl-divergence-base " + base);
+    const Result plain = bitflash("perplexity -m " + f32 + " -f " + kText + " -c 128 --chunks 4 --kl-divergence --kl-divergence-base " + base);
     EXPECT_EQ(plain.code, 1) << "without --parse-special the tokens differ";
-    const Outcome junk = bitflash("perplexity -m " + f32 + " --kl-divergence --kl-divergence-base " + kText);
+    const Result junk = bitflash("perplexity -m " + f32 + " --kl-divergence --kl-divergence-base " + kText);
     EXPECT_EQ(junk.code, 1);
     EXPECT_NE(junk.err.find("not a bitflash KL-divergence base file"), std::string::npos) << junk.err;
     EXPECT_EQ(bitflash("perplexity -m " + f32 + " --kl-divergence").code, 1);
@@ -148,24 +124,24 @@ TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
 
 TEST(PerplexityCli, RefusesShortTextAndBadFlags) {
     const std::string m = twin("f32");
-    std::ofstream(dir() + "/short.txt") << "What is 2 + 2?";
-    const Outcome r = bitflash("perplexity -m " + m + " -f " + dir() + "/short.txt");
+    std::ofstream(tmp() + "/short.txt") << "What is 2 + 2?";
+    const Result r = bitflash("perplexity -m " + m + " -f " + tmp() + "/short.txt");
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("needs at least 1024"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(bitflash("perplexity -m " + m).code, 1);  // no -f
     EXPECT_EQ(bitflash("perplexity -m " + m + " -f " + kText + " -c 2").code, 1);
-    EXPECT_EQ(bitflash("perplexity -m " + m + " -f " + dir() + "/absent.txt").code, 1);
+    EXPECT_EQ(bitflash("perplexity -m " + m + " -f " + tmp() + "/absent.txt").code, 1);
 }
 
 TEST(ImatrixCli, WritesLegacyFileAndTheSamePpl) {
-    const std::string m = twin("f32"), out = dir() + "/imatrix.dat", args = " -c 128 --chunks 2 --parse-special -f " + kText;
-    const Outcome r = bitflash("imatrix -m " + m + args + " -o " + out);
+    const std::string m = twin("f32"), out = tmp() + "/imatrix.dat", args = " -c 128 --chunks 2 --parse-special -f " + kText;
+    const Result r = bitflash("imatrix -m " + m + args + " -o " + out);
     ASSERT_EQ(r.code, 0) << r.err;
     // running every layer on every token changes nothing in the scored logits
-    const Outcome p = bitflash("perplexity -m " + m + args);
+    const Result p = bitflash("perplexity -m " + m + args);
     EXPECT_NEAR(number(r.out, R"(PPL = ([\d.]+))"), number(p.out, R"(PPL = ([\d.]+))"), 1e-3);
-    const std::string b = read(out);
+    const std::string b = slurp(out);
     ASSERT_GE(b.size(), 4u);
     int32_t n;
     std::memcpy(&n, b.data(), 4);
