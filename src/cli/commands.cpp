@@ -12,6 +12,8 @@ int cmd_bench(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_imatrix(int argc, char** argv);
 
 const std::vector<CliCommand>& cli_commands() {
     static const std::vector<CliCommand> table = {
@@ -22,6 +24,8 @@ const std::vector<CliCommand>& cli_commands() {
         {"quantize", cmd_quantize, "requantize a GGUF to another weight type (like llama-quantize)"},
         {"serve", cmd_serve, "OpenAI-compatible HTTP server"},
         {"bench", cmd_bench, "llama-bench style speed table, bandwidth share, peak RSS"},
+        {"perplexity", cmd_perplexity, "perplexity of a text, KL divergence against a base model (llama-perplexity style)"},
+        {"imatrix", cmd_imatrix, "importance matrix of a calibration text (llama-imatrix, legacy .dat format)"},
         {"logits", cmd_logits, "write the logits of every position of a token list"},
         {"tokenize", cmd_tokenize, "text on stdin -> token ids"},
         {"detokenize", cmd_detokenize, "token ids on stdin -> text"},

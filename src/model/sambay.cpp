@@ -19,6 +19,12 @@ float* grow(std::vector<float>& v, int64_t n) {
     return v.data();
 }
 
+// Every weight product goes through here, so an observer sees each input once.
+void project(Workspace& ws, const Matrix& w, const float* x, int64_t n, float* y) {
+    if (ws.on_matmul) ws.on_matmul(w, x, n);
+    matmul(w, x, n, y);
+}
+
 // Rows of the current batch: chunk i owns rows [off[i], off[i] + n[i]), its first at position pos[i].
 struct Rows {
     std::vector<SequenceState*> state;
@@ -31,17 +37,17 @@ void mamba_mixer(const ModelConfig& c, const MambaWeights& w, int64_t layer, con
                  Workspace& ws, float* out, float* memory) {
     const int64_t di = c.d_inner, R = c.dt_rank, N = c.d_state, xw = R + 2 * N, n = r.total;
     float* xz = grow(ws.big, n * 2 * di);  // step 1: [x ; z] = W_in a
-    matmul(w.in_proj, a, n, xz);
+    project(ws, w.in_proj, a, n, xz);
     float* u = grow(ws.u, n * di);  // step 2: causal conv + SiLU over the x half, per sequence
     for (size_t i = 0; i < r.off.size(); ++i)
         causal_conv1d_silu(xz + r.off[i] * 2 * di, 2 * di, r.n[i], di, c.d_conv, w.conv_w, w.conv_b,
                            r.state[i]->mamba[size_t(layer)].conv.data(), u + r.off[i] * di);
     float* xdbc = grow(ws.xdbc, n * xw);  // step 3: [δ_raw ; B ; C] = W_x u
-    matmul(w.x_proj, u, n, xdbc);
+    project(ws, w.x_proj, u, n, xdbc);
     float* dt_in = grow(ws.dt_in, n * R);
     for (int64_t t = 0; t < n; ++t) std::memcpy(dt_in + t * R, xdbc + t * xw, size_t(R) * sizeof(float));
     float* dt = grow(ws.dt, n * di);  // step 4: W_dt δ_raw (the bias goes inside the softplus, in the scan)
-    matmul(w.dt_proj, dt_in, n, dt);
+    project(ws, w.dt_proj, dt_in, n, dt);
     float* y = grow(ws.y, n * di);
     for (size_t i = 0; i < r.off.size(); ++i) {  // steps 4–7, each sequence from its own state
         const int64_t o = r.off[i];
@@ -64,7 +70,7 @@ void mamba_mixer(const ModelConfig& c, const MambaWeights& w, int64_t layer, con
     if (memory) std::memcpy(memory, y, size_t(n * di) * sizeof(float));  // m_t = y_t, before the gate
     float* g = grow(ws.big2, n * di);  // step 8: g = y ⊙ SiLU(z)
     silu_mul(xz + di, 2 * di, y, di, n, di, g);
-    matmul(w.out_proj, g, n, out);  // step 9
+    project(ws, w.out_proj, g, n, out);  // step 9
 }
 
 // §4.4 — GMU: W_out (SiLU(W_in a) ⊙ m).
@@ -72,10 +78,10 @@ void gmu_mixer(const ModelConfig& c, const GmuWeights& w, const float* a, const 
                Workspace& ws, float* out) {
     const int64_t di = c.d_inner;
     float* p = grow(ws.big, n * di);
-    matmul(w.in_proj, a, n, p);
+    project(ws, w.in_proj, a, n, p);
     float* g = grow(ws.big2, n * di);
     silu_mul(p, di, memory, di, n, di, g);
-    matmul(w.out_proj, g, n, out);
+    project(ws, w.out_proj, g, n, out);
 }
 
 // §4.6 — one sequence's keys for its n queries (qkv rows of this sequence): fills lo/hi and returns
@@ -167,7 +173,7 @@ void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind 
     const int64_t d = c.d_model, kvd = c.kv_dim(), n = r.total;
     const int64_t qkv_w = kind == LayerKind::CrossAttn ? d : d + 2 * kvd;
     float* qkv = grow(ws.q_buf, n * qkv_w);
-    matmul(w.qkv, a, n, qkv);
+    project(ws, w.qkv, a, n, qkv);
     add_bias(qkv, qkv_w, w.qkv_bias, n, qkv_w);
     float* o = grow(ws.big2, n * d);
     ws.key_lo.resize(size_t(n));
@@ -196,7 +202,7 @@ void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind 
         da.out_stride = d;
         diff_attention(da);
     }
-    matmul(w.out, o, n, out);
+    project(ws, w.out, o, n, out);
     add_bias(out, d, w.out_bias, n, d);
 }
 
@@ -204,10 +210,10 @@ void attention_mixer(const ModelConfig& c, const AttentionWeights& w, LayerKind 
 void mlp(const ModelConfig& c, const LayerWeights& L, const float* b, int64_t n, Workspace& ws, float* out) {
     const int64_t f = c.d_ff;
     float* gu = grow(ws.big, n * 2 * f);
-    matmul(L.ffn_gate_up, b, n, gu);
+    project(ws, L.ffn_gate_up, b, n, gu);
     float* h = grow(ws.big2, n * f);
     silu_mul(gu, 2 * f, gu + f, 2 * f, n, f, h);
-    matmul(L.ffn_down, h, n, out);
+    project(ws, L.ffn_down, h, n, out);
 }
 
 }  // namespace
@@ -289,7 +295,7 @@ void forward_batch(const Model& m, std::span<const SeqChunk> chunks, LogitsFor w
         if (rows[k] != int64_t(k)) std::memmove(x + int64_t(k) * d, x + rows[k] * d, size_t(d) * sizeof(float));
     const int64_t n_out = int64_t(rows.size());
     layer_norm(x, m.output_norm.weight, m.output_norm.bias, c.norm_eps, n_out, d, a);
-    matmul(m.output, a, n_out, logits);
+    project(ws, m.output, a, n_out, logits);
     for (size_t i = 0; i < chunks.size(); ++i) chunks[i].state->n_past += int64_t(chunks[i].tokens.size());
 }
 

@@ -14,9 +14,13 @@ namespace bf {
 // Debug tap (docs/style.md §8): called with named intermediates, e.g. ("mixer", layer, rows x d_model).
 using TapFn = std::function<void(const char* name, int64_t layer, const float* data, int64_t n_rows, int64_t n_cols)>;
 
+// Observer of every weight product's input rows x ([n_rows, w.cols]), called just before it (imatrix).
+using MatmulObserver = std::function<void(const Matrix& w, const float* x, int64_t n_rows)>;
+
 // Scratch buffers reused across calls so that the decode loop does not allocate.
 struct Workspace {
-    TapFn tap;  // optional
+    TapFn tap;                   // optional
+    MatmulObserver on_matmul;    // optional
     std::vector<float> x, a, mix, big, big2, u, xdbc, dt_in, dt, y, memory, q_buf, kv_k, kv_v, logits_in;
     std::vector<int64_t> key_lo, key_hi;
 };

@@ -11,40 +11,15 @@
 #include <string>
 
 #include "../common/byte_tokenizer.h"
+#include "../common/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string tmp() {
-    static const std::string d = [] {
-        auto p = fs::temp_directory_path() / ("bitflash_cli_" + std::to_string(::getpid()));
-        fs::create_directories(p);
-        return p.string();
-    }();
-    return d;
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-// Runs `bitflash ARGS` (a shell fragment) with optional stdin text.
-Result bitflash(const std::string& args, const std::string& input = "") {
-    const std::string in = tmp() + "/stdin.txt", out = tmp() + "/stdout.txt", err = tmp() + "/stderr.txt";
-    std::ofstream(in, std::ios::binary) << input;
-    const std::string cmd = std::string(BF_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
-    const int st = std::system(cmd.c_str());
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(out), slurp(err)};
-}
+using bf::testing::bitflash;
+using bf::testing::Result;
+using bf::testing::slurp;
+using bf::testing::tmp;
 
 std::string fixture(const std::string& name) { return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name; }
 
