@@ -338,7 +338,9 @@ class SambaY(nn.Module):
             elif name.endswith(("Wqkv.bias", "out_proj.bias")):
                 nn.init.zeros_(p)
 
-    def forward(self, ids):
+    def forward(self, ids, hidden=None):
+        """ids: [b,T] -> logits [b,T,V]; a list passed as hidden receives the residual stream after each
+        layer (distillation's hidden-state term)."""
         x = self.model.embed_tokens(ids)
         memory = shared_kv = None
         for layer in self.model.layers:
@@ -351,6 +353,8 @@ class SambaY(nn.Module):
                 o, shared_kv = layer.attn(a, shared_kv)
             x = x + o
             x = x + layer.mlp(layer.post_attention_layernorm(x))
+            if hidden is not None:
+                hidden.append(x)
         return F.linear(self.model.final_layernorm(x), self.model.embed_tokens.weight)
 
     def init_cache(self, b):

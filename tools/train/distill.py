@@ -1,0 +1,289 @@
+# Distils a full-precision phi4flash (SambaY) Hugging Face checkpoint into a BitNet b1.58 student
+# (KL to the frozen teacher's logits, optional hidden-state MSE and data CE), on 1 or N processes
+# (torch.distributed: DDP, or FSDP for big models), and exports an exactly-ternary HF folder.
+#   nice -n 19 python3 tools/train/distill.py --teacher models/sambay-math-f32twin --out DIR --steps 1000
+#   python3 -m torch.distributed.run --nproc_per_node 2 tools/train/distill.py ...   (same global batch)
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mathdata  # noqa: E402
+import sambay_torch as st  # noqa: E402
+import train as tr  # noqa: E402
+from bpe_tokenizer import Tokenizer  # noqa: E402
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "config.json")
+
+
+def load_checkpoint(folder):
+    """(config dict, state dict) of a HF folder: one model.safetensors or shards listed in its index."""
+    with open(os.path.join(folder, "config.json")) as f:
+        d = json.load(f)
+    if d.get("model_type") != "phi4flash":
+        raise SystemExit(f"{folder}: model_type {d.get('model_type')!r}, expected 'phi4flash'")
+    if d.get("quantization_config", {}).get("quant_method") == "bitnet":
+        raise SystemExit(f"{folder}: already ternary; the teacher must be full precision")
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    sd = {}
+    for name in files:
+        sd.update(st.load_safetensors(os.path.join(folder, name)))
+    if "lm_head.weight" in sd:  # some exports write the tied head out; sambay_torch ties it
+        if not d.get("tie_word_embeddings", True):
+            raise SystemExit(f"{folder}: untied lm_head is not supported")
+        del sd["lm_head.weight"]
+    return d, sd
+
+
+def build_models(folder):
+    """Frozen full-precision teacher and a BitLinear student whose master weights are the teacher's."""
+    d, sd = load_checkpoint(folder)
+    cfg = st.Cfg(d)
+    teacher = st.SambaY(cfg, ternary=False)
+    teacher.load_state_dict(sd, strict=True)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = st.SambaY(cfg, ternary=True)
+    student.load_state_dict(sd, strict=True)
+    return d, teacher, student
+
+
+class Dist:
+    """Process group from the torchrun environment (WORLD_SIZE/RANK); a plain 1-process run otherwise."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.cuda = torch.cuda.is_available()
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.cuda else "gloo")
+        self.rank = dist.get_rank() if self.world > 1 else 0
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}") if self.cuda else torch.device("cpu")
+        if self.cuda:
+            torch.cuda.set_device(self.device)
+
+    def log(self, *a):
+        if self.rank == 0:
+            print(*a, flush=True)
+
+
+def wrap(student, teacher, dd, fsdp):
+    """DDP: full replicas, gradients averaged. FSDP: parameters, grads and optimizer state sharded per
+    layer (the teacher sharded too; it has no grads)."""
+    student, teacher = student.to(dd.device), teacher.to(dd.device)
+    if dd.world == 1:
+        return student, teacher
+    if not fsdp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        return DDP(student, device_ids=[dd.device] if dd.cuda else None), teacher
+    import functools
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+    policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={st.Layer})
+    dev = dd.device if dd.cuda else None
+    return FSDP(student, auto_wrap_policy=policy, device_id=dev), FSDP(teacher, auto_wrap_policy=policy, device_id=dev)
+
+
+def shard(ids, mask, dd):
+    """This rank's contiguous slice of the global batch (every rank draws the same global batch)."""
+    b = ids.shape[0]
+    if b % dd.world:
+        raise SystemExit(f"global batch {b} is not divisible by {dd.world} processes")
+    n = b // dd.world
+    sl = slice(dd.rank * n, (dd.rank + 1) * n)
+    return ids[sl].to(dd.device), mask[sl].to(dd.device)
+
+
+def kl_per_token(s_logits, t_logits, temp):
+    """KL(teacher || student) at temperature temp, times temp^2 (gradient scale independent of temp)."""
+    t_logp = F.log_softmax(t_logits / temp, dim=-1)
+    s_logp = F.log_softmax(s_logits / temp, dim=-1)
+    return (t_logp.exp() * (t_logp - s_logp)).sum(-1) * temp * temp
+
+
+def hidden_mse_per_token(s_hid, t_hid):
+    """Mean over layers of |h_s - h_t|^2 / |h_t|^2 per token (relative, so every layer weighs alike)."""
+    terms = [((s - t) ** 2).sum(-1) / (t ** 2).sum(-1).clamp(min=1e-6) for s, t in zip(s_hid, t_hid)]
+    return torch.stack(terms).mean(0)
+
+
+def distill_loss(student, teacher, ids, mask, n_global, world, args):
+    """This rank's share of the global-batch loss: token sums / global token count, times world (DDP
+    averages gradients over ranks, so the sum over ranks is the 1-process loss). Returns (loss, parts)."""
+    inp, tgt, m = ids[:, :-1], ids[:, 1:], mask[:, 1:]
+    want_hidden = args.hidden > 0
+    with torch.no_grad():
+        t_hid = [] if want_hidden else None
+        t_logits = teacher(inp, t_hid)
+    s_hid = [] if want_hidden else None
+    s_logits = student(inp, s_hid)
+    scale = world / n_global
+    parts = {"kl": (kl_per_token(s_logits, t_logits, args.temperature) * m).sum() * scale}
+    loss = args.kl * parts["kl"]
+    if args.ce > 0:
+        ce = F.cross_entropy(s_logits.reshape(-1, s_logits.shape[-1]), tgt.reshape(-1), reduction="none")
+        parts["ce"] = (ce.view_as(m) * m).sum() * scale
+        loss = loss + args.ce * parts["ce"]
+    if want_hidden:
+        parts["hidden"] = (hidden_mse_per_token(s_hid, t_hid) * m).sum() * scale
+        loss = loss + args.hidden * parts["hidden"]
+    return loss, parts
+
+
+def progress(step, t0, dd, args):
+    """Fraction of the budget used: steps, or with --minutes rank 0's wall clock (broadcast, so every
+    rank takes the same learning rate and stops at the same step)."""
+    if not args.minutes:
+        return step / args.steps
+    frac = torch.tensor([(time.time() - t0) / (args.minutes * 60)], dtype=torch.float64)
+    if dd.world > 1:
+        dist.broadcast(frac, 0)
+    return frac.item()
+
+
+def lr_at(step, frac, args):
+    """Linear warmup, then cosine to 0.1x over the budget."""
+    frac = min(1.0, frac)
+    return args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def full_state(student, fsdp):
+    """Full-precision master weights on rank 0 (FSDP gathers the shards; others get None from FSDP)."""
+    if fsdp and isinstance(student, torch.nn.Module) and student.__class__.__name__ == "FullyShardedDataParallel":
+        from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        with FSDP.state_dict_type(student, StateDictType.FULL_STATE_DICT,
+                                  FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+            return student.state_dict()
+    module = student.module if hasattr(student, "module") else student
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def export(cfg_dict, master, teacher_folder, out):
+    """Exactly-ternary HF folder (the models/sambay-math-ternary format) + the teacher's tokenizer files."""
+    model = st.SambaY(st.Cfg(cfg_dict), ternary=True)
+    model.load_state_dict(master, strict=True)
+    d = {k: v for k, v in cfg_dict.items() if k != "torch_dtype"}
+    tr.write_weights(model, d, out, ternary=True)
+    for name in sorted(os.listdir(teacher_folder)):
+        src = os.path.join(teacher_folder, name)
+        if os.path.isfile(src) and name not in WEIGHT_FILES and not name.endswith(".safetensors"):
+            shutil.copy(src, os.path.join(out, name))
+
+
+def train_data(tok, args):
+    """Global batches of the training distribution (mathdata, held-out keys excluded), seeded."""
+    keys = {p["key"] for p in mathdata.make_heldout(500, tr.HELDOUT_SEED)}
+    return tr.batches(tok, keys, args.data_seed, args.batch)
+
+
+def run(args):
+    dd = Dist()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cfg_dict, teacher, student = build_models(args.teacher)
+    n_tern = len(student.bitlinear_names())
+    dd.log(f"teacher {args.teacher} params {sum(p.numel() for p in student.parameters())} "
+           f"ternary tensors {n_tern} processes {dd.world} global batch {args.batch}")
+    student, teacher = wrap(student, teacher, dd, args.fsdp)
+    # one group, one weight decay: FSDP (torch 1.13) flattens parameters, so per-name groups are not
+    # available there, and DDP/1-process must optimise the same way for the equivalence test
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd)
+    data = train_data(Tokenizer.load_hf(args.teacher), args)
+    t0, cpu0, ema = time.time(), time.process_time(), None
+    step = 0
+    while True:
+        frac = progress(step, t0, dd, args)
+        if frac >= 1.0:
+            break
+        lr = lr_at(step, frac, args)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ids, mask = next(data)
+        n_global = mask[:, 1:].sum().item()
+        ids, mask = shard(ids, mask, dd)
+        student.train()
+        loss, parts = distill_loss(student, teacher, ids, mask, n_global, dd.world, args)
+        opt.zero_grad()
+        loss.backward()
+        if hasattr(student, "clip_grad_norm_"):  # FSDP: the norm over all shards
+            student.clip_grad_norm_(args.clip)
+        else:
+            torch.nn.utils.clip_grad_norm_(student.parameters(), args.clip)
+        opt.step()
+        step += 1
+        vals = {k: v.detach().clone() for k, v in parts.items()}
+        if dd.world > 1:  # log the global-batch values
+            for v in vals.values():
+                dist.all_reduce(v)
+                v /= dd.world
+        lv = loss.item() if dd.world == 1 else sum(getattr(args, k) * v.item() for k, v in vals.items())
+        ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+        if step % args.log_every == 0 or step == 1:
+            pv = " ".join(f"{k} {v.item():.4f}" for k, v in vals.items())
+            dd.log(f"step {step} t {time.time() - t0:.0f}s lr {lr:.2e} loss {lv:.4f} ema {ema:.4f} {pv}")
+    seconds, cpu = time.time() - t0, time.process_time() - cpu0
+    master = full_state(student, args.fsdp)
+    if dd.rank == 0:
+        dd.log(f"distilled {step} steps in {seconds:.0f}s ({step * args.batch} sequences)")
+        export(cfg_dict, master, args.teacher, args.out)
+        if args.save_master:
+            torch.save({"model": master, "config": cfg_dict, "steps": step, "args": vars(args)}, args.save_master)
+        summary = {"teacher": args.teacher, "steps": step, "batch": args.batch, "processes": dd.world,
+                   "seconds": round(seconds), "cpu_seconds_rank0": round(cpu), "threads": args.threads, "lr": args.lr, "kl": args.kl,
+                   "ce": args.ce, "hidden": args.hidden, "temperature": args.temperature,
+                   "final_loss_ema": None if ema is None else round(ema, 4)}
+        if args.eval_n:
+            tok = Tokenizer.load_hf(args.out)
+            acc, _, _ = tr.greedy_eval(st.load_exported(args.out), tok, tr.load_heldout()[:args.eval_n])
+            summary["python_eval"] = {"n": args.eval_n, "accuracy": acc}
+        dd.log(json.dumps(summary))
+    if dd.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--teacher", required=True, help="full-precision phi4flash HF folder")
+    ap.add_argument("--out", required=True, help="exported ternary HF folder")
+    ap.add_argument("--steps", type=int, default=1000, help="step budget (ignored with --minutes)")
+    ap.add_argument("--minutes", type=float, default=0, help="wall-clock budget instead of --steps")
+    ap.add_argument("--batch", type=int, default=32, help="global batch (sequences), split over processes")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--wd", type=float, default=0.0)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--kl", type=float, default=1.0, help="weight of KL(teacher || student) on the logits")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--ce", type=float, default=0.0, help="weight of the cross-entropy on the data")
+    ap.add_argument("--hidden", type=float, default=0.0, help="weight of the per-layer hidden-state MSE")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-seed", type=int, default=tr.TRAIN_SEED)
+    ap.add_argument("--fsdp", action="store_true", help="shard with FSDP instead of DDP (big models)")
+    ap.add_argument("--save-master", default="", help="also save the full-precision master weights here")
+    ap.add_argument("--eval-n", type=int, default=0, help="python greedy eval on the first N held-out problems")
+    ap.add_argument("--log-every", type=int, default=25)
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.batch < 1 or args.temperature <= 0:
+        ap.error("--steps and --batch must be >= 1 and --temperature > 0")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
