@@ -4,6 +4,7 @@
 #   nice -n 19 python3 tools/train/distill.py --teacher models/sambay-math-f32twin --out DIR --steps 1000
 #   python3 -m torch.distributed.run --nproc_per_node 2 tools/train/distill.py ...   (same global batch)
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -98,11 +99,11 @@ def wrap(student, teacher, dd, fsdp):
     return FSDP(student, auto_wrap_policy=policy, device_id=dev), FSDP(teacher, auto_wrap_policy=policy, device_id=dev)
 
 
-def shard(ids, mask, dd):
+def shard(ids, mask, dd, accum=1):
     """This rank's contiguous slice of the global batch (every rank draws the same global batch)."""
     b = ids.shape[0]
-    if b % dd.world:
-        raise SystemExit(f"global batch {b} is not divisible by {dd.world} processes")
+    if b % (dd.world * accum):
+        raise SystemExit(f"global batch {b} is not divisible by {dd.world} processes x {accum} micro-batches")
     n = b // dd.world
     sl = slice(dd.rank * n, (dd.rank + 1) * n)
     return ids[sl].to(dd.device), mask[sl].to(dd.device)
@@ -191,6 +192,31 @@ def train_data(tok, args):
     return tr.batches(tok, keys, args.data_seed, args.batch)
 
 
+def train_step(student, teacher, opt, batch, dd, args):
+    """One optimizer step on a global batch: this rank's slice in --accum micro-batches (gradients
+    summed; DDP all-reduces once, at the last one). Returns this rank's loss parts (detached)."""
+    ids, mask = batch
+    n_global = mask[:, 1:].sum().item()
+    ids, mask = shard(ids, mask, dd, args.accum)
+    student.train()
+    opt.zero_grad()
+    parts = {}
+    micro = list(zip(ids.chunk(args.accum), mask.chunk(args.accum)))
+    for i, (mi, mm) in enumerate(micro):
+        sync = i == len(micro) - 1 or not hasattr(student, "no_sync")
+        with contextlib.nullcontext() if sync else student.no_sync():
+            loss, p = distill_loss(student, teacher, mi, mm, n_global, dd.world, args)
+            loss.backward()
+        for k, v in p.items():
+            parts[k] = parts.get(k, 0) + v.detach()
+    if hasattr(student, "clip_grad_norm_"):  # FSDP: the norm over all shards
+        student.clip_grad_norm_(args.clip)
+    else:
+        torch.nn.utils.clip_grad_norm_(student.parameters(), args.clip)
+    opt.step()
+    return parts
+
+
 def run(args):
     dd = Dist()
     torch.manual_seed(args.seed)
@@ -213,28 +239,16 @@ def run(args):
         lr = lr_at(step, frac, args)
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, mask = next(data)
-        n_global = mask[:, 1:].sum().item()
-        ids, mask = shard(ids, mask, dd)
-        student.train()
-        loss, parts = distill_loss(student, teacher, ids, mask, n_global, dd.world, args)
-        opt.zero_grad()
-        loss.backward()
-        if hasattr(student, "clip_grad_norm_"):  # FSDP: the norm over all shards
-            student.clip_grad_norm_(args.clip)
-        else:
-            torch.nn.utils.clip_grad_norm_(student.parameters(), args.clip)
-        opt.step()
+        parts = train_step(student, teacher, opt, next(data), dd, args)
         step += 1
-        vals = {k: v.detach().clone() for k, v in parts.items()}
         if dd.world > 1:  # log the global-batch values
-            for v in vals.values():
+            for v in parts.values():
                 dist.all_reduce(v)
                 v /= dd.world
-        lv = loss.item() if dd.world == 1 else sum(getattr(args, k) * v.item() for k, v in vals.items())
+        lv = sum(getattr(args, k) * v.item() for k, v in parts.items())
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
         if step % args.log_every == 0 or step == 1:
-            pv = " ".join(f"{k} {v.item():.4f}" for k, v in vals.items())
+            pv = " ".join(f"{k} {v.item():.4f}" for k, v in parts.items())
             dd.log(f"step {step} t {time.time() - t0:.0f}s lr {lr:.2e} loss {lv:.4f} ema {ema:.4f} {pv}")
     seconds, cpu = time.time() - t0, time.process_time() - cpu0
     master = full_state(student, args.fsdp)
@@ -264,6 +278,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1000, help="step budget (ignored with --minutes)")
     ap.add_argument("--minutes", type=float, default=0, help="wall-clock budget instead of --steps")
     ap.add_argument("--batch", type=int, default=32, help="global batch (sequences), split over processes")
+    ap.add_argument("--accum", type=int, default=1, help="micro-batches per process per step")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--wd", type=float, default=0.0)
@@ -280,8 +295,8 @@ def main(argv=None):
     ap.add_argument("--eval-n", type=int, default=0, help="python greedy eval on the first N held-out problems")
     ap.add_argument("--log-every", type=int, default=25)
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or args.temperature <= 0:
-        ap.error("--steps and --batch must be >= 1 and --temperature > 0")
+    if min(args.steps, args.batch, args.accum) < 1 or args.temperature <= 0:
+        ap.error("--steps, --batch and --accum must be >= 1 and --temperature > 0")
     run(args)
 
 

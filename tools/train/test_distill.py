@@ -22,10 +22,12 @@ import sambay_torch as st  # noqa: E402
 from test_train import randomized, small_cfg  # noqa: E402
 
 TOK_FOLDER = os.path.join(ROOT, "models", "sambay-math-f32twin")
-# Master weights of a 2-process run vs a 1-process run after STEPS AdamW steps at LR: the runs differ
-# only in float summation order (per-rank partial sums, gloo's all-reduce), which Adam's normalisation
-# can amplify for near-zero gradients but not beyond a small fraction of one step (LR).
-STEPS, LR, TOL = 3, 1e-3, 1e-4
+# 2 processes x 1 micro-batch vs 1 process x 2 micro-batches (same global batch, same micro-batch
+# shapes): the gradients are g_a/2 + g_b/2 vs (g_a + g_b)/2, equal up to rounding. With different
+# micro-batch shapes they are not: BLAS rounds differently per shape, that flips a few int8 activation
+# codes, the quantized network amplifies the flips, and Adam's first steps (~LR * sign(g)) turn them
+# into differences of up to 2 * LR per step on a few % of the weights (measured: 3.9e-3 after 3 steps).
+STEPS, LR, TOL = 3, 1e-3, 1e-6
 
 
 def write_teacher(folder, layers=8):
@@ -118,9 +120,11 @@ class DistributedTest(unittest.TestCase):
                  "--save-master", master, "--log-every", "1"]
         script = os.path.join(HERE, "distill.py")
         if nproc == 1:
-            cmd = [sys.executable, script] + flags
+            cmd = [sys.executable, script, "--accum", "2"] + flags
         else:
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node",
+            # --redirects/--tee 2: torch 1.13 on Python 3.11 cannot parse their default "0" (IntFlag NONE)
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2",
+                   "--nnodes", "1", "--nproc_per_node",
                    str(nproc), "--master_addr", "127.0.0.1", "--master_port", str(free_port()), script] + flags
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -136,7 +140,7 @@ class DistributedTest(unittest.TestCase):
             t0 = tmodel.state_dict()
             moved = max((m1[k] - t0[k]).abs().max().item() for k in m1)
             diff = max((m1[k] - m2[k]).abs().max().item() for k in m1)
-            self.assertGreater(moved, 20 * TOL)  # the runs trained (so agreement is not vacuous)
+            self.assertGreater(moved, 1000 * TOL)  # the runs trained (so agreement is not vacuous)
             self.assertLess(diff, TOL)
             # the exports: exactly {-g, 0, +g} per ternary tensor; the same codes in both runs
             e1, e2 = (st.load_safetensors(os.path.join(o, "model.safetensors")) for o in (out1, out2))
