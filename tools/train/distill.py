@@ -92,8 +92,11 @@ def wrap(student, teacher, dd, fsdp):
         from torch.nn.parallel import DistributedDataParallel as DDP
         return DDP(student, device_ids=[dd.device] if dd.cuda else None), teacher
     import functools
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+    except (ImportError, ValueError) as e:  # torch 1.13 on Python 3.11: a dataclass error on import
+        raise SystemExit(f"--fsdp: torch.distributed.fsdp is not usable in this torch {torch.__version__}: {e}")
     policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={st.Layer})
     dev = dd.device if dd.cuda else None
     return FSDP(student, auto_wrap_policy=policy, device_id=dev), FSDP(teacher, auto_wrap_policy=policy, device_id=dev)
@@ -163,8 +166,8 @@ def lr_at(step, frac, args):
 
 
 def full_state(student, fsdp):
-    """Full-precision master weights on rank 0 (FSDP gathers the shards; others get None from FSDP)."""
-    if fsdp and isinstance(student, torch.nn.Module) and student.__class__.__name__ == "FullyShardedDataParallel":
+    """Full-precision master weights on rank 0 (FSDP gathers the shards there; other ranks get {})."""
+    if fsdp:
         from torch.distributed.fsdp import FullStateDictConfig, StateDictType
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         with FSDP.state_dict_type(student, StateDictType.FULL_STATE_DICT,
@@ -251,7 +254,7 @@ def run(args):
             pv = " ".join(f"{k} {v.item():.4f}" for k, v in parts.items())
             dd.log(f"step {step} t {time.time() - t0:.0f}s lr {lr:.2e} loss {lv:.4f} ema {ema:.4f} {pv}")
     seconds, cpu = time.time() - t0, time.process_time() - cpu0
-    master = full_state(student, args.fsdp)
+    master = full_state(student, args.fsdp and dd.world > 1)
     if dd.rank == 0:
         dd.log(f"distilled {step} steps in {seconds:.0f}s ({step * args.batch} sequences)")
         export(cfg_dict, master, args.teacher, args.out)
@@ -290,7 +293,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=tr.TRAIN_SEED)
-    ap.add_argument("--fsdp", action="store_true", help="shard with FSDP instead of DDP (big models)")
+    ap.add_argument("--fsdp", action="store_true",
+                    help="shard with FSDP instead of DDP (big models; untested here: torch 1.13's FSDP does "
+                         "not import on Python 3.11)")
     ap.add_argument("--save-master", default="", help="also save the full-precision master weights here")
     ap.add_argument("--eval-n", type=int, default=0, help="python greedy eval on the first N held-out problems")
     ap.add_argument("--log-every", type=int, default=25)
