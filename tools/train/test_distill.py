@@ -56,7 +56,7 @@ def loss_args(**kw):
     return types.SimpleNamespace(**a)
 
 
-class LossTest(unittest.TestCase):
+class PiecesTest(unittest.TestCase):
     def test_kl_matches_definition(self):
         s, t = torch.randn(3, 7, 11), torch.randn(3, 7, 11)
         want = F.kl_div(F.log_softmax(s / 2, -1), F.softmax(t / 2, -1), reduction="none").sum(-1) * 4
@@ -110,6 +110,13 @@ class LossTest(unittest.TestCase):
                 json.dump(dict(d, quantization_config={"quant_method": "bitnet"}), f)
             with self.assertRaises(SystemExit):
                 distill.load_checkpoint(tmp)
+
+
+    def test_released_config_defaults(self):
+        """configs/phi-4-mini-flash-reasoning.json (no mamba_* keys, as released) gets the HF defaults."""
+        with open(os.path.join(ROOT, "configs", "phi-4-mini-flash-reasoning.json")) as f:
+            c = st.Cfg(json.load(f))
+        self.assertEqual((c.d_inner, c.dt_rank, c.d_state, c.d_conv, c.head_dim), (5120, 160, 16, 4, 64))
 
 
 class DistributedTest(unittest.TestCase):
