@@ -189,10 +189,52 @@ def export(cfg_dict, master, teacher_folder, out):
             shutil.copy(src, os.path.join(out, name))
 
 
-def train_data(tok, args):
-    """Global batches of the training distribution (mathdata, held-out keys excluded), seeded."""
-    keys = {p["key"] for p in mathdata.make_heldout(500, tr.HELDOUT_SEED)}
-    return tr.batches(tok, keys, args.data_seed, args.batch)
+def heldout_keys():
+    return {p["key"] for p in mathdata.make_heldout(500, tr.HELDOUT_SEED)}
+
+
+def token_file_batches(path, bsz, pad, vocab):
+    """Global batches from a JSONL of tokenized examples {"ids": [...], "mask": [...]} (mask 1 = a token
+    the loss covers), in file order, cycling: the path for any tokenizer and any corpus."""
+    while True:
+        ex = []
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                r = json.loads(line)
+                ids, mask = r.get("ids"), r.get("mask")
+                if not ids or len(ids) < 2 or len(ids) != len(mask) or not 0 <= min(ids) <= max(ids) < vocab:
+                    raise SystemExit(f"{path}:{n}: need 'ids' (>= 2 tokens, each < {vocab}) and 'mask' of equal length")
+                ex.append((ids, mask))
+                if len(ex) == bsz:
+                    yield tr._collate(ex, pad)
+                    ex = []
+        if n < bsz:
+            raise SystemExit(f"{path}: {n} examples, fewer than one batch of {bsz}")
+
+
+def train_data(cfg_dict, args):
+    """Global batches: --tokens FILE, else the training distribution (mathdata, held-out keys excluded)."""
+    if args.tokens:
+        return token_file_batches(args.tokens, args.batch, cfg_dict.get("pad_token_id", 0), cfg_dict["vocab_size"])
+    return tr.batches(Tokenizer.load_hf(args.teacher), heldout_keys(), args.data_seed, args.batch)
+
+
+def generate_teacher_data(teacher, args):
+    """Teacher-generated solutions (greedy) of training-stream problems, written for --tokens."""
+    tok = Tokenizer.load_hf(args.teacher)
+    stream = mathdata.training_stream(heldout_keys(), args.data_seed)
+    texts = [next(stream) for _ in range(args.gen_teacher)]
+    probs = [{"problem": t[len(mathdata.USER):t.index(mathdata.END)], "answer": mathdata.extract_answer(t)}
+             for t in texts]
+    acc, outs, correct = tr.greedy_eval(teacher, tok, probs)
+    kept = 0
+    with open(args.gen_out, "w") as f:
+        for p, o, ok in zip(probs, outs, correct):
+            if ok or not args.gen_correct_only:
+                ids, mask = tr.encode_example(tok, mathdata.prompt(p["problem"]) + o + mathdata.END)
+                f.write(json.dumps({"ids": ids, "mask": mask}) + "\n")
+                kept += 1
+    print(f"teacher solved {acc:.1%} of {len(probs)} training problems; wrote {kept} to {args.gen_out}")
 
 
 def train_step(student, teacher, opt, batch, dd, args):
@@ -225,6 +267,8 @@ def run(args):
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     cfg_dict, teacher, student = build_models(args.teacher)
+    if args.gen_teacher:
+        return generate_teacher_data(teacher, args)
     n_tern = len(student.bitlinear_names())
     dd.log(f"teacher {args.teacher} params {sum(p.numel() for p in student.parameters())} "
            f"ternary tensors {n_tern} processes {dd.world} global batch {args.batch}")
@@ -232,7 +276,7 @@ def run(args):
     # one group, one weight decay: FSDP (torch 1.13) flattens parameters, so per-name groups are not
     # available there, and DDP/1-process must optimise the same way for the equivalence test
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd)
-    data = train_data(Tokenizer.load_hf(args.teacher), args)
+    data = train_data(cfg_dict, args)
     t0, cpu0, ema = time.time(), time.process_time(), None
     step = 0
     while True:
@@ -277,7 +321,7 @@ def run(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--teacher", required=True, help="full-precision phi4flash HF folder")
-    ap.add_argument("--out", required=True, help="exported ternary HF folder")
+    ap.add_argument("--out", default="", help="exported ternary HF folder")
     ap.add_argument("--steps", type=int, default=1000, help="step budget (ignored with --minutes)")
     ap.add_argument("--minutes", type=float, default=0, help="wall-clock budget instead of --steps")
     ap.add_argument("--batch", type=int, default=32, help="global batch (sequences), split over processes")
@@ -293,6 +337,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=tr.TRAIN_SEED)
+    ap.add_argument("--tokens", default="", help='JSONL {"ids", "mask"} to train on instead of mathdata')
+    ap.add_argument("--gen-teacher", type=int, default=0,
+                    help="instead of training: write the teacher's greedy solutions of N training problems")
+    ap.add_argument("--gen-out", default="", help="--gen-teacher output (JSONL for --tokens)")
+    ap.add_argument("--gen-correct-only", action="store_true", help="keep only solutions graded correct")
     ap.add_argument("--fsdp", action="store_true",
                     help="shard with FSDP instead of DDP (big models; untested here: torch 1.13's FSDP does "
                          "not import on Python 3.11)")
@@ -302,6 +351,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if min(args.steps, args.batch, args.accum) < 1 or args.temperature <= 0:
         ap.error("--steps, --batch and --accum must be >= 1 and --temperature > 0")
+    if not (args.gen_out if args.gen_teacher else args.out):
+        ap.error("--out is required (--gen-out with --gen-teacher)")
     run(args)
 
 

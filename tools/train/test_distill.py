@@ -119,6 +119,30 @@ class PiecesTest(unittest.TestCase):
         self.assertEqual((c.d_inner, c.dt_rank, c.d_state, c.d_conv, c.head_dim), (5120, 160, 16, 4, 64))
 
 
+class TeacherDataTest(unittest.TestCase):
+    def test_generate_then_train_on_tokens(self):
+        """--gen-teacher writes the teacher's solutions as {"ids","mask"}; --tokens trains on them;
+        a token id outside the vocabulary is a clear error."""
+        with tempfile.TemporaryDirectory() as tmp:
+            teacher = os.path.join(tmp, "teacher")
+            write_teacher(teacher, layers=4)
+            data = os.path.join(tmp, "gen.jsonl")
+            distill.main(["--teacher", teacher, "--gen-teacher", "4", "--gen-out", data])
+            rows = [json.loads(l) for l in open(data)]
+            self.assertEqual(len(rows), 4)
+            end = 364  # <|end|>: every written solution is closed
+            for r in rows:
+                self.assertEqual(len(r["ids"]), len(r["mask"]))
+                self.assertEqual((r["ids"][-1], r["mask"][-1], r["mask"][0]), (end, 1, 0))
+            out = os.path.join(tmp, "out")
+            distill.main(["--teacher", teacher, "--tokens", data, "--out", out, "--steps", "1", "--batch", "2"])
+            self.assertTrue(os.path.exists(os.path.join(out, "model.safetensors")))
+            with open(data, "a") as f:
+                f.write(json.dumps({"ids": [1, 384], "mask": [0, 1]}) + "\n")
+            with self.assertRaisesRegex(SystemExit, "gen.jsonl:5"):
+                distill.main(["--teacher", teacher, "--tokens", data, "--out", out, "--steps", "3", "--batch", "2"])
+
+
 class DistributedTest(unittest.TestCase):
     def _run(self, tmp, teacher, tag, nproc):
         out, master = os.path.join(tmp, "out" + tag), os.path.join(tmp, f"master{tag}.pt")
