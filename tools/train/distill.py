@@ -269,6 +269,8 @@ def run(args):
     cfg_dict, teacher, student = build_models(args.teacher)
     if args.gen_teacher:
         return generate_teacher_data(teacher, args)
+    if args.init:  # a later stage: start from an earlier run's master weights, not the teacher's
+        student.load_state_dict(torch.load(args.init, map_location="cpu")["model"], strict=True)
     n_tern = len(student.bitlinear_names())
     dd.log(f"teacher {args.teacher} params {sum(p.numel() for p in student.parameters())} "
            f"ternary tensors {n_tern} processes {dd.world} global batch {args.batch}")
@@ -346,6 +348,7 @@ def main(argv=None):
                     help="shard with FSDP instead of DDP (big models; untested here: torch 1.13's FSDP does "
                          "not import on Python 3.11)")
     ap.add_argument("--save-master", default="", help="also save the full-precision master weights here")
+    ap.add_argument("--init", default="", help="start the student from a --save-master file (next stage)")
     ap.add_argument("--eval-n", type=int, default=0, help="python greedy eval on the first N held-out problems")
     ap.add_argument("--log-every", type=int, default=25)
     args = ap.parse_args(argv)

@@ -134,9 +134,16 @@ class TeacherDataTest(unittest.TestCase):
             for r in rows:
                 self.assertEqual(len(r["ids"]), len(r["mask"]))
                 self.assertEqual((r["ids"][-1], r["mask"][-1], r["mask"][0]), (end, 1, 0))
-            out = os.path.join(tmp, "out")
-            distill.main(["--teacher", teacher, "--tokens", data, "--out", out, "--steps", "1", "--batch", "2"])
-            self.assertTrue(os.path.exists(os.path.join(out, "model.safetensors")))
+            out, master = os.path.join(tmp, "out"), os.path.join(tmp, "m.pt")
+            distill.main(["--teacher", teacher, "--tokens", data, "--out", out, "--steps", "1", "--batch", "2",
+                          "--save-master", master])
+            # --init: one step at lr 0 from the saved master weights exports exactly the same model (from
+            # the teacher instead, gamma and codes would differ: the first run moved every weight)
+            out2 = os.path.join(tmp, "out2")
+            distill.main(["--teacher", teacher, "--tokens", data, "--out", out2, "--steps", "1", "--batch", "2",
+                          "--init", master, "--lr", "0"])
+            a, b = (st.load_safetensors(os.path.join(o, "model.safetensors")) for o in (out, out2))
+            self.assertTrue(all(torch.equal(a[k], b[k]) for k in a))
             with open(data, "a") as f:
                 f.write(json.dumps({"ids": [1, 384], "mask": [0, 1]}) + "\n")
             with self.assertRaisesRegex(SystemExit, "gen.jsonl:5"):
