@@ -99,7 +99,8 @@ def wrap(student, teacher, dd, fsdp):
         raise SystemExit(f"--fsdp: torch.distributed.fsdp is not usable in this torch {torch.__version__}: {e}")
     policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={st.Layer})
     dev = dd.device if dd.cuda else None
-    return FSDP(student, auto_wrap_policy=policy, device_id=dev), FSDP(teacher, auto_wrap_policy=policy, device_id=dev)
+    return (FSDP(student, auto_wrap_policy=policy, device_id=dev),
+            FSDP(teacher, auto_wrap_policy=policy, device_id=dev))
 
 
 def shard(ids, mask, dd, accum=1):
@@ -203,7 +204,8 @@ def token_file_batches(path, bsz, pad, vocab):
                 r = json.loads(line)
                 ids, mask = r.get("ids"), r.get("mask")
                 if not ids or len(ids) < 2 or len(ids) != len(mask) or not 0 <= min(ids) <= max(ids) < vocab:
-                    raise SystemExit(f"{path}:{n}: need 'ids' (>= 2 tokens, each < {vocab}) and 'mask' of equal length")
+                    raise SystemExit(f"{path}:{n}: need 'ids' (>= 2 tokens, each < {vocab}) "
+                                     "and 'mask' of the same length")
                 ex.append((ids, mask))
                 if len(ex) == bsz:
                     yield tr._collate(ex, pad)
@@ -215,7 +217,8 @@ def token_file_batches(path, bsz, pad, vocab):
 def train_data(cfg_dict, args):
     """Global batches: --tokens FILE, else the training distribution (mathdata, held-out keys excluded)."""
     if args.tokens:
-        return token_file_batches(args.tokens, args.batch, cfg_dict.get("pad_token_id", 0), cfg_dict["vocab_size"])
+        pad = cfg_dict.get("pad_token_id", 0)
+        return token_file_batches(args.tokens, args.batch, pad, cfg_dict["vocab_size"])
     return tr.batches(Tokenizer.load_hf(args.teacher), heldout_keys(), args.data_seed, args.batch)
 
 
@@ -305,10 +308,12 @@ def run(args):
         dd.log(f"distilled {step} steps in {seconds:.0f}s ({step * args.batch} sequences)")
         export(cfg_dict, master, args.teacher, args.out)
         if args.save_master:
-            torch.save({"model": master, "config": cfg_dict, "steps": step, "args": vars(args)}, args.save_master)
+            torch.save({"model": master, "config": cfg_dict, "steps": step, "args": vars(args)},
+                       args.save_master)
         summary = {"teacher": args.teacher, "steps": step, "batch": args.batch, "processes": dd.world,
-                   "seconds": round(seconds), "cpu_seconds_rank0": round(cpu), "threads": args.threads, "lr": args.lr, "kl": args.kl,
-                   "ce": args.ce, "hidden": args.hidden, "temperature": args.temperature,
+                   "seconds": round(seconds), "cpu_seconds_rank0": round(cpu), "threads": args.threads,
+                   "lr": args.lr, "kl": args.kl, "ce": args.ce, "hidden": args.hidden,
+                   "temperature": args.temperature,
                    "final_loss_ema": None if ema is None else round(ema, 4)}
         if args.eval_n:
             tok = Tokenizer.load_hf(args.out)
