@@ -128,7 +128,8 @@ class TeacherDataTest(unittest.TestCase):
             write_teacher(teacher, layers=4)
             data = os.path.join(tmp, "gen.jsonl")
             distill.main(["--teacher", teacher, "--gen-teacher", "4", "--gen-out", data])
-            rows = [json.loads(l) for l in open(data)]
+            with open(data) as f:
+                rows = [json.loads(l) for l in f]
             self.assertEqual(len(rows), 4)
             end = 364  # <|end|>: every written solution is closed
             for r in rows:
@@ -182,8 +183,8 @@ class DistributedTest(unittest.TestCase):
             self.assertLess(diff, TOL)
             # the exports: exactly {-g, 0, +g} per ternary tensor; the same codes in both runs
             e1, e2 = (st.load_safetensors(os.path.join(o, "model.safetensors")) for o in (out1, out2))
-            names = st.SambaY(st.Cfg(json.load(open(os.path.join(teacher, "config.json")))),
-                              ternary=True).bitlinear_names()
+            with open(os.path.join(teacher, "config.json")) as f:
+                names = st.SambaY(st.Cfg(json.load(f)), ternary=True).bitlinear_names()
             self.assertEqual(len(names), 35)
             agree = total = 0
             for n in names:
@@ -193,7 +194,8 @@ class DistributedTest(unittest.TestCase):
                 agree += (c1 == c2).sum().item()
                 total += c1.numel()
             self.assertGreater(agree / total, 0.999)
-            cfg = json.load(open(os.path.join(out1, "config.json")))
+            with open(os.path.join(out1, "config.json")) as f:
+                cfg = json.load(f)
             self.assertEqual(cfg["quantization_config"]["quant_method"], "bitnet")
             self.assertTrue(os.path.exists(os.path.join(out1, "tokenizer.json")))
 
