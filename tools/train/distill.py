@@ -271,6 +271,8 @@ def run(args):
     torch.set_num_threads(args.threads)
     cfg_dict, teacher, student = build_models(args.teacher)
     if args.gen_teacher:
+        if dd.world > 1:
+            raise SystemExit("--gen-teacher runs in one process")
         return generate_teacher_data(teacher, args)
     if args.init:  # a later stage: start from an earlier run's master weights, not the teacher's
         student.load_state_dict(torch.load(args.init, map_location="cpu")["model"], strict=True)
