@@ -20,6 +20,10 @@ export BF_SERVER_LOAD_TEST=1
 
 echo "== reference (float64 NumPy SambaY) self-tests"
 /usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
+# Only the distillation test of tools/train runs here (~20 s, 15 CPU s: a tiny model, 3 steps, 1 vs 2 gloo
+# processes); tools/train/test_train.py is run by hand (README there).
+echo "== distillation (tools/train/test_distill.py)"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -m unittest tools/train/test_distill.py
 
 echo "== release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -60,10 +60,12 @@ class Cfg:
         self.head_dim = self.hidden // self.n_heads
         self.vocab = d["vocab_size"]
         self.window = d["sliding_window"]
-        self.d_state = d["mamba_d_state"]
-        self.d_conv = d["mamba_d_conv"]
-        self.d_inner = d["mamba_expand"] * self.hidden
-        self.dt_rank = d["mamba_dt_rank"]
+        # The released config.json omits the Mamba keys: the HF config class defaults apply.
+        self.d_state = d.get("mamba_d_state", 16)
+        self.d_conv = d.get("mamba_d_conv", 4)
+        self.d_inner = d.get("mamba_expand", 2) * self.hidden
+        dt_rank = d.get("mamba_dt_rank", "auto")
+        self.dt_rank = math.ceil(self.hidden / 16) if dt_rank == "auto" else dt_rank
         self.eps = d["layer_norm_eps"]
         assert self.n_layers % 4 == 0 and d.get("mb_per_layer", 2) == 2
         assert self.n_heads % self.n_kv == 0 and self.n_kv % 2 == 0
@@ -338,7 +340,9 @@ class SambaY(nn.Module):
             elif name.endswith(("Wqkv.bias", "out_proj.bias")):
                 nn.init.zeros_(p)
 
-    def forward(self, ids):
+    def forward(self, ids, hidden=None):
+        """ids: [b,T] -> logits [b,T,V]; a list passed as hidden receives the residual stream after each
+        layer (distillation's hidden-state term)."""
         x = self.model.embed_tokens(ids)
         memory = shared_kv = None
         for layer in self.model.layers:
@@ -351,6 +355,8 @@ class SambaY(nn.Module):
                 o, shared_kv = layer.attn(a, shared_kv)
             x = x + o
             x = x + layer.mlp(layer.post_attention_layernorm(x))
+            if hidden is not None:
+                hidden.append(x)
         return F.linear(self.model.final_layernorm(x), self.model.embed_tokens.weight)
 
     def init_cache(self, b):

@@ -146,6 +146,12 @@ def greedy_eval(model, tok, problems, max_new=160, log=None):
 
 
 def export(model, tok, cfg_dict, folder, ternary, bf16=False):
+    write_weights(model, cfg_dict, folder, ternary, bf16)
+    tok.save_hf(folder)
+
+
+def write_weights(model, cfg_dict, folder, ternary, bf16=False):
+    """config.json + model.safetensors as shipped (ternary: BitLinear weights exactly gamma*Wq in F32)."""
     os.makedirs(folder, exist_ok=True)
     d = dict(cfg_dict)
     if ternary:
@@ -163,7 +169,6 @@ def export(model, tok, cfg_dict, folder, ternary, bf16=False):
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(d, f, indent=2)
     st.save_safetensors(os.path.join(folder, "model.safetensors"), sd, bf16_names=bf)
-    tok.save_hf(folder)
 
 
 def kind_of(problem):
