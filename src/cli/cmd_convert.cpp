@@ -3,12 +3,13 @@
 
 #include "cli/args.h"
 #include "convert/convert.h"
+#include "convert/imatrix.h"
 #include "core/error.h"
 
 namespace bf {
 
 int cmd_convert(int argc, char** argv) {
-    std::string input, output, outtype = "f32", head_type, random_config, tokenizer_dir;
+    std::string input, output, outtype = "f32", head_type, imatrix_path, random_config, tokenizer_dir;
     int64_t seed = 1;
     bool quiet = false;
     ArgParser p("bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
@@ -26,6 +27,9 @@ int cmd_convert(int argc, char** argv) {
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
     p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
              "take tokenizer.json, tokenizer_config.json, generation_config.json from DIR");
+    p.option({"--imatrix"}, &imatrix_path, "FILE",
+             "importance matrix from `bitflash imatrix` (llama.cpp's .dat): q4_0 and k-quant scales minimise\n"
+             "the importance-weighted error");
     p.flag({"-q", "--quiet"}, &quiet, "no per-tensor progress");
     if (!p.parse(argc, argv)) return 0;
     if (output.empty()) fail("missing -o OUT.gguf");
@@ -41,6 +45,11 @@ int cmd_convert(int argc, char** argv) {
     o.seed = uint64_t(seed);
     o.tokenizer_dir = tokenizer_dir;
     o.progress = !quiet;
+    std::map<std::string, std::vector<float>> imatrix;
+    if (!imatrix_path.empty()) {
+        imatrix = load_imatrix(imatrix_path);
+        o.importance = &imatrix;
+    }
     convert(o);
     std::fprintf(stderr, "convert: wrote %s\n", output.c_str());
     return 0;

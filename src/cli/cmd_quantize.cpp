@@ -3,12 +3,13 @@
 
 #include "cli/args.h"
 #include "convert/convert.h"
+#include "convert/imatrix.h"
 #include "core/error.h"
 
 namespace bf {
 
 int cmd_quantize(int argc, char** argv) {
-    std::string in, out, type, head_type;
+    std::string in, out, type, head_type, imatrix_path;
     bool quiet = false;
     ArgParser p("bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE]",
                 "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m |\n"
@@ -19,6 +20,9 @@ int cmd_quantize(int argc, char** argv) {
     p.positional("TYPE", &type, "weight type");
     p.option({"--head-type"}, &head_type, "TYPE",
              "embedding / lm_head type (default: TYPE; q6_k for q4_0 and the k-quants; q8_0 for ternary)");
+    p.option({"--imatrix"}, &imatrix_path, "FILE",
+             "importance matrix from `bitflash imatrix` (llama.cpp's .dat): q4_0 and k-quant scales minimise\n"
+             "the importance-weighted error");
     p.flag({"-q", "--quiet"}, &quiet, "no per-tensor progress");
     if (!p.parse(argc, argv)) return 0;
     ConvertOptions o;
@@ -26,6 +30,11 @@ int cmd_quantize(int argc, char** argv) {
     if (o.outtype == DType::TQ1_0) fail("tq1_0 is not supported yet (use tq2_0 or i2_s)");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
     o.progress = !quiet;
+    std::map<std::string, std::vector<float>> imatrix;
+    if (!imatrix_path.empty()) {
+        imatrix = load_imatrix(imatrix_path);
+        o.importance = &imatrix;
+    }
     quantize_gguf(in, out, o);
     std::fprintf(stderr, "quantize: wrote %s\n", out.c_str());
     return 0;

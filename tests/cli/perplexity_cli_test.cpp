@@ -151,4 +151,23 @@ TEST(ImatrixCli, WritesLegacyFileAndTheSamePpl) {
     EXPECT_EQ(bitflash("imatrix -m " + m + " -o " + out).code, 1);  // no text
 }
 
+TEST(ImatrixCli, QuantizeAndConvertTakeIt) {
+    const std::string m = twin("f32"), dat = tmp() + "/imatrix-q.dat";
+    const Result r = bitflash("imatrix -m " + m + " -c 128 --chunks 1 --parse-special -f " + kText + " -o " + dat);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const std::string plain = tmp() + "/q-plain.gguf", weighted = tmp() + "/q-imat.gguf", conv = tmp() + "/c-imat.gguf";
+    ASSERT_EQ(bitflash("quantize " + m + " " + plain + " q4_k_m -q").code, 0);
+    const Result q = bitflash("quantize " + m + " " + weighted + " q4_k_m -q --imatrix " + dat);
+    ASSERT_EQ(q.code, 0) << q.err;
+    // the importance changes the chosen scales, and convert applies it as quantize does
+    EXPECT_NE(slurp(plain), slurp(weighted));
+    const Result c = bitflash("convert " + std::string(BF_SOURCE_DIR) + "/models/sambay-math-f32twin -o " + conv +
+                              " --outtype q4_k_m -q --imatrix " + dat);
+    ASSERT_EQ(c.code, 0) << c.err;
+    EXPECT_EQ(slurp(conv).size(), slurp(weighted).size());
+    const Result bad = bitflash("quantize " + m + " " + tmp() + "/q-bad.gguf q4_k_m -q --imatrix " + kText);
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_FALSE(bad.err.empty());
+}
+
 }  // namespace
