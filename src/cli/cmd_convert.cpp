@@ -8,7 +8,7 @@
 namespace bf {
 
 int cmd_convert(int argc, char** argv) {
-    std::string input, output, outtype = "f32", head_type, random_config, tokenizer_dir;
+    std::string input, output, outtype = "f32", head_type, random_config, tokenizer_dir, ternary_scales = "tensor";
     int64_t seed = 1;
     bool quiet = false;
     ArgParser p("bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
@@ -19,6 +19,8 @@ int cmd_convert(int argc, char** argv) {
     p.option({"--outtype"}, &outtype, "TYPE", "f32 | f16 | bf16 | q8_0 | tq2_0 | i2_s (default f32)");
     p.option({"--head-type"}, &head_type, "TYPE",
              "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | tq2_0 (default: outtype; q8_0 for ternary)");
+    p.option({"--ternary-scales"}, &ternary_scales, "RULE",
+             "tq2_0 scales: tensor (BitNet absmean, default) | row | block | row-mse | block-mse (docs/ACCURACY.md)");
     p.option({"--random"}, &random_config, "CONFIG.json", "random weights for this config instead of a checkpoint");
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
     p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
@@ -37,6 +39,7 @@ int cmd_convert(int argc, char** argv) {
     if (o.outtype == DType::Q4_0 || o.outtype == DType::Q4_K || o.outtype == DType::Q5_K || o.outtype == DType::Q6_K)
         fail("--outtype " + outtype + " is not supported yet");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
+    o.ternary_scales = ternary_scales_from_name(ternary_scales);
     o.seed = uint64_t(seed);
     o.tokenizer_dir = tokenizer_dir;
     o.progress = !quiet;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "convert/ternarize.h"
 #include "core/dtype.h"
 
 namespace bf {
@@ -18,6 +19,7 @@ struct ConvertOptions {
     std::string tokenizer_dir;       // tokenizer files from here instead of `input` (needed with random)
     uint64_t seed = 1;
     bool progress = true;            // per-tensor lines on stderr
+    TernaryScales ternary_scales = TernaryScales::Tensor;  // tq2_0 block scales (convert/ternarize.h)
 };
 
 void convert(const ConvertOptions& opt);
@@ -25,7 +27,7 @@ void convert(const ConvertOptions& opt);
 // `bitflash quantize`: rewrites a bitflash GGUF (f32/f16/bf16/q8_0/...) with another weight type, keeping
 // metadata and tokenizer; the same storage rules as convert.
 void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
-                   bool progress);
+                   bool progress, TernaryScales scales = TernaryScales::Tensor);
 
 // Storage type of a projection / embedding under the options (docs/formats.md "Storage types").
 bool is_ternary(DType t);
