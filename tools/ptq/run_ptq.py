@@ -118,6 +118,25 @@ def rules(imp_of):
     }
 
 
+def load(folder):
+    torch.set_num_threads(1)
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg_dict = json.load(f)
+    return Tokenizer.load_hf(folder), cfg_dict, st.load_exported(folder)
+
+
+def calib_texts(n):
+    return unseen_texts(CALIB_SEED, n, seen_keys())
+
+
+def calibration(ref, tok, n):
+    """Calibration Hessians per BitLinear and the rule table (imatrix = diag(H) per token)."""
+    calib = calib_texts(n)
+    H = calib_stats(ref, tok, calib)
+    ntok = sum(len(tok.encode(t)) for _, t in calib)
+    return H, rules(lambda h: torch.diag(h) / ntok)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default="", help="comma list (default: all)")
@@ -126,22 +145,14 @@ def main():
     ap.add_argument("--kl-n", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(HERE, "results.jsonl"))
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    tok = Tokenizer.load_hf(TWIN)
-    with open(os.path.join(TWIN, "config.json")) as f:
-        cfg_dict = json.load(f)
-    ref = st.load_exported(TWIN)
+    tok, cfg_dict, ref = load(TWIN)
     sd = ref.state_dict()
-    exclude = seen_keys()
-    calib = unseen_texts(CALIB_SEED, args.calib_n, exclude)
-    kltext = unseen_texts(KL_SEED, args.kl_n, exclude | {k for k, _ in calib})
+    H, table = calibration(ref, tok, args.calib_n)
+    kltext = unseen_texts(KL_SEED, args.kl_n, seen_keys() | {k for k, _ in calib_texts(args.calib_n)})
     kinds = {}
     for k, _ in kltext:
         kinds[k[0]] = kinds.get(k[0], 0) + 1
-    print(f"calib {len(calib)} texts, KL {len(kltext)} texts {kinds}", flush=True)
-    H = calib_stats(ref, tok, calib)
-    ntok = sum(len(tok.encode(t)) for _, t in calib)
-    table = rules(lambda h: torch.diag(h) / ntok)
+    print(f"calib {args.calib_n} texts, KL {len(kltext)} texts {kinds}", flush=True)
     names = args.variants.split(",") if args.variants else ["f32"] + list(table)
     held = tr.load_heldout()[:args.eval_n]
     for name in names:
