@@ -13,17 +13,16 @@ import sambay_torch as st
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rule", required=True, help="a tools/ptq/run_ptq.py variant with 2.0625 bits")
+    ap.add_argument("--rule", required=True, help="a tools/ptq/run_ptq.py variant with 2.0625 bits (e.g. gptq-row-seq)")
     ap.add_argument("--model", default=rp.TWIN)
     ap.add_argument("--out", required=True)
     ap.add_argument("--calib-n", type=int, default=256)
     args = ap.parse_args()
     tok, cfg_dict, ref = rp.load(args.model)
     H, table = rp.calibration(ref, tok, args.calib_n)
-    bits, rule = table[args.rule]
+    model, _, bits = rp.build(args.rule, cfg_dict, ref, tok, H, table, args.calib_n)
     if bits != 2.0625:
         raise SystemExit(f"{args.rule} is not one TQ2_0 plane ({bits} bits/weight)")
-    model, _ = rp.quantized_model(cfg_dict, ref.state_dict(), rule, H)
     os.makedirs(args.out, exist_ok=True)
     for f in os.listdir(args.model):
         if f != "model.safetensors":

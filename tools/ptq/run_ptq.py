@@ -59,10 +59,12 @@ def bitlinears(model):
 
 
 @torch.no_grad()
-def calib_stats(model, tok, texts):
-    """Per BitLinear: H = X^T X over every calibration token (f32 twin inputs); imp = diag(H) / tokens."""
+def calib_stats(model, tok, texts, prefix=""):
+    """Per BitLinear (under `prefix`): H = X^T X over every calibration token; imp = diag(H) / tokens."""
     H, hooks = {}, []
     for name, mod in bitlinears(model):
+        if not name.startswith(prefix):
+            continue
         def hook(m, inp, out, name=name):
             x = inp[0].reshape(-1, inp[0].shape[-1]).double()
             H[name] = H.get(name, 0) + x.T @ x
@@ -86,6 +88,36 @@ def quantized_model(cfg_dict, sd, rule, H):
             mod.weight.copy_(q)
             mod.prequantized = True
     return m.eval(), sum(errs) / len(errs)
+
+
+def sequential_model(cfg_dict, sd, rule, tok, calib):
+    """GPTQ's layer-by-layer order: each layer's Hessians come from inputs that already went through the
+    quantized earlier layers (not-yet-quantized layers run in full precision; they cannot affect them)."""
+    m = st.SambaY(st.Cfg(cfg_dict), ternary=True)
+    m.load_state_dict(sd, strict=True)
+    for _, mod in bitlinears(m):
+        mod.ternary = False
+    errs = []
+    with torch.no_grad():
+        for l in range(len(m.model.layers)):
+            prefix = f"model.layers.{l}."
+            H = calib_stats(m, tok, calib, prefix)
+            for name, mod in bitlinears(m):
+                if name.startswith(prefix):
+                    w = mod.weight.detach().clone()
+                    q = rule(w, H[name])
+                    errs.append(tz.proxy_error(w, q, H[name]))
+                    mod.weight.copy_(q)
+                    mod.ternary = mod.prequantized = True
+    return m.eval(), sum(errs) / len(errs)
+
+
+def build(name, cfg_dict, ref, tok, H, table, calib_n):
+    """(model, bits, proxy error) for a variant name of the table."""
+    bits, rule = table[name.replace("-seq", "")]
+    if name.endswith("-seq"):
+        return (*sequential_model(cfg_dict, ref.state_dict(), rule, tok, calib_texts(calib_n)), bits)
+    return (*quantized_model(cfg_dict, ref.state_dict(), rule, H), bits)
 
 
 @torch.no_grad()
@@ -153,15 +185,14 @@ def main():
     for k, _ in kltext:
         kinds[k[0]] = kinds.get(k[0], 0) + 1
     print(f"calib {args.calib_n} texts, KL {len(kltext)} texts {kinds}", flush=True)
-    names = args.variants.split(",") if args.variants else ["f32"] + list(table)
+    names = args.variants.split(",") if args.variants else ["f32"] + list(table) + ["gptq-row-seq"]
     held = tr.load_heldout()[:args.eval_n]
     for name in names:
         t0 = time.time()
         if name == "f32":
             model, bits, perr = ref, 32.0, 0.0
         else:
-            bits, rule = table[name]
-            model, perr = quantized_model(cfg_dict, sd, rule, H)
+            model, perr, bits = build(name, cfg_dict, ref, tok, H, table, args.calib_n)
         kl, same, ntoks = logit_distance(ref, model, tok, kltext)
         acc, _, _ = tr.greedy_eval(model, tok, held)
         row = {"variant": name, "bits": bits, "accuracy": acc, "correct": round(acc * len(held)),
