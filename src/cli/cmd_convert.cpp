@@ -9,7 +9,8 @@
 namespace bf {
 
 int cmd_convert(int argc, char** argv) {
-    std::string input, output, outtype = "f32", head_type, imatrix_path, random_config, tokenizer_dir;
+    std::string input, output, outtype = "f32", head_type, imatrix_path, random_config, tokenizer_dir,
+        ternary_scales = "tensor";
     int64_t seed = 1;
     bool quiet = false;
     ArgParser p("bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
@@ -23,6 +24,8 @@ int cmd_convert(int argc, char** argv) {
     p.option({"--head-type"}, &head_type, "TYPE",
              "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | q6_k | q4_k | q4_0 | tq2_0\n"
              "(default: outtype; q6_k for q4_0 and the k-quants; q8_0 for ternary)");
+    p.option({"--ternary-scales"}, &ternary_scales, "RULE",
+             "tq2_0 scales: tensor (BitNet absmean, default) | row | block | row-mse | block-mse (docs/ACCURACY.md)");
     p.option({"--random"}, &random_config, "CONFIG.json", "random weights for this config instead of a checkpoint");
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
     p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
@@ -42,6 +45,7 @@ int cmd_convert(int argc, char** argv) {
     parse_outtype(outtype, o);
     if (o.outtype == DType::TQ1_0) fail("--outtype tq1_0 is not supported yet (use tq2_0 or i2_s)");
     if (!head_type.empty()) o.head_type = dtype_from_name(head_type);
+    o.ternary_scales = ternary_scales_from_name(ternary_scales);
     o.seed = uint64_t(seed);
     o.tokenizer_dir = tokenizer_dir;
     o.progress = !quiet;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convert/sources.h"
+#include "convert/ternarize.h"
 #include "convert/tokenizer_meta.h"
 #include "core/error.h"
 #include "core/fp16.h"
@@ -33,8 +34,9 @@ std::string read_text(const std::string& path) {
 }
 
 // gamma for BitNet's absmean rule; a tensor that is already ternary ({−g, 0, +g}, as exported by
-// quantization-aware training) keeps its own g, like bitnet.cpp's converter.
-float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& buf, int64_t chunk_rows) {
+// quantization-aware training) keeps its own g, like bitnet.cpp's converter (*exact says so).
+float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& buf, int64_t chunk_rows,
+                    bool* exact) {
     const int64_t rows = s.shape[0], cols = s.shape[1];
     double sum = 0;
     float lo = INFINITY, hi = 0;
@@ -50,7 +52,8 @@ float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& 
             }
         }
     }
-    if (hi > 0 && (hi - lo) <= 1e-3f * hi) return 0.5f * (hi + lo);
+    *exact = hi > 0 && (hi - lo) <= 1e-3f * hi;
+    if (*exact) return 0.5f * (hi + lo);
     const float gamma = float(sum / double(rows * cols));
     if (!std::isfinite(gamma)) fail("tensor '" + s.hf + "' has non-finite values");
     return gamma;
@@ -88,7 +91,7 @@ void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out
 }
 
 void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf,
-                  const float* importance) {
+                  const float* importance, TernaryScales scales) {
     const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1;
     const int64_t cols = s.shape.back();
     // ~16 MB of f32 per chunk; a multiple of 128 elements when the format needs whole groups.
@@ -97,7 +100,9 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
     std::vector<uint8_t> out(row_nbytes(type == DType::I2_S ? DType::F32 : type, cols) *
                              size_t(std::min(chunk_rows, rows)));
     float gamma = 0;
-    if (is_ternary(type)) gamma = ternary_scale(src, s, buf, chunk_rows);
+    bool exact = false;
+    if (is_ternary(type)) gamma = ternary_scale(src, s, buf, chunk_rows, &exact);
+    if (exact) scales = TernaryScales::Tensor;  // an already ternary tensor keeps its values
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - r), count = n * cols;
         src.read_rows(r, n, buf.data());
@@ -123,9 +128,7 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
                 bytes = row_nbytes(type, cols) * size_t(n);
                 break;
             case DType::TQ2_0:
-                for (int64_t i = 0; i < n; ++i)
-                    quantize_row_tq2_0(buf.data() + i * cols, out.data() + row_nbytes(type, cols) * size_t(i), cols,
-                                       gamma);
+                quantize_rows_tq2_0(buf.data(), n, cols, scales, gamma, out.data());
                 bytes = row_nbytes(type, cols) * size_t(n);
                 break;
             case DType::Q4_0:
@@ -171,6 +174,7 @@ void print_progress(size_t i, size_t n, const std::string& name, const char* lef
 }  // namespace
 
 void convert(const ConvertOptions& opt) {
+    check_ternary_scales(opt.outtype, opt.ternary_scales);
     const std::string config_path = opt.random ? opt.input : opt.input + "/config.json";
     ModelConfig cfg = config_from_hf_json(read_text(config_path));
     const auto specs = tensor_specs(cfg);
@@ -198,7 +202,7 @@ void convert(const ConvertOptions& opt) {
         const auto& s = specs[i];
         if (opt.progress) print_progress(i, specs.size(), s.gguf, dtype_name(types[i]), "<-", s.hf, notes[i]);
         auto src = sources->open(s, i);
-        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s));
+        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s), opt.ternary_scales);
     }
     w.finish();
 }
@@ -229,6 +233,7 @@ private:
 };
 
 void quantize_gguf(const std::string& in, const std::string& out, const ConvertOptions& opt) {
+    check_ternary_scales(opt.outtype, opt.ternary_scales);
     const GgufFile src = GgufFile::open(in);
     const ModelConfig cfg = config_from_gguf(src);
     const auto specs = tensor_specs(cfg);
@@ -267,17 +272,19 @@ void quantize_gguf(const std::string& in, const std::string& out, const ConvertO
             print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->",
                            dtype_name(types[i]), notes[i]);
         GgufSource source(*tensors[i]);
-        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]));
+        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]),
+                     opt.ternary_scales);
     }
     w.finish();
 }
 
 void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
-                   bool progress) {
+                   bool progress, TernaryScales scales) {
     ConvertOptions opt;
     opt.outtype = outtype;
     opt.head_type = head_type;
     opt.progress = progress;
+    opt.ternary_scales = scales;
     quantize_gguf(in, out, opt);
 }
 

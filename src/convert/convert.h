@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "convert/quant_mix.h"
+#include "convert/ternarize.h"
 #include "core/dtype.h"
 
 namespace bf {
@@ -25,6 +26,7 @@ struct ConvertOptions {
     std::string tokenizer_dir;       // tokenizer files from here instead of `input` (needed with random)
     uint64_t seed = 1;
     bool progress = true;            // per-tensor lines on stderr
+    TernaryScales ternary_scales = TernaryScales::Tensor;  // tq2_0 block scales (convert/ternarize.h)
 };
 
 void convert(const ConvertOptions& opt);
@@ -34,6 +36,6 @@ void convert(const ConvertOptions& opt);
 // Uses opt.outtype, mix, head_type, importance and progress (input/output come from `in` / `out`).
 void quantize_gguf(const std::string& in, const std::string& out, const ConvertOptions& opt);
 void quantize_gguf(const std::string& in, const std::string& out, DType outtype, std::optional<DType> head_type,
-                   bool progress);
+                   bool progress, TernaryScales scales = TernaryScales::Tensor);
 
 }  // namespace bf
