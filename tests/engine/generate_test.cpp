@@ -9,7 +9,6 @@
 
 #include "../common/gen_fixture.h"
 #include "engine/batch_generate.h"
-#include "engine/generate.h"
 #include "kernels/matmul.h"
 
 namespace bf {
@@ -54,16 +53,21 @@ struct Gen {
     int32_t end_token = -1;
 };
 
-// One greedy sequence the way `bitflash run` generates it. stop_after > 0: the caller stops after that many.
+// One greedy sequence the way `bitflash run` generates it (a one-slot batcher whose step budget is -b).
+// stop_after > 0: the caller stops after that many tokens.
 Gen run_one(const Fixture& f, const std::vector<int32_t>& eog, int64_t n_ctx, int64_t chunk, int64_t n_predict,
             int stop_after = 0) {
-    Session s(f.model, n_ctx, chunk);
-    SamplerParams sp;
-    sp.temp = 0;
-    Sampler sampler(sp, int32_t(f.model.config.n_vocab));
+    BatcherOptions o;
+    o.n_ctx = n_ctx;
+    o.batch = chunk;
+    Batcher b(f.model, &f.tok, eog, o);
+    GenRequest req;
+    req.prompt = f.prompt;
+    req.sampler.temp = 0;
+    req.max_tokens = n_predict;
     Gen r;
     int n = 0;
-    GenerateResult g = generate(s, sampler, f.tok, eog, f.prompt, n_predict, [&](const std::string& piece) {
+    const GenOutcome g = generate_one(b, std::move(req), [&](const std::string& piece) {
         r.text += piece;
         return stop_after <= 0 || ++n < stop_after;
     });
@@ -133,7 +137,7 @@ TEST(StopRules, CallerStops) {
     const Fixture& f = fixture("bf16_untied");
     const Gen r = run_one(f, {}, 256, 512, 32, 3);
     EXPECT_EQ(r.tokens, head(f.greedy, 3));
-    EXPECT_EQ(r.stop, StopReason::Callback);
+    EXPECT_EQ(r.stop, StopReason::Caller);
 }
 
 TEST(StopRules, ManySequencesStopAtEndOfGenerationAndFullContext) {
@@ -153,6 +157,61 @@ TEST(StopRules, ManySequencesStopAtEndOfGenerationAndFullContext) {
         EXPECT_EQ(j.output, head(f.greedy, 8));
         EXPECT_EQ(j.stop, StopReason::ContextFull);
     }
+}
+
+GenRequest greedy_request(const std::vector<int32_t>& prompt, int64_t max_tokens) {
+    GenRequest r;
+    r.prompt = prompt;
+    r.sampler.temp = 0;
+    r.max_tokens = max_tokens;
+    r.ignore_eos = true;
+    return r;
+}
+
+// Decode tokens go first in a step; prompt chunks get what is left of the budget.
+TEST(Batcher, DecodeFirstThenPromptChunksWithinTheBudget) {
+    const Fixture& f = fixture("bf16_untied");
+    ASSERT_EQ(f.prompt.size(), 6u);
+    BatcherOptions o;
+    o.n_slots = 2;
+    o.n_ctx = 64;
+    o.batch = 4;
+    Batcher b(f.model, &f.tok, {}, o);
+    GenOutcome a, c;
+    b.admit(greedy_request(f.prompt, 12), {nullptr, [&](GenOutcome& out) { a = out; }, nullptr});
+    b.step();
+    b.step();  // prompt A: 4 + 2 tokens; A's first token is sampled
+    b.admit(greedy_request(f.prompt, 5), {nullptr, [&](GenOutcome& out) { c = out; }, nullptr});
+    while (!b.idle()) b.step();
+    EXPECT_EQ(a.tokens, head(f.greedy, 12));
+    EXPECT_EQ(c.tokens, head(f.greedy, 5));
+    // A: 2 prompt steps + 11 decode steps. B's prompt rides along 3 tokens at a time (A's decode token
+    // first) and its 4 decode steps too, so it adds no step of its own.
+    EXPECT_EQ(b.steps(), 13);
+}
+
+TEST(Batcher, SlotCancelledMidPromptIsReused) {
+    const Fixture& f = fixture("bf16_untied");
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 30; ++i) prompt.push_back(int32_t((i * 37 + 11) % 90));
+    BatcherOptions o;
+    o.n_ctx = 64;
+    o.batch = 2;
+    Batcher fresh(f.model, &f.tok, {}, o);
+    const GenOutcome want = generate_one(fresh, greedy_request(prompt, 8), nullptr);
+    ASSERT_EQ(want.tokens.size(), 8u);
+
+    Batcher b(f.model, &f.tok, {}, o);
+    GenOutcome cancelled;
+    b.admit(greedy_request(prompt, 8), {nullptr, [&](GenOutcome& out) { cancelled = out; }, [&] { return b.steps() >= 3; }});
+    while (!b.idle()) b.step();
+    EXPECT_EQ(cancelled.stop, StopReason::Caller);
+    EXPECT_TRUE(cancelled.tokens.empty());
+    EXPECT_EQ(b.slot_tokens(0), head(prompt, 6));  // three steps of two prompt tokens
+    const GenOutcome again = generate_one(b, greedy_request(prompt, 8), nullptr);
+    EXPECT_EQ(again.stats.cache_n, 6);
+    EXPECT_EQ(again.stats.prompt_n, 24);
+    EXPECT_EQ(again.tokens, want.tokens);
 }
 
 }  // namespace

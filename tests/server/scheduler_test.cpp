@@ -193,5 +193,51 @@ TEST(Scheduler, SlotCancelledMidPromptIsReused) {
     EXPECT_EQ(again.text, want.text);
 }
 
+// The done-when of issue #15: a stop string, an end-of-generation id and a full context end a reply the same
+// way through `run` (generate_one on a one-slot batcher, as cmd_run.cpp does) and through the server.
+TEST(SameRules, RunAndServerStopAlike) {
+    const auto& g = ref_greedy();
+    size_t k = 2;
+    while (std::find(g.begin(), g.begin() + long(k), g[k]) != g.begin() + long(k)) ++k;
+    const std::string all = char_tokenizer().decode(g);
+    struct Case {
+        const char* name;
+        std::vector<int32_t> eog;
+        std::string stop;
+        int64_t n_ctx;
+        StopReason run_stop;
+        FinishReason server_finish;
+        std::string want;
+    };
+    const int64_t tight = int64_t(ref_prompt().size()) + 7;
+    const std::vector<Case> cases = {
+        {"stop string", {}, all.substr(5, 2), 256, StopReason::StopString, FinishReason::Stop,
+         all.substr(0, all.find(all.substr(5, 2)))},
+        {"end of generation", {g[k]}, "", 256, StopReason::EndOfGeneration, FinishReason::Stop, all.substr(0, k)},
+        {"full context", {}, "", tight, StopReason::ContextFull, FinishReason::Length, all.substr(0, 8)},
+    };
+    for (const Case& c : cases) {
+        auto m = served(c.eog);
+        GenParams p = greedy_params(ref_prompt(), 32);
+        if (!c.stop.empty()) p.stop = {c.stop};
+        BatcherOptions one;
+        one.n_ctx = c.n_ctx;
+        Batcher run_engine(*m, one);
+        std::string run_text;
+        const GenOutcome run = generate_one(run_engine, p, [&](const std::string& t) {
+            run_text += t;
+            return true;
+        });
+        Scheduler server(*m, opts(2, c.n_ctx));
+        const Reply served_reply = ask(server, p);
+        EXPECT_FALSE(c.want.empty()) << c.name;
+        EXPECT_EQ(run_text, c.want) << c.name;
+        EXPECT_EQ(run.stop, c.run_stop) << c.name;
+        EXPECT_EQ(served_reply.text, c.want) << c.name;
+        EXPECT_EQ(served_reply.finish, c.server_finish) << c.name;
+        EXPECT_EQ(served_reply.t.predicted_n, int64_t(run.tokens.size())) << c.name;
+    }
+}
+
 }  // namespace
 }  // namespace bf

@@ -441,12 +441,14 @@ TEST(ServerDisconnect, ClientLeavingMidStreamFreesTheSlot) {
 }
 
 TEST(ServerQueue, FullQueueGives503) {
-    ServerOptions o = options(1, 1024);
+    // The first request must still run when the third arrives 40 ms later: it fills a 4096-token context
+    // (hundreds of milliseconds even on a fast machine; 600 tokens were sometimes done in time).
+    ServerOptions o = options(1, 4096);
     o.sched.max_queue = 1;
     ApiServer s(o);
     const int port = s.start();
     s.load_model();
-    const std::string longreq = json{{"prompt", "long"}, {"max_tokens", 600}, {"ignore_eos", true}}.dump();
+    const std::string longreq = json{{"prompt", "long"}, {"max_tokens", -1}, {"ignore_eos", true}}.dump();
     std::vector<std::future<int>> futs;
     for (int i = 0; i < 3; ++i) {
         futs.push_back(std::async(std::launch::async, [&] {
