@@ -79,7 +79,7 @@ BatcherOptions one_slot(const GenFlags& f) {
     o.n_slots = 1;
     o.n_ctx = f.ctx;
     o.kv_type = f.kv_type();
-    o.batch = f.batch;
+    o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
     return o;
 }
 

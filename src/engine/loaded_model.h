@@ -1,11 +1,10 @@
-// One loaded model, everything generation needs from its file: weights, tokenizer, end-of-generation ids,
-// chat template, and the factory of per-sequence states. `run`, `chat`, `eval` and `serve` all use it.
+// One loaded model, everything generation needs from its file: weights (whose config sizes the sequence
+// states), tokenizer, end-of-generation ids and chat template. `run`, `chat`, `eval` and `serve` all use it.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "kernels/kv_cache.h"
 #include "model/sambay.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -19,10 +18,6 @@ struct LoadedModel {
     std::string chat_template;  // empty when the model has none and none was asked for
     std::string path;
     double load_ms = 0;
-
-    SequenceState new_state(int64_t n_ctx, KvType kv_type) const {
-        return SequenceState::create(model.config, n_ctx, kv_type);
-    }
 };
 
 // Loads model, tokenizer, end-of-generation ids and chat template: `template_name` (a built-in name or a
