@@ -8,7 +8,7 @@
 
 #include "cli/gen_common.h"
 #include "core/error.h"
-#include "engine/generate.h"
+#include "engine/timings.h"
 
 namespace bf {
 
@@ -22,8 +22,11 @@ int cmd_chat(int argc, char** argv) {
     if (!f.system_prompt.empty()) check_utf8(f.system_prompt, "the system prompt");
     auto lm = load_for_generation(f);
     const bool tty_in = isatty(STDIN_FILENO), tty_out = isatty(STDOUT_FILENO);
-    Session session(lm->model, f.ctx, f.batch, f.kv_type());
-    Sampler sampler(f.sampler(), int32_t(lm->model.config.n_vocab));
+    Batcher engine(*lm, one_slot(f));
+    // One sampler for the whole conversation: penalties see every turn and the RNG goes on.
+    auto sampler = std::make_shared<Sampler>(f.sampler(), int32_t(lm->model.config.n_vocab));
+    // The conversation so far as the state has seen it, plus the reply's end-of-generation token.
+    std::vector<int32_t> seen;
     std::vector<ChatMessage> history;
     if (!f.system_prompt.empty()) history.push_back({"system", f.system_prompt, std::nullopt});
     auto print = [](const std::string& s) {
@@ -38,8 +41,9 @@ int cmd_chat(int argc, char** argv) {
         if (line == "/exit" || line == "/quit") break;
         if (line == "/reset") {
             history.resize(f.system_prompt.empty() ? 0 : 1);
-            session.reset();
-            sampler.reset();
+            seen.clear();
+            engine.forget();
+            sampler->reset();
             std::fprintf(stderr, "chat: conversation reset\n");
             continue;
         }
@@ -48,36 +52,42 @@ int cmd_chat(int argc, char** argv) {
         history.push_back({"user", line, std::nullopt});
         const std::string rendered = render_prompt(*lm, history, true);
         // Reuse the state when what it has seen is a prefix of the new conversation text.
-        const std::string seen = lm->tok.decode(session.tokens());
+        const std::string seen_text = lm->tok.decode(seen);
         std::vector<int32_t> fresh;
-        if (session.n_past() > 0 && rendered.compare(0, seen.size(), seen) == 0) {
-            fresh = lm->tok.encode(rendered.substr(seen.size()), true);
+        if (!seen.empty() && rendered.compare(0, seen_text.size(), seen_text) == 0) {
+            fresh = lm->tok.encode(rendered.substr(seen_text.size()), true);
         } else {
-            if (session.n_past() > 0) std::fprintf(stderr, "chat: history changed, re-reading the conversation\n");
-            session.reset();
+            if (!seen.empty()) std::fprintf(stderr, "chat: history changed, re-reading the conversation\n");
+            seen.clear();
+            engine.forget();
             fresh = lm->tok.encode(rendered, true);
         }
-        if (session.n_past() + int64_t(fresh.size()) >= session.n_ctx()) {
-            std::fprintf(stderr, "chat: error: the conversation (%lld + %zu tokens) does not fit the context (-c %lld); /reset to start over\n",
-                         (long long)session.n_past(), fresh.size(), (long long)session.n_ctx());
+        if (int64_t(seen.size() + fresh.size()) >= f.ctx) {
+            std::fprintf(stderr, "chat: error: the conversation (%zu + %zu tokens) does not fit the context (-c %lld); /reset to start over\n",
+                         seen.size(), fresh.size(), (long long)f.ctx);
             history.pop_back();
             continue;
         }
-        std::fprintf(stderr, "chat: prefill %zu new tokens (%lld reused)\n", fresh.size(), (long long)session.n_past());
+        std::fprintf(stderr, "chat: prefill %zu new tokens (%zu reused)\n", fresh.size(), seen.size());
+        GenRequest req;
+        req.prompt = seen;
+        req.prompt.insert(req.prompt.end(), fresh.begin(), fresh.end());
+        req.shared_sampler = sampler;
+        req.sampler_seen = seen.size();
+        req.max_tokens = f.n_predict;
         ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, tty_out));
-        GenerateResult r = generate(session, sampler, lm->tok, lm->eog, fresh, f.n_predict, [&](const std::string& piece) {
+        const GenOutcome r = generate_one(engine, std::move(req), [&](const std::string& piece) {
             print(shown.push(piece));
             return true;
         });
         print(shown.flush());
         print("\n");
-        // The reply ends with its end-of-generation token, which the template renders too: feed it,
-        // so the state matches the rendered history at the next turn.
-        if (r.stop == StopReason::EndOfGeneration && session.n_past() < session.n_ctx()) {
-            session.feed(std::span<const int32_t>(&r.end_token, 1));
-        }
+        seen = engine.slot_tokens(0);
+        // The reply ends with its end-of-generation token, which the template renders too: the next turn
+        // feeds it, so the state matches the rendered history.
+        if (r.stop == StopReason::EndOfGeneration && int64_t(seen.size()) < f.ctx) seen.push_back(r.end_token);
         history.push_back({"assistant", lm->tok.decode(r.tokens), std::nullopt});
-        if (!f.no_perf) std::fputs(format_timings(r.timings, 0).c_str(), stderr);
+        if (!f.no_perf) std::fputs(format_timings(r.stats, 0).c_str(), stderr);
     }
     return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "cli/gen_common.h"
 #include "core/error.h"
-#include "engine/generate.h"
+#include "engine/timings.h"
 
 namespace bf {
 
@@ -80,21 +80,24 @@ int cmd_run(int argc, char** argv) {
         for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
         std::fprintf(stderr, "\n");
     }
-    Session session(lm->model, f.ctx, f.batch, f.kv_type());
-    Sampler sampler(f.sampler(), int32_t(lm->model.config.n_vocab));
+    Batcher engine(*lm, one_slot(f));
+    GenRequest req;
+    req.prompt = tokens;
+    req.sampler = f.sampler();
+    req.max_tokens = f.n_predict;
     ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO)));
     auto print = [](const std::string& s) {
         std::fwrite(s.data(), 1, s.size(), stdout);
         std::fflush(stdout);
     };
-    GenerateResult r = generate(session, sampler, lm->tok, lm->eog, tokens, f.n_predict, [&](const std::string& piece) {
+    const GenOutcome r = generate_one(engine, std::move(req), [&](const std::string& piece) {
         print(shown.push(piece));
         return true;
     });
     print(shown.flush());
     print("\n");
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
-    if (!f.no_perf) std::fputs(format_timings(r.timings, lm->load_ms).c_str(), stderr);
+    if (!f.no_perf) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);
     return 0;
 }
 

@@ -1,12 +1,8 @@
 #include "cli/gen_common.h"
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
-#include "engine/model_files.h"
 #include "kernels/matmul.h"
 
 namespace bf {
@@ -75,32 +71,16 @@ std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
     if (f.ctx < 1) fail("-c must be >= 1");
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
     set_num_threads(int(f.threads));
-    auto t0 = std::chrono::steady_clock::now();
-    auto file = std::make_shared<GgufFile>(GgufFile::open(path));
-    auto lm = std::unique_ptr<LoadedModel>(
-        new LoadedModel{Model::from_gguf(file), load_tokenizer(*file), {}, {}, 0});
-    lm->eog = load_eog_ids(*file, lm->tok);
-    if (!f.chat_template.empty()) {
-        if (std::filesystem::exists(f.chat_template)) {
-            std::ifstream in(f.chat_template, std::ios::binary);
-            std::ostringstream ss;
-            ss << in.rdbuf();
-            lm->chat_template = ss.str();
-        } else {
-            lm->chat_template = builtin_template(f.chat_template);
-        }
-    } else if (auto t = load_chat_template(*file)) {
-        lm->chat_template = *t;
-    }
-    lm->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return lm;
+    return load_model(path, f.chat_template);
 }
 
-std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
-    if (lm.chat_template.empty())
-        fail("the model has no chat template: pass --chat-template NAME|FILE, or --raw");
-    auto text = [&](int32_t id) { return id >= 0 ? lm.tok.token_to_piece(id) : std::string(); };
-    return render_chat(lm.chat_template, msgs, add_generation_prompt, text(lm.tok.bos_id()), text(lm.tok.eos_id()));
+BatcherOptions one_slot(const GenFlags& f) {
+    BatcherOptions o;
+    o.n_slots = 1;
+    o.n_ctx = f.ctx;
+    o.kv_type = f.kv_type();
+    o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
+    return o;
 }
 
 ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool is_tty) {

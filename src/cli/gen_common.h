@@ -1,5 +1,5 @@
-// What `run` and `chat` share: llama-cli's generation flags, loading model + tokenizer + template,
-// rendering the chat prompt, and showing <think> reasoning dimmed or hidden.
+// What `run`, `chat` and `eval` share: llama-cli's generation flags, loading the model bundle, and showing
+// <think> reasoning dimmed or hidden.
 #pragma once
 #include <memory>
 #include <optional>
@@ -7,12 +7,11 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "engine/batcher.h"
+#include "engine/loaded_model.h"
 #include "engine/reasoning.h"
 #include "kernels/kv_cache.h"
-#include "model/weights.h"
 #include "sample/sampler.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
 
 namespace bf {
 
@@ -32,20 +31,12 @@ struct GenFlags {
     SamplerParams sampler() const;
 };
 
-struct LoadedModel {
-    Model model;
-    Tokenizer tok;
-    std::vector<int32_t> eog;
-    std::string chat_template;  // empty when the model has none and none was asked for
-    double load_ms = 0;
-};
-
-// -m path, or the default demo model; applies -t.
+// -m path, or the default demo model; applies -t; --chat-template NAME|FILE else the model's own (the
+// engine's bundle, engine/loaded_model.h; render_prompt() lives there too).
 std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f);
 std::string default_model_path();
-
-// The model's template (or --chat-template NAME|FILE) applied to the messages.
-std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt);
+// The one-slot batcher `run` and `chat` generate with (-c, -b, -ctk/-ctv).
+BatcherOptions one_slot(const GenFlags& f);
 
 // Shows <think>…</think> dimmed (terminal), plain, or hides it.
 class ReasoningFilter {

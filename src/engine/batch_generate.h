@@ -1,11 +1,10 @@
-// Greedy generation for many prompts at once with continuous batching: up to `parallel` sequences
-// share each forward pass (forward_batch), and a finished sequence's place goes to the next prompt.
+// Greedy generation for many prompts at once (`eval`): the batcher with `parallel` greedy slots; a finished
+// sequence's slot goes to the next prompt.
 #pragma once
 #include <functional>
 #include <vector>
 
-#include "engine/generate.h"
-#include "model/weights.h"
+#include "engine/batcher.h"
 
 namespace bf {
 
@@ -15,7 +14,7 @@ struct BatchJob {
     StopReason stop = StopReason::Length;
 };
 
-// on_done(i) is called as job i finishes (in completion order).
+// on_done(i) is called as job i finishes (in completion order). Whole prompts go in one step each.
 void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vector<int32_t>& eog, int64_t n_ctx,
                     int64_t n_predict, int parallel, const std::function<void(size_t)>& on_done,
                     KvType kv_type = KvType::F32);

@@ -1,6 +1,6 @@
-// One conversation with a model: its sequence state, scratch space and the tokens seen so far.
-// Prefill goes in chunks (exact, §5); decode is a chunk of one token. Only logits of the last token
-// are computed, so the cross-decoder runs once per chunk (§4.8).
+// One sequence fed directly, without sampling or stop rules: `bench` measures prefill and decode at fixed
+// depths with it (generation itself goes through engine/batcher.h). Prefill goes in chunks (exact, §5);
+// decode is a chunk of one token. Only logits of the last token are computed (§4.8).
 #pragma once
 #include <chrono>
 #include <functional>

@@ -214,9 +214,7 @@ void ApiServer::routes() {
                 if (chat) {
                     std::string prompt;
                     try {
-                        auto text = [&](int32_t id) { return id >= 0 ? model_->tok.token_to_piece(id) : std::string(); };
-                        prompt = render_chat(model_->chat_template, cr.messages, true, text(model_->tok.bos_id()),
-                                             text(model_->tok.eos_id()));
+                        prompt = render_prompt(*model_, cr.messages, true);
                     } catch (const Error& e) {
                         throw ApiError(400, std::string("the chat template failed: ") + e.what());
                     }

@@ -1,6 +1,5 @@
-// Continuous batching for `bitflash serve`: one thread owns the model and the slots. Each step it gathers
-// one decode token from every generating slot plus prompt chunks of newly admitted requests into a single
-// forward_batch call. HTTP threads only submit requests and read their GenStream. Knows nothing of HTTP.
+// `bitflash serve`'s queue in front of the engine's batcher (engine/batcher.h): one thread owns the batcher
+// and steps it; HTTP threads only submit requests and read their GenStream. Knows nothing of HTTP.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -13,45 +12,22 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/kv_cache.h"
-
 #include "core/error.h"
-#include "model/sambay.h"
-#include "sample/sampler.h"
-#include "tokenizer/tokenizer.h"
+#include "engine/batcher.h"
 
 namespace bf {
 
-// Everything the server serves, loaded once and then only read.
-struct ServedModel {
-    Model model;
-    Tokenizer tok;
-    std::vector<int32_t> eog;
-    std::string chat_template;
-    std::string path;
-};
+// Everything the server serves, loaded once and then only read: the engine's model bundle.
+using ServedModel = LoadedModel;
 
-// Loads model, tokenizer, end-of-generation ids and chat template (the model's own, else `template_name`:
-// a built-in name or a Jinja file). Throws bf::Error.
+// Loads the model bundle; the chat template is `template_name` (a built-in name or a Jinja file), else the
+// model's own, else phi4-mini (the model family this engine serves). Throws bf::Error.
 std::unique_ptr<ServedModel> load_served_model(const std::string& path, const std::string& template_name);
 
 enum class FinishReason { None, Stop, Length };
 
-struct GenParams {
-    std::vector<int32_t> prompt;     // 1..n_ctx tokens
-    SamplerParams sampler;
-    int64_t max_tokens = -1;         // -1: until end of generation or the context end
-    std::vector<std::string> stop;   // stop strings; the match and what follows are not returned
-    bool ignore_eos = false;         // llama-server's ignore_eos: end-of-generation tokens do not stop
-};
-
-// llama-server's `timings` counters.
-struct GenTimings {
-    int64_t prompt_n = 0;     // prompt tokens prefilled for this request
-    int64_t cache_n = 0;      // prompt tokens reused from the slot's saved state
-    int64_t predicted_n = 0;  // generated tokens
-    double prompt_ms = 0, predicted_ms = 0;
-};
+using GenParams = GenRequest;   // prompt, sampler, max_tokens, stop strings, ignore_eos
+using GenTimings = GenStats;    // llama-server's `timings` counters
 
 struct GenEvent {
     std::string text;  // next piece of output (complete UTF-8 characters, stop strings removed)
@@ -104,32 +80,22 @@ public:
     std::shared_ptr<GenStream> submit(GenParams p);
     void stop();  // finishes the thread; waiting and running requests get an error event
     const SchedulerOptions& options() const { return opt_; }
-    int64_t steps() const { return steps_.load(); }        // forward_batch calls so far
+    int64_t steps() const { return batcher_.steps(); }     // forward_batch calls so far
     int64_t cancelled() const { return cancelled_.load(); }  // requests dropped because the client left
 
 private:
-    struct Slot;
     struct Pending {
         GenParams params;
         std::shared_ptr<GenStream> out;
-        std::chrono::steady_clock::time_point t_submit;
     };
 
     void run();
-    void admit(std::deque<Pending>& incoming);
-    void step();
-    void sample_next(Slot& s);
-    bool emit_text(Slot& s, const std::string& piece, bool final);
-    void finish(Slot& s, FinishReason why, const std::string& error = "");
+    void admit(Pending p);
 
     const ServedModel& m_;
     SchedulerOptions opt_;
-    std::vector<std::unique_ptr<Slot>> slots_;
-    Workspace ws_;
-    std::vector<float> logits_;
-    uint64_t clock_ = 0;  // admission counter for least-recently-used slot choice
-    size_t rr_ = 0;       // round-robin position for no_batch
-    std::atomic<int64_t> steps_{0}, cancelled_{0};
+    Batcher batcher_;  // used by the scheduler thread only
+    std::atomic<int64_t> cancelled_{0};
 
     std::mutex mu_;  // guards queue_ and stop_
     std::condition_variable cv_;

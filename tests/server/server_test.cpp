@@ -197,7 +197,9 @@ TEST_F(ServerTest, ChatNonStreaming) {
 
 TEST_F(ServerTest, ChatStreamingMatchesNonStreaming) {
     json body = chat_body("Stream me", 12);
+    body["ignore_eos"] = true;  // 12 tokens always: the comparison below is never between two empty texts
     const json whole = post_ok("/v1/chat/completions", body);
+    ASSERT_FALSE(whole["choices"][0]["message"]["content"].get<std::string>().empty());
     body["stream"] = true;
     body["stream_options"] = {{"include_usage", true}};
     auto r = client().Post("/v1/chat/completions", body.dump(), "application/json");
@@ -229,12 +231,13 @@ TEST_F(ServerTest, ChatStreamingMatchesNonStreaming) {
 }
 
 TEST_F(ServerTest, Completions) {
-    const json j = post_ok("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}});
+    const json j = post_ok("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}});
     EXPECT_EQ(j["object"], "text_completion");
-    EXPECT_TRUE(j["choices"][0]["text"].is_string());
+    ASSERT_TRUE(j["choices"][0]["text"].is_string());
+    ASSERT_FALSE(j["choices"][0]["text"].get<std::string>().empty());
     EXPECT_EQ(j["usage"]["prompt_tokens"], 9);
     auto r = client().Post("/v1/completions",
-                           json{{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"stream", true}}.dump(),
+                           json{{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}, {"stream", true}}.dump(),
                            "application/json");
     ASSERT_TRUE(r);
     const SseResult sse = parse_sse(r->body);
@@ -347,18 +350,23 @@ TEST_F(ServerTest, SeededSamplingIsDeterministic) {
     body["seed"] = 1234;
     body["top_k"] = 0;
     body["min_p"] = 0;
+    body["ignore_eos"] = true;  // 16 tokens always: never two empty texts compared
     const json a = post_ok("/v1/chat/completions", body);
     const json b = post_ok("/v1/chat/completions", body);
+    ASSERT_FALSE(a["choices"][0]["message"]["content"].get<std::string>().empty());
     EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
     EXPECT_EQ(a["usage"], b["usage"]);
 }
 
 TEST_F(ServerTest, ConcurrentGreedyEqualsSequential) {
     const std::vector<std::string> prompts = {"first prompt", "second one here", "3", "a fourth, longer prompt text"};
-    auto body = [&](size_t i) { return json{{"prompt", prompts[i]}, {"max_tokens", 24}, {"temperature", 0}}; };
+    auto body = [&](size_t i) { return json{{"prompt", prompts[i]}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}}; };
     std::vector<std::string> seq;
     const int64_t steps0 = server_->scheduler()->steps();
-    for (size_t i = 0; i < prompts.size(); ++i) seq.push_back(post_ok("/v1/completions", body(i))["choices"][0]["text"]);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        seq.push_back(post_ok("/v1/completions", body(i))["choices"][0]["text"]);
+        EXPECT_FALSE(seq.back().empty());
+    }
     const int64_t steps1 = server_->scheduler()->steps();
     std::vector<std::future<json>> futs;
     for (size_t i = 0; i < prompts.size(); ++i)
@@ -387,8 +395,10 @@ TEST_F(ServerTest, PromptStateIsReusedAcrossTurns) {
     EXPECT_EQ(second["timings"]["prompt_n"], total - n_tokens(turn1));
     // The same prompt again: the whole prompt is the saved state (its logits were kept): nothing to prefill,
     // and the greedy answer is the same.
-    const json a = post_ok("/v1/completions", {{"prompt", "exact repeat"}, {"max_tokens", 1}, {"temperature", 0}});
-    const json b = post_ok("/v1/completions", {{"prompt", "exact repeat"}, {"max_tokens", 1}, {"temperature", 0}});
+    const json one = {{"prompt", "exact repeat"}, {"max_tokens", 1}, {"temperature", 0}, {"ignore_eos", true}};
+    const json a = post_ok("/v1/completions", one);
+    const json b = post_ok("/v1/completions", one);
+    ASSERT_FALSE(a["choices"][0]["text"].get<std::string>().empty());
     EXPECT_EQ(b["timings"]["prompt_n"], 0);
     EXPECT_EQ(b["timings"]["cache_n"], 12);
     EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
@@ -431,12 +441,14 @@ TEST(ServerDisconnect, ClientLeavingMidStreamFreesTheSlot) {
 }
 
 TEST(ServerQueue, FullQueueGives503) {
-    ServerOptions o = options(1, 1024);
+    // The first request must still run when the third arrives 40 ms later: it fills a 4096-token context
+    // (hundreds of milliseconds even on a fast machine; 600 tokens were sometimes done in time).
+    ServerOptions o = options(1, 4096);
     o.sched.max_queue = 1;
     ApiServer s(o);
     const int port = s.start();
     s.load_model();
-    const std::string longreq = json{{"prompt", "long"}, {"max_tokens", 600}, {"ignore_eos", true}}.dump();
+    const std::string longreq = json{{"prompt", "long"}, {"max_tokens", -1}, {"ignore_eos", true}}.dump();
     std::vector<std::future<int>> futs;
     for (int i = 0; i < 3; ++i) {
         futs.push_back(std::async(std::launch::async, [&] {

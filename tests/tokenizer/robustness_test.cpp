@@ -37,11 +37,10 @@ TEST(TokenizerRobustness, LongRunsThroughTheO200kRegex) {
                                     std::string("\xe2\x80\x83"), std::string("'s"), std::string("\xf0\x9f\x99\x82")}) {
         std::string s;
         while (s.size() < n) s += unit;
-        const auto t0 = std::chrono::steady_clock::now();
+        // No time bound (speed is never asserted): quadratic backtracking on 1 MB would hang, which the
+        // ctest timeout catches.
         const std::vector<int32_t> ids = tok.encode(s, false);
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         EXPECT_TRUE(tok.decode(ids) == s) << "unit " << unit;
-        EXPECT_LT(secs, 20.0) << "unit " << unit;  // linear-time sanity bound on a loaded 2-core machine
     }
     // n spaces then "x": \s+(?!\S) takes n-1 spaces (paired by the merge: (n-2)/2 + 1 tokens) and
     // " x" is one pre-token of two byte tokens.

@@ -42,7 +42,7 @@ done
 echo "run.sh: server on port $PORT"
 
 status=0
-timeout 150 node "$HERE/streams.mjs" "http://127.0.0.1:$PORT/v1" 64 || status=1
+timeout 900 node "$HERE/streams.mjs" "http://127.0.0.1:$PORT/v1" 64 || status=1
 timeout 300 node "$HERE/abuse.mjs" "$PORT" 1200 || status=1
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died"; status=1; }
 [ $status -eq 0 ] && echo "run.sh: PASS" || { echo "run.sh: FAIL (server log: )"; tail -20 "$WORK/server.log"; }

@@ -1,0 +1,308 @@
+// The batcher: slot choice with prompt-state reuse, the budgeted step, sampling and every stop rule.
+#include "engine/batcher.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace bf {
+
+namespace {
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
+// A slot keeps its sequence state between requests: `fed` is exactly what the state has seen. The logits
+// after the last fed token are the step's row `row` while row_step == steps_, and are copied into `logits`
+// (has_logits) when the request ends, so that an identical later prompt can sample without a forward pass.
+struct Batcher::Slot {
+    SequenceState state;
+    std::vector<int32_t> fed;
+    std::vector<float> logits;
+    bool has_logits = false;
+    int64_t row = -1, row_step = -1;
+    uint64_t last_used = 0;
+
+    bool active = false;
+    GenRequest req;
+    GenCallbacks cb;
+    std::shared_ptr<Sampler> sampler;
+    std::unique_ptr<StreamDecoder> decoder;  // null once a stop string ended the text
+    std::string pending;                     // output held back because it may start a stop string
+    size_t prompt_pos = 0;                   // prompt tokens in the state
+    int32_t next_token = -1;                 // sampled, to be fed at the next step
+    GenOutcome out;
+    std::chrono::steady_clock::time_point t_start, t_first;
+
+    bool prefilling() const { return prompt_pos < req.prompt.size(); }
+};
+
+Batcher::Batcher(const Model& m, const Tokenizer* tok, std::vector<int32_t> eog, const BatcherOptions& o)
+    : model_(m), tok_(tok), eog_(std::move(eog)), opt_(o) {
+    if (opt_.n_slots < 1) fail("the number of slots (-np) must be >= 1");
+    if (opt_.n_ctx < 1) fail("the context size (-c) must be >= 1");
+    if (opt_.batch < 1) fail("the batch size (-b) must be >= 1");
+    for (int i = 0; i < opt_.n_slots; ++i) {
+        auto s = std::make_unique<Slot>();
+        s->state = SequenceState::create(m.config, opt_.n_ctx, opt_.kv_type);
+        s->logits.resize(size_t(m.config.n_vocab));
+        slots_.push_back(std::move(s));
+    }
+}
+
+Batcher::~Batcher() = default;
+
+int Batcher::free_slots() const {
+    return int(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return !s->active; }));
+}
+
+const std::vector<int32_t>& Batcher::slot_tokens(int i) const { return slots_.at(size_t(i))->fed; }
+
+void Batcher::check(const GenRequest& r) const {
+    if (r.prompt.empty()) fail("the prompt is empty");
+    if (int64_t(r.prompt.size()) > opt_.n_ctx)
+        fail(strfmt("the prompt (%zu tokens) exceeds the context size (%lld)", r.prompt.size(), (long long)opt_.n_ctx));
+    for (int32_t t : r.prompt)
+        if (t < 0 || t >= model_.config.n_vocab)
+            fail(strfmt("token id %d is out of range [0, %lld)", t, (long long)model_.config.n_vocab));
+    if (!r.stop.empty() && !tok_) fail("stop strings need a tokenizer");
+}
+
+void Batcher::forget() {
+    for (auto& s : slots_)
+        if (!s->active) {
+            s->state.reset();
+            s->fed.clear();
+            s->has_logits = false;
+        }
+}
+
+void Batcher::admit(GenRequest r, GenCallbacks cb) {
+    check(r);
+    Slot* best = nullptr;
+    size_t best_reuse = 0;
+    for (auto& s : slots_) {
+        if (s->active) continue;
+        const auto& pr = r.prompt;
+        size_t reuse = 0;
+        if (!s->fed.empty() && s->fed.size() <= pr.size() && std::equal(s->fed.begin(), s->fed.end(), pr.begin()) &&
+            (s->fed.size() < pr.size() || s->has_logits))
+            reuse = s->fed.size();
+        if (!best || reuse > best_reuse || (reuse == best_reuse && s->last_used < best->last_used)) {
+            best = s.get();
+            best_reuse = reuse;
+        }
+    }
+    if (!best) fail("no free slot");
+    Slot& s = *best;
+    if (best_reuse == 0) {
+        s.state.reset();
+        s.fed.clear();
+        s.has_logits = false;
+    }
+    s.last_used = ++clock_;
+    s.active = true;
+    s.req = std::move(r);
+    s.cb = std::move(cb);
+    s.pending.clear();
+    s.prompt_pos = best_reuse;
+    s.next_token = -1;
+    s.row_step = -1;
+    s.out = GenOutcome{};
+    s.out.stats.cache_n = int64_t(best_reuse);
+    s.out.stats.prompt_n = int64_t(s.req.prompt.size() - best_reuse);
+    s.t_start = std::chrono::steady_clock::now();
+    s.t_first = {};
+    try {
+        if (s.req.shared_sampler) {
+            s.sampler = s.req.shared_sampler;
+        } else {
+            s.sampler = std::make_shared<Sampler>(s.req.sampler, int32_t(model_.config.n_vocab));
+            s.req.sampler_seen = 0;
+        }
+        for (size_t i = s.req.sampler_seen; i < s.req.prompt.size(); ++i) s.sampler->accept(s.req.prompt[i]);
+    } catch (const Error& e) {
+        return finish(s, StopReason::Error, e.what());
+    }
+    s.decoder = tok_ ? std::make_unique<StreamDecoder>(*tok_) : nullptr;
+    if (!s.prefilling()) {  // the whole prompt is the saved state: sample from its saved logits
+        s.t_first = std::chrono::steady_clock::now();
+        sample_next(s, s.logits.data());
+    }
+}
+
+void Batcher::step() {
+    for (auto& s : slots_)
+        if (s->active && s->cb.cancelled && s->cb.cancelled()) finish(*s, StopReason::Caller, "cancelled");
+    std::vector<Slot*> order;
+    for (auto& s : slots_)
+        if (s->active) order.push_back(s.get());
+    if (order.empty()) return;
+    if (opt_.no_batch) {  // one slot per step, taking turns
+        Slot* one = order[rr_++ % order.size()];
+        order.assign(1, one);
+    }
+    // Decode tokens first (one row each, they keep latency low), then prompt chunks with what is left.
+    std::vector<SeqChunk> chunks;
+    std::vector<Slot*> owners;
+    int64_t budget = opt_.batch;
+    for (Slot* s : order)
+        if (!s->prefilling() && s->next_token >= 0) {
+            chunks.push_back({&s->state, std::span<const int32_t>(&s->next_token, 1)});
+            owners.push_back(s);
+            --budget;
+        }
+    for (Slot* s : order)
+        if (s->prefilling() && (budget > 0 || chunks.empty())) {
+            const int64_t left = int64_t(s->req.prompt.size() - s->prompt_pos);
+            const int64_t n = std::max<int64_t>(1, std::min<int64_t>(budget, left));
+            chunks.push_back({&s->state, std::span<const int32_t>(s->req.prompt.data() + s->prompt_pos, size_t(n))});
+            owners.push_back(s);
+            budget -= n;
+        }
+    if (chunks.empty()) return;
+    const size_t V = size_t(model_.config.n_vocab);
+    logits_.resize(chunks.size() * V);
+    try {
+        forward_batch(model_, chunks, LogitsFor::LastToken, ws_, logits_.data());
+    } catch (const std::exception& e) {  // should not happen (inputs are checked); fail those requests only
+        for (Slot* s : owners) {
+            s->state.reset();
+            s->fed.clear();
+            s->has_logits = false;
+            finish(*s, StopReason::Error, e.what());
+        }
+        return;
+    }
+    const int64_t step_no = ++steps_;
+    for (size_t i = 0; i < owners.size(); ++i) {
+        Slot& s = *owners[i];
+        s.fed.insert(s.fed.end(), chunks[i].tokens.begin(), chunks[i].tokens.end());
+        s.has_logits = false;  // the slot's copy is stale; the row below is current
+        s.row = int64_t(i);
+        s.row_step = step_no;
+        if (s.prefilling()) {
+            s.prompt_pos += chunks[i].tokens.size();
+            if (s.prefilling()) continue;
+            s.t_first = std::chrono::steady_clock::now();
+        }
+        sample_next(s, logits_.data() + i * V);
+    }
+}
+
+// Samples the next token and either finishes the request or schedules the token for the next step.
+// The order of the rules is the contract every command shares.
+void Batcher::sample_next(Slot& s, const float* logits) {
+    s.next_token = -1;
+    if (s.req.max_tokens == 0) return finish(s, StopReason::Length);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int32_t id = s.sampler->sample(logits);
+    s.sampler->accept(id);
+    s.out.stats.sample_ms += ms_between(t0, std::chrono::steady_clock::now());
+    if (!s.req.ignore_eos && std::find(eog_.begin(), eog_.end(), id) != eog_.end()) {
+        s.out.end_token = id;
+        return finish(s, StopReason::EndOfGeneration);
+    }
+    s.out.tokens.push_back(id);
+    ++s.out.stats.predicted_n;
+    if (emit_text(s, s.decoder ? s.decoder->push(id) : std::string())) return;  // stop string or caller stop
+    if (s.state.n_past >= s.state.n_ctx) return finish(s, StopReason::ContextFull);  // no room to feed it
+    if (s.req.max_tokens > 0 && s.out.stats.predicted_n >= s.req.max_tokens) return finish(s, StopReason::Length);
+    s.next_token = id;
+}
+
+namespace {
+// Where the first stop string starts in `text`, or npos.
+size_t find_stop(const std::string& text, const std::vector<std::string>& stops) {
+    size_t at = std::string::npos;
+    for (const auto& stop : stops) at = std::min(at, text.find(stop));
+    return at;
+}
+}  // namespace
+
+// Passes output on, holding back a tail that could begin a stop string. Returns true when the request
+// ended (a stop string matched, or the caller said stop).
+bool Batcher::emit_text(Slot& s, const std::string& piece) {
+    s.pending += piece;
+    const size_t at = find_stop(s.pending, s.req.stop);
+    if (at != std::string::npos) {
+        s.pending.resize(at);
+        if (!s.pending.empty() && s.cb.on_text) s.cb.on_text(s.pending);
+        s.pending.clear();
+        s.decoder.reset();
+        finish(s, StopReason::StopString);
+        return true;
+    }
+    size_t keep = 0;
+    for (const auto& stop : s.req.stop)
+        for (size_t k = std::min(s.pending.size(), stop.size() - 1); k > keep; --k)
+            if (s.pending.compare(s.pending.size() - k, k, stop, 0, k) == 0) {
+                keep = k;
+                break;
+            }
+    std::string out = s.pending.substr(0, s.pending.size() - keep);
+    s.pending.erase(0, s.pending.size() - keep);
+    if (s.cb.on_text && !s.cb.on_text(out)) {
+        finish(s, StopReason::Caller, "cancelled");
+        return true;
+    }
+    return false;
+}
+
+void Batcher::finish(Slot& s, StopReason why, const std::string& error) {
+    if (!s.active) return;
+    s.active = false;
+    if (why != StopReason::Caller && why != StopReason::Error && s.decoder) {
+        s.pending += s.decoder->flush();
+        // The held-back tail is output after all, unless it now contains a stop string.
+        const size_t at = find_stop(s.pending, s.req.stop);
+        if (at != std::string::npos) {
+            s.pending.resize(at);
+            why = StopReason::StopString;
+        }
+        if (!s.pending.empty() && s.cb.on_text) s.cb.on_text(s.pending);
+    }
+    s.pending.clear();
+    // Keep the logits after the last fed token while they are still this step's row: the reuse checkpoint.
+    if (s.row_step == steps_.load() && s.row >= 0 && !s.has_logits) {
+        const size_t V = size_t(model_.config.n_vocab);
+        std::copy(logits_.begin() + long(size_t(s.row) * V), logits_.begin() + long(size_t(s.row + 1) * V), s.logits.begin());
+        s.has_logits = true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    GenOutcome& o = s.out;
+    o.stop = why;
+    o.error = error;
+    if (s.t_first.time_since_epoch().count() != 0 && s.t_first >= s.t_start) {
+        o.stats.prompt_ms = ms_between(s.t_start, s.t_first);
+        o.stats.predicted_ms = ms_between(s.t_first, now);
+    } else {
+        o.stats.prompt_ms = ms_between(s.t_start, now);
+    }
+    GenCallbacks cb = std::move(s.cb);
+    s.cb = {};
+    s.sampler.reset();
+    s.decoder.reset();
+    s.next_token = -1;
+    // Cancelled mid-prompt: the state holds a prompt prefix, which `fed` records, so it stays reusable.
+    if (cb.on_done) cb.on_done(o);
+}
+
+void Batcher::abort_all(const std::string& error) {
+    for (auto& s : slots_) finish(*s, StopReason::Error, error);
+}
+
+GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text) {
+    GenOutcome result;
+    bool done = false;
+    b.admit(std::move(r), {on_text, [&](GenOutcome& o) {
+                               result = std::move(o);
+                               done = true;
+                           },
+                           nullptr});
+    while (!done) b.step();
+    return result;
+}
+
+}  // namespace bf
