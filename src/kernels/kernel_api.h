@@ -19,8 +19,9 @@ namespace bf {
 //         masked with 3 holds consecutive elements, which all SIMD widths use without shuffles.
 //         Scales: [rows][kp/256] f32 block scales (TQ2_0 d), or, when all are equal ("uniform": I2_S, and
 //         TQ2_0 files from our converter), a single f32; then kernels accumulate whole rows in int32.
-//   Q4_0 / Q4_K / Q5_K / Q6_K ("4-6-bit"): per row a plane of 4-bit codes, cols/2 bytes (row stride cols/2,
-//         64-byte aligned base), then per-row metadata and, for Q5_K / Q6_K, a plane of high bits:
+//   Q4_0 / Q4_K / Q5_K / Q6_K ("4-6-bit"; kernels/pack_4bit.h): a plane of 4-bit codes, cols/2 bytes per
+//         row (64-byte aligned base), for Q5_K / Q6_K a plane of high bits, and an array of scales; bits
+//         per weight 4.5 / 4.625 / 5.625 / 6.5625 (file: 4.5 / 4.5 / 5.5 / 6.5625):
 //         Q4_0, Q4_K, Q5_K nibbles in pairs of 32-blocks: element e is nibble (e/32)&1 (0 = low) of byte
 //           32·(e/64) + e%32, so a 32-byte load masked / shifted by 4 gives two whole 32-blocks (this is
 //           the K-quant file's qs verbatim). Q4_0 with an odd block count keeps its last block in the file
@@ -157,7 +158,8 @@ struct KernelTable {
     bool kq_lanes = false;  // the 4-6-bit kernels want xl/xdl/xml (q8_lanes_flip) from 8 tokens, and every
                             //   token in one call (they chunk by lane_chunk themselves)
 };
-// 4-6-bit fallbacks to the scalar kernels: all four types on AVX2, NEON and NEON dot product; Q5_K on AVX-512.
+// 4-6-bit: every target has all four types (no scalar fallback); NEON and NEON dot product use register
+// tiles at every token count (no tokens-in-lanes prefill there, so kq_lanes is false).
 
 // The scalar versions (ref/kv_attn_ref.cpp), used where a target has none, and by the SIMD ones for shapes
 // they do not cover (AVX-512: head_dim % 16, values unless head_dim 64 and group 1 or 2; AVX2: head_dim % 8;

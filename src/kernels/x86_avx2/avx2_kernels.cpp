@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/tile_driver.h"
+#include "kernels/x86_avx2/avx2_sums.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/act_quant.h"
 #include "kernels/kernel_api.h"
@@ -17,20 +18,6 @@
 namespace bf {
 
 namespace {
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-inline int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
 
 // Runs tile<R, T>(r, t) over rows [r0, r1) × tokens [0, n_tok), with 1-row / 1-token remainders.
 using kernels::drive;

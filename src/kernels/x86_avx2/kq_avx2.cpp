@@ -15,6 +15,7 @@
 #include "kernels/kq_lanes_driver.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/tile_driver.h"
+#include "kernels/x86_avx2/avx2_sums.h"
 
 #define BF_UNROLL _Pragma("GCC unroll 16")
 
@@ -22,12 +23,6 @@ namespace bf {
 
 namespace {
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m256i nib_lo(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
 inline __m256i nib_hi(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15)); }
@@ -120,7 +115,7 @@ void kq_rows(DType type, const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
         for (int64_t g = 0; g < ngroups; ++g) {
             __m256i c[8];
             const int nblk = group_codes(type, a, r, g, c);
-            __m256 sc, sc2, coef, coef2;
+            __m256 sc, sc2 = _mm256_setzero_ps(), coef, coef2 = _mm256_setzero_ps();
             group_scales(type, a, r, g, nblk, &sc, &sc2, &coef, &coef2);
             BF_UNROLL
             for (int j = 0; j < T; ++j) {
@@ -129,7 +124,7 @@ void kq_rows(DType type, const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                 const __m256 dxv = _mm256_load_ps(dx);
                 const int8_t* x = static_cast<const int8_t*>(a.x) + (t + j) * k + 256 * g;
                 const int32_t* xs = a.xsum + (t + j) * (k / 16) + 16 * g;
-                __m256 dd, dd2;
+                __m256 dd, dd2 = _mm256_setzero_ps();
                 if (q6) {  // per 16: dx of sub-block i is dx[i/2]
                     const __m256 dlo = _mm256_permutevar8x32_ps(dxv, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
                     const __m256 dhi = _mm256_permutevar8x32_ps(dxv, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
@@ -169,7 +164,7 @@ void unpack_row(DType type, const MatArgs& a, int64_t r, const Unpacked& o) {
     for (int64_t g = 0; g < (nb + 7) / 8; ++g) {
         __m256i c[8];
         const int nblk = group_codes(type, a, r, g, c);
-        __m256 sc, sc2, coef, coef2;
+        __m256 sc, sc2 = _mm256_setzero_ps(), coef, coef2 = _mm256_setzero_ps();
         group_scales(type, a, r, g, nblk, &sc, &sc2, &coef, &coef2);
         for (int b = 0; b < nblk; ++b) {
             const __m256i v = type == DType::Q6_K ? _mm256_sub_epi8(c[b], _mm256_set1_epi8(32)) : c[b];

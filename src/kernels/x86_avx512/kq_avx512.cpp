@@ -76,10 +76,10 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
     const int64_t k = a.cols, nb = k / 32;
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* w = static_cast<const uint8_t*>(a.w) + r * (k / 2);
-        __m512 acc[T];
+        __m512 acc[T], acc1[T];
         __m256 off[T];
         BF_UNROLL
-        for (int j = 0; j < T; ++j) acc[j] = _mm512_setzero_ps(), off[j] = _mm256_setzero_ps();
+        for (int j = 0; j < T; ++j) acc[j] = acc1[j] = _mm512_setzero_ps(), off[j] = _mm256_setzero_ps();
         for (int64_t b0 = 0; b0 < nb; b0 += 8) {
             const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
             const __mmask8 m = __mmask8((1u << nblk) - 1);
@@ -92,20 +92,37 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                 off[j] = _mm256_fmadd_ps(d, nblk == 8 ? sums32(xs) : sums32_masked(xs, nblk), off[j]);
                 dd[j] = _mm512_castps256_ps512(d);
             }
-            for (int p = 0; 2 * p < nblk; ++p) {
+            // Pair p into accumulator p % 2 (two chains hide the fma latency); only the row's last chunk
+            // can be short or end in a lone block.
+            auto pair = [&](int p, __m512* acc_p) {
                 const int64_t b = b0 + 2 * p;
                 const bool lone = b + 1 == nb;
                 const __m512i wv = lone ? lone_codes(w + 16 * b) : pair_codes(w + 16 * b);
                 const __mmask64 lm = lone ? __mmask64(0xFFFFFFFFu) : ~__mmask64(0);
-                const __m512i idx = pair_index(p);
                 BF_UNROLL
                 for (int j = 0; j < T; ++j) {
-                    const __m512i xv = _mm512_maskz_loadu_epi8(lm, x + j * k + b * 32);
-                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, dd[j]), acc[j]);
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_maskz_loadu_epi8(lm, x + j * k + b * 32));
+                    acc_p[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pair_index(p), dd[j]), acc_p[j]);
                 }
+            };
+            if (nblk == 8) {  // a lone block only ends an odd count, so never a whole chunk
+                BF_UNROLL
+                for (int p = 0; p < 4; ++p) {
+                    const int64_t b = b0 + 2 * p;
+                    const __m512i wv = pair_codes(w + 16 * b);
+                    BF_UNROLL
+                    for (int j = 0; j < T; ++j) {
+                        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_loadu_si512(x + j * k + b * 32));
+                        __m512& ac = p % 2 ? acc1[j] : acc[j];
+                        ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pair_index(p), dd[j]), ac);
+                    }
+                }
+            } else {
+                for (int p = 0; 2 * p < nblk; ++p) pair(p, p % 2 ? acc1 : acc);
             }
         }
+        BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[j] = _mm512_add_ps(acc[j], acc1[j]);
         BF_UNROLL
         for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(acc[j]) - 8.0f * hsum8(off[j]);
     }
@@ -119,10 +136,10 @@ void q4_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* w = static_cast<const uint8_t*>(a.w) + r * (k / 2);
         const KqScales* ms = static_cast<const KqScales*>(a.w_meta) + r * nsb;
-        __m512 acc[T];
+        __m512 acc[T], acc1[T];  // even / odd pairs: two fma chains
         __m256 off[T];
         BF_UNROLL
-        for (int j = 0; j < T; ++j) acc[j] = _mm512_setzero_ps(), off[j] = _mm256_setzero_ps();
+        for (int j = 0; j < T; ++j) acc[j] = acc1[j] = _mm512_setzero_ps(), off[j] = _mm256_setzero_ps();
         for (int64_t sb = 0; sb < nsb; ++sb) {
             const KqScales& s = ms[sb];
             const __m128i scm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&s));  // sc[8], m[8]
@@ -149,12 +166,13 @@ void q4_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                 for (int j = 0; j < T; ++j) {
                     const __m512i xv = _mm512_loadu_si512(x + j * k + 256 * sb + 64 * p);
                     const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, dd[j]), acc[j]);
+                    __m512& ac = p % 2 ? acc1[j] : acc[j];
+                    ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, dd[j]), ac);
                 }
             }
         }
         BF_UNROLL
-        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(acc[j]) - hsum8(off[j]);
+        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], acc1[j])) - hsum8(off[j]);
     }
 }
 
@@ -168,9 +186,9 @@ void q6_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
         const uint8_t* ql = static_cast<const uint8_t*>(a.w) + r * (k / 2);
         const uint8_t* qh = a.w_hi + r * (k / 4);
         const Q6Scales* ms = static_cast<const Q6Scales*>(a.w_meta) + r * nsb;
-        __m512 acc[T], off[T];
+        __m512 acc[T], acc1[T], off[T];  // acc / acc1: the two 64-element parts of each half (two chains)
         BF_UNROLL
-        for (int j = 0; j < T; ++j) acc[j] = _mm512_setzero_ps(), off[j] = _mm512_setzero_ps();
+        for (int j = 0; j < T; ++j) acc[j] = acc1[j] = _mm512_setzero_ps(), off[j] = _mm512_setzero_ps();
         for (int64_t sb = 0; sb < nsb; ++sb) {
             const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(ms[sb].d)),
                                             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ms[sb].sc)))));
@@ -193,14 +211,15 @@ void q6_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                     for (int j = 0; j < T; ++j) {
                         const __m512i xv = _mm512_loadu_si512(x + j * k + 256 * sb + 64 * v);
                         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, dd[j]), acc[j]);
+                        __m512& ac = s ? acc1[j] : acc[j];
+                        ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, dd[j]), ac);
                     }
                 }
             }
         }
         BF_UNROLL
         for (int j = 0; j < T; ++j)
-            a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), off[j], acc[j]));
+            a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), off[j], _mm512_add_ps(acc[j], acc1[j])));
     }
 }
 
