@@ -9,13 +9,13 @@
 
 namespace bf {
 
-namespace {
-
 void check_multiple(int64_t n, int64_t block, const char* what) {
     if (n < 0 || n % block != 0)
         fail(strfmt("%s: element count %lld is not a non-negative multiple of %lld", what, (long long)n,
                     (long long)block));
 }
+
+namespace {
 
 void check_gamma(float gamma, const char* what) {
     if (!std::isfinite(gamma) || gamma < 0.0f)

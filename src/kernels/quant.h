@@ -40,6 +40,9 @@ void quantize_row_q6_k(const float* x, void* out, int64_t n, const float* import
 // bits of s[j] and s[j+4]; j >= 4 from the nibbles of s[j+4] with s[j-4]'s and s[j]'s top 2 bits above.
 void k_scale_min(const uint8_t* s, int j, int* scale, int* min);
 
+// Throws bf::Error naming `what` unless n is a non-negative multiple of block (the quantizers' length check).
+void check_multiple(int64_t n, int64_t block, const char* what);
+
 // Σ|x| in double, for gamma = mean|W| over a whole tensor (computed chunk by chunk by the converter).
 double sum_abs(const float* x, int64_t n);
 

@@ -10,12 +10,6 @@ namespace bf {
 
 namespace {
 
-void check_blocks(int64_t n, int64_t block, const char* what) {
-    if (n < 0 || n % block != 0)
-        fail(strfmt("%s: element count %lld is not a non-negative multiple of %lld", what, (long long)n,
-                    (long long)block));
-}
-
 float half_at(const uint8_t* p) {
     uint16_t h;
     std::memcpy(&h, p, 2);
@@ -35,7 +29,7 @@ void k_scale_min(const uint8_t* s, int j, int* scale, int* min) {
 }
 
 void dequantize_row_q4_0(const void* in, float* y, int64_t n) {
-    check_blocks(n, 32, "dequantize_row_q4_0");
+    check_multiple(n, 32, "dequantize_row_q4_0");
     const auto* p = static_cast<const uint8_t*>(in);
     for (int64_t b = 0; b < n / 32; ++b, p += 18, y += 32) {
         const float d = half_at(p);
@@ -47,7 +41,7 @@ void dequantize_row_q4_0(const void* in, float* y, int64_t n) {
 }
 
 void dequantize_row_q4_k(const void* in, float* y, int64_t n) {
-    check_blocks(n, 256, "dequantize_row_q4_k");
+    check_multiple(n, 256, "dequantize_row_q4_k");
     const auto* p = static_cast<const uint8_t*>(in);
     for (int64_t b = 0; b < n / 256; ++b, p += 144) {
         const float d = half_at(p), dmin = half_at(p + 2);
@@ -64,7 +58,7 @@ void dequantize_row_q4_k(const void* in, float* y, int64_t n) {
 }
 
 void dequantize_row_q5_k(const void* in, float* y, int64_t n) {
-    check_blocks(n, 256, "dequantize_row_q5_k");
+    check_multiple(n, 256, "dequantize_row_q5_k");
     const auto* p = static_cast<const uint8_t*>(in);
     for (int64_t b = 0; b < n / 256; ++b, p += 176) {
         const float d = half_at(p), dmin = half_at(p + 2);
@@ -84,7 +78,7 @@ void dequantize_row_q5_k(const void* in, float* y, int64_t n) {
 }
 
 void dequantize_row_q6_k(const void* in, float* y, int64_t n) {
-    check_blocks(n, 256, "dequantize_row_q6_k");
+    check_multiple(n, 256, "dequantize_row_q6_k");
     const auto* p = static_cast<const uint8_t*>(in);
     for (int64_t b = 0; b < n / 256; ++b, p += 210) {
         const uint8_t* ql = p;
