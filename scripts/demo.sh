@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The main job: install, build, convert the shipped natively-ternary SambaY (models/sambay-math-ternary,
-# trained here with BitNet b1.58 quantization-aware training) to a 1.58-bit GGUF, and ask it a math question.
+# The main job: install, build, convert the shipped ternary SambaY (models/sambay-math-ternary-distilled: a
+# full-precision twin distilled into BitNet b1.58 here) to a 1.58-bit GGUF, and ask it a math question.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target bitflash
-model=models/sambay-math-ternary
-gguf=models/sambay-math-ternary.gguf
+model=models/sambay-math-ternary-distilled
+gguf=models/sambay-math-ternary-distilled.gguf
 if [ ! -f "$gguf" ] || [ "$model/model.safetensors" -nt "$gguf" ]; then
   ./build/bitflash convert "$model" -o "$gguf" --outtype tq2_0 -q
 fi

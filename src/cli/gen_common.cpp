@@ -61,7 +61,7 @@ void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
 
 std::string default_model_path() {
     if (const char* env = std::getenv("BITFLASH_MODEL")) return env;
-    return std::string(BF_SOURCE_DIR) + "/models/sambay-math-ternary.gguf";
+    return std::string(BF_SOURCE_DIR) + "/models/sambay-math-ternary-distilled.gguf";
 }
 
 std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {

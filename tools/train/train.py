@@ -275,9 +275,21 @@ def train(args):
             f.write(json.dumps({"problem": p["problem"], "answer": p["answer"], "output": o, "ok": c}) + "\n")
 
 
+def evaluate(args):
+    """PyTorch greedy accuracy of a shipped folder on a held-out file: the source of CI's eval floor."""
+    torch.set_num_threads(args.threads)
+    model = st.load_exported(args.model)
+    tok = Tokenizer.load_hf(args.model)
+    with open(args.data) as f:
+        probs = [json.loads(line) for line in f if line.strip()][:args.eval_n]
+    acc, outs, correct = greedy_eval(model, tok, probs)
+    print(json.dumps({"model": args.model, "data": args.data, "problems": len(probs),
+                      "correct": sum(correct), "accuracy": acc}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["prep", "train"])
+    ap.add_argument("cmd", choices=["prep", "train", "eval"])
     ap.add_argument("--variant", choices=["ternary", "f32"], default="ternary")
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--steps", type=int, default=0)
@@ -289,8 +301,12 @@ def main():
     ap.add_argument("--bf16", action="store_true", help="store non-ternary matrices as BF16")
     ap.add_argument("--resume", action="store_true", help="continue from tools/train/checkpoints/VARIANT.pt")
     ap.add_argument("--eval-n", type=int, default=500)
+    ap.add_argument("--model", default="", help="eval: a shipped folder (config.json + model.safetensors)")
+    ap.add_argument("--data", default="", help="eval: held-out problems, one JSON object per line")
     args = ap.parse_args()
-    prep() if args.cmd == "prep" else train(args)
+    if args.cmd == "eval" and not (args.model and args.data):
+        ap.error("eval needs --model DIR and --data FILE")
+    {"prep": lambda: prep(), "train": lambda: train(args), "eval": lambda: evaluate(args)}[args.cmd]()
 
 
 if __name__ == "__main__":
