@@ -18,6 +18,9 @@ export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
 [ -d tests/server/load/node_modules/openai ] || npm install --prefix tests/server/load --no-audit --no-fund --loglevel=error
 export BF_SERVER_LOAD_TEST=1
 
+echo "== layers (README's drawing, CMake dependencies, docs/ARCHITECTURE.md and every #include agree)"
+/usr/bin/python3 scripts/check_layers.py
+
 echo "== reference (float64 NumPy SambaY) self-tests"
 /usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
 # Only the distillation test of tools/train runs here (~20 s, 15 CPU s: a tiny model, 3 steps, 1 vs 2 gloo
