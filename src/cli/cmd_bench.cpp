@@ -114,7 +114,7 @@ int cmd_bench(int argc, char** argv) {
     if (out != "md" && out != "csv" && out != "json" && out != "jsonl") fail("-o must be md, csv, json or jsonl, not '" + out + "'");
     if (reps < 1 || reps > 100000) fail("-r must be between 1 and 100000");
     if (chunk < 1) fail("-b must be >= 1");
-    if (bw_mib < 1 || bw_mib > 65536) fail("--bw-mib must be between 1 and 65536");
+    if (bw_mib < 1 || bw_mib > 8192) fail("--bw-mib must be between 1 and 8192");
     const KvType kv = parse_cache_types(ctk, ctv);
     const auto pps = parse_list(p_arg, "-p"), tgs = parse_list(n_arg, "-n");
     auto depths = parse_list(d_arg, "-d");

@@ -199,7 +199,8 @@ TEST(Bench, BadValuesAreRefusedInOneLine) {
              {"-d 2000000", "depth + test tokens must stay below"},
              {"-t 0", "-t values must be between 1 and 1024"},
              {"-r 0", "-r must be between 1 and 100000"},
-             {"--bw-mib 0", "--bw-mib must be between 1 and 65536"},
+             {"--bw-mib 0", "--bw-mib must be between 1 and 8192"},
+             {"--bw-mib 100000", "--bw-mib must be between 1 and 8192"},
          }) {
         const Result r = bitflash("bench -m " + tiny() + " " + args);
         EXPECT_EQ(r.code, 1) << args;
