@@ -102,6 +102,11 @@ TEST(Bench, DeeperContextReadsMoreKv) {
     const double b0 = j[0]["kv_bytes_per_token"], b1 = j[1]["kv_bytes_per_token"], b64 = j[2]["kv_bytes_per_token"];
     EXPECT_LT(b0, b1);
     EXPECT_LT(b1, b64);
+    // tiny8 by hand: layers 5 (global) and 7 (cross) read the shared cache, 1 and 3 the window-4 rings;
+    // 2 kv heads × 8 dims: q4_0 2·2·(4 + 2) = 24 B per token, the f32 rings 2·16·4 = 128 B per token.
+    // Decoding 2 tokens after depth d reads contexts of d + 1 and d + 2 tokens.
+    EXPECT_DOUBLE_EQ(b0, (2 * 24 * (1 + 2) + 2 * 128 * (1 + 2)) / 2.0);
+    EXPECT_DOUBLE_EQ(b64, (2 * 24 * (65 + 66) + 2 * 128 * (4 + 4)) / 2.0);
     EXPECT_TRUE(j[0]["bw_before_gb_per_s"].is_null());
     EXPECT_EQ(j[2]["type_k"], "q4_0");
 }
