@@ -129,6 +129,8 @@ int cmd_bench(int argc, char** argv) {
         pg = parse_list(pg_arg, "-pg");
         if (pg.size() != 2 || pg[0] < 1 || pg[1] < 1) fail("-pg expects PP,TG (two numbers >= 1), got '" + pg_arg + "'");
     }
+    const auto nonzero = [](const std::vector<int64_t>& v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x > 0; }); };
+    if (!nonzero(pps) && !nonzero(tgs) && pg.empty()) fail("nothing to measure: -p and -n are all 0 and no -pg");
     int64_t max_len = 1;
     for (auto v : pps) max_len = std::max(max_len, v);
     for (auto v : tgs) max_len = std::max(max_len, v);
@@ -219,8 +221,9 @@ int cmd_bench(int argc, char** argv) {
         }
         s.restore(at_depth);
     }
-    std::stable_sort(run.tests.begin(), run.tests.end(),
-                     [](const BenchTest& a, const BenchTest& b) { return a.n_threads < b.n_threads; });
+    auto rank = [&](const BenchTest& x) { return std::find(threads.begin(), threads.end(), x.n_threads) - threads.begin(); };
+    std::stable_sort(run.tests.begin(), run.tests.end(),  // as llama-bench: grouped by -t, in the order given
+                     [&](const BenchTest& a, const BenchTest& b) { return rank(a) < rank(b); });
     run.rss_excludes_probes = rss_clean;
     run.peak_rss = rss_clean ? std::max(peak_rss, double(peak_rss_bytes())) : double(peak_rss_bytes());
 
