@@ -112,6 +112,7 @@ int cmd_bench(int argc, char** argv) {
     if (!p.parse(argc, argv)) return 0;
     if (model_path.empty()) fail("-m MODEL.gguf is required");
     if (out != "md" && out != "csv" && out != "json" && out != "jsonl") fail("-o must be md, csv, json or jsonl, not '" + out + "'");
+    if (plot.find_first_of("'\n") != std::string::npos) fail("--plot: the file name may not contain ' or a newline");
     if (reps < 1 || reps > 100000) fail("-r must be between 1 and 100000");
     if (chunk < 1) fail("-b must be >= 1");
     if (bw_mib < 1 || bw_mib > 8192) fail("--bw-mib must be between 1 and 8192");

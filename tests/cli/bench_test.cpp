@@ -197,6 +197,7 @@ TEST(Bench, BadValuesAreRefusedInOneLine) {
     for (const auto& [args, msg] : std::vector<std::pair<std::string, std::string>>{
              {"-o xml", "-o must be md, csv, json or jsonl"},
              {"-p 0 -n 0", "nothing to measure"},
+             {"--plot \"it's.png\"", "may not contain '"},
              {"-pg 512", "-pg expects PP,TG"},
              {"-pg 0,4", "-pg expects PP,TG"},
              {"-pg a,b", "-pg expects a comma-separated list"},
