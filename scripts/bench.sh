@@ -17,3 +17,11 @@ for t in ${BF_BENCH_TYPES:-q8_0 tq2_0 i2_s f32}; do
   echo "== $t"
   $bf bench -m "$m" -p 512 -n 128 -t 1,2 -r ${BF_BENCH_REPS:-3}
 done
+# the real use (prompt then generation) and decode against depth to 32K with its byte bound
+for t in ${BF_BENCH_DEPTH_TYPES:-tq2_0 q8_0}; do
+  m="$dir/full-$t.gguf"
+  [ -f "$m" ] || continue
+  echo "== $t: -pg and depth"
+  $bf bench -m "$m" -p 0 -n 0 -pg 2048,512 -t 2 -r 2
+  $bf bench -m "$m" -p 0 -n 32 -d 0,2048,4096,8192,16384,32768 -t 2 -r 2 --plot "$dir/depth-$t.png"
+done

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/args.h"
+#include "cli/gen_common.h"
 #include "cli/text_eval.h"
 #include "core/error.h"
 #include "engine/kld_base.h"
@@ -14,7 +15,8 @@ namespace bf {
 namespace {
 
 struct PplFlags {
-    std::string model, text, base;
+    std::string model, text, base, ctk = kv_type_name(kDefaultKvType), ctv = ctk;
+    KvType kv = kDefaultKvType;
     int64_t ctx = 512, batch = 0, threads = 0, chunks = -1;
     bool kl = false, parse_special = false;
 };
@@ -29,7 +31,7 @@ void run_perplexity(const PplFlags& f, const ModelWithTokenizer& mt) {
     std::unique_ptr<KldBaseWriter> base;
     if (!f.base.empty()) base = std::make_unique<KldBaseWriter>(f.base, n_vocab, plan, tokens);
     std::vector<uint8_t> rows;
-    SequenceState st = SequenceState::create(mt.model.config, plan.n_ctx);
+    SequenceState st = SequenceState::create(mt.model.config, plan.n_ctx, f.kv);
     Workspace ws;
     PplStats ppl;
     for (int64_t c = 0; c < plan.n_chunk; ++c) {
@@ -85,7 +87,7 @@ void run_kl_divergence(const PplFlags& f, bool ctx_given, const ModelWithTokeniz
             fail(f.base + " was made from a different text or tokenization than " + f.text);
     }
     if (f.chunks > 0) plan.n_chunk = std::min(plan.n_chunk, f.chunks);
-    SequenceState st = SequenceState::create(mt.model.config, plan.n_ctx);
+    SequenceState st = SequenceState::create(mt.model.config, plan.n_ctx, f.kv);
     Workspace ws;
     KldStats kld;
     std::vector<uint8_t> rows;
@@ -123,9 +125,11 @@ int cmd_perplexity(int argc, char** argv) {
     p.option({"--kl-divergence-base"}, &f.base, "FILE", "write (or, with --kl-divergence, read) the base log-probabilities");
     p.flag({"--kl-divergence"}, &f.kl, "compare against --kl-divergence-base FILE");
     p.flag({"--parse-special"}, &f.parse_special, "tokenize added-token text such as <|user|> as its id");
+    declare_cache_types(p, &f.ctk, &f.ctv);
     p.ignored({"-ngl", "--n-gpu-layers"}, true, "accepted and ignored (CPU only)");
     if (!p.parse(argc, argv)) return 0;
     if (f.model.empty()) fail("-m is required");
+    f.kv = parse_cache_types(f.ctk, f.ctv);
     if (f.kl && f.base.empty()) fail("--kl-divergence needs --kl-divergence-base FILE");
     if (!f.kl && f.text.empty()) fail("-f TEXT is required");
     if (f.batch < 0) fail("-b must be >= 1");

@@ -55,7 +55,8 @@ KvType parse_cache_types(const std::string& k, const std::string& v) {
 }
 
 void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
-    p.option({"-ctk", "--cache-type-k"}, k, "TYPE", "shared K/V cache type: f32, q8_0 or q4_0 (default f32)");
+    p.option({"-ctk", "--cache-type-k"}, k, "TYPE",
+             std::string("shared K/V cache type: f32, q8_0 or q4_0 (default ") + kv_type_name(kDefaultKvType) + ")");
     p.option({"-ctv", "--cache-type-v"}, v, "TYPE", "the same for V (must equal -ctk)");
 }
 

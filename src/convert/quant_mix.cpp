@@ -116,6 +116,15 @@ uint32_t file_type_of(const ConvertOptions& o) {
     return 0;
 }
 
+std::string file_type_name(uint32_t file_type) {
+    for (const char* name : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "tq2_0", "i2_s"}) {
+        ConvertOptions o;
+        parse_outtype(name, o);
+        if (file_type_of(o) == file_type) return outtype_name(o);
+    }
+    return "";
+}
+
 DType tensor_storage_type(const TensorSpec& s, const ConvertOptions& o, const ModelConfig& c, std::string* note) {
     if (s.role == TensorRole::Param) return DType::F32;
     const DType want = preferred_type(s, o, c);

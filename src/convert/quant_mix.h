@@ -30,6 +30,8 @@ std::string outtype_name(const ConvertOptions& o);
 
 // general.file_type: llama.cpp's LLAMA_FTYPE_* number of the outtype and mix.
 uint32_t file_type_of(const ConvertOptions& o);
+// The outtype name (as outtype_name gives it) of a general.file_type number; "" if bitflash writes no such type.
+std::string file_type_name(uint32_t file_type);
 
 // The storage type of tensor `s` (the one place of the rule). When the preferred type does not fit the row
 // width, `note` (if given) says what was preferred and why the returned type replaces it.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 
 namespace bf {
 
@@ -19,6 +20,13 @@ size_t peak_rss_bytes() {
     struct rusage ru {};
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return size_t(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+bool reset_peak_rss() {
+    std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+    if (!f) return false;
+    const bool ok = std::fputs("5", f) >= 0;
+    return std::fclose(f) == 0 && ok;
 }
 
 }  // namespace bf

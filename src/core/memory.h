@@ -12,4 +12,8 @@ void release_file_pages(const void* p, size_t n);
 // Peak resident set size of this process so far, in bytes (0 if unknown).
 size_t peak_rss_bytes();
 
+// Starts the peak over from the current RSS (Linux /proc/self/clear_refs), so a large temporary buffer
+// (bench's bandwidth probe) does not count in later peaks. False where that is not possible.
+bool reset_peak_rss();
+
 }  // namespace bf

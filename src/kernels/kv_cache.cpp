@@ -25,6 +25,15 @@ KvType parse_kv_type(const std::string& s) {
     fail(strfmt("unknown KV cache type '%s' (expected f32, q8_0 or q4_0)", s.c_str()));
 }
 
+int64_t kv_bytes_per_token(KvType t, int64_t n_kv_head, int64_t head_dim) {
+    switch (t) {
+        case KvType::F32: return 2 * n_kv_head * head_dim * int64_t(sizeof(float));
+        case KvType::Q8_0: return 2 * n_kv_head * (head_dim + 2);      // int8 codes + f16 scale, K and V
+        case KvType::Q4_0: return 2 * n_kv_head * (head_dim / 2 + 2);  // int4 codes + f16 scale
+    }
+    return 0;
+}
+
 uint16_t quantize_kv_group(const float* x, int64_t n, int32_t qmax, int8_t* q) {
     float amax = 0.0f;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));

@@ -13,6 +13,14 @@ enum class KvType : uint8_t { F32, Q8_0, Q4_0 };
 const char* kv_type_name(KvType t);
 KvType parse_kv_type(const std::string& s);  // "f32" | "q8_0" | "q4_0"; throws bf::Error otherwise
 
+// The shared cache type run, chat, serve and bench use when -ctk/-ctv are not given (the one place to
+// change it; docs/ACCURACY.md has the quality of each type).
+inline constexpr KvType kDefaultKvType = KvType::F32;
+
+// Bytes one token occupies in a shared cache of this type (K and V, all kv heads, scales included):
+// what each reading layer streams per cached token.
+int64_t kv_bytes_per_token(KvType t, int64_t n_kv_head, int64_t head_dim);
+
 constexpr int64_t kKvBlock = 16;  // tokens per block
 
 // Layout of one block for one kv head (D = head_dim, a multiple of 4), as unsigned codes u = q + off

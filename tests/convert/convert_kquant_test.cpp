@@ -103,6 +103,17 @@ TEST(ConvertKQuant, MixesChooseTheDocumentedTypes) {
 // Every quantized tensor of the file holds exactly what quantizing the f32 file's rows in memory gives, so
 // the file dequantizes to quantize -> dequantize of the source; and its error against f32 is within the
 // format's bound. The twin and every fixture, each new outtype.
+TEST(ConvertKQuant, FileTypeNamesRoundTrip) {
+    // general.file_type back to the name the file was made with (bench's model column): every name its own number.
+    for (const std::string name : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k",
+                                   "tq2_0", "i2_s"}) {
+        ConvertOptions o;
+        parse_outtype(name, o);
+        EXPECT_EQ(file_type_name(file_type_of(o)), name);
+    }
+    EXPECT_EQ(file_type_name(12345), "");
+}
+
 TEST(ConvertKQuant, FileBytesEqualInMemoryQuantization) {
     for (const std::string& input : {kTwin, fixture("tiny8"), fixture("bf16_untied"), fixture("ternary256")}) {
         const GgufFile f32 = GgufFile::open(converted(input, "f32"));

@@ -60,6 +60,19 @@ TEST(KvCache, LayoutRoundTripsWithinHalfAStep) {
         }
 }
 
+TEST(KvCache, BytesPerTokenMatchesTheStore) {
+    // Whole blocks (the store grows by 16 tokens): bytes held = tokens × bytes per token.
+    for (KvType type : {KvType::Q8_0, KvType::Q4_0})
+        for (int64_t G : {1, 3})
+            for (int64_t D : {4, 12, 64}) {
+                QuantKvCache cache(type, G, D, 48);
+                const std::vector<float> row(size_t(G * D), 0.5f);
+                for (int i = 0; i < 32; ++i) cache.append(row.data(), row.data());
+                EXPECT_EQ(int64_t(cache.bytes()), 32 * kv_bytes_per_token(type, G, D)) << kv_type_name(type) << G << D;
+            }
+    EXPECT_EQ(kv_bytes_per_token(KvType::F32, 3, 12), 2 * 3 * 12 * 4);
+}
+
 TEST(KvCache, RejectsBadShapesAndNames) {
     EXPECT_THROW(QuantKvCache(KvType::Q8_0, 2, 6, 8), Error);
     EXPECT_THROW(QuantKvCache(KvType::F32, 2, 8, 8), Error);
