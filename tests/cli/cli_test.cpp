@@ -162,6 +162,13 @@ TEST(Cli, ChatKeepsStateAcrossTwoTurns) {
     EXPECT_LT(turns[1].first, int(std::string("<|user|>second one<|end|><|assistant|>").size()) + 8);
 }
 
+// Ctrl-C, history, /commands and Ctrl-D need a terminal: a Python pty session drives them.
+TEST(Cli, ChatAndRunOnATerminal) {
+    const std::string cmd = std::string("/usr/bin/python3 ") + BF_SOURCE_DIR + "/tests/cli/terminal_session.py " +
+                            BF_BINARY + " " + chat_model();
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
 TEST(Cli, TokenizeDetokenizeRoundTrip) {
     const std::string text = "Hello, wörld! 123 <|end|>";
     const Result ids = bitflash("tokenize -m " + chat_model() + " --special", text);
