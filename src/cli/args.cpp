@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cctype>
 #include <cstdlib>
+#include <vector>
 
 #include "core/error.h"
 
@@ -54,6 +55,33 @@ void ArgParser::positional(std::string name, std::string* target, std::string he
     pos_.push_back({std::move(name), std::move(help), target, required});
 }
 
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known) {
+    // Close spellings (--ctx_size, --tmep) or a known name that starts the word (--temperature -> --temp).
+    std::string best;
+    size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+    for (const auto& k : known) {
+        size_t d = edit_distance(word, k);
+        if (k.size() >= 4 && word.rfind(k, 0) == 0) d = std::min(d, size_t(1));
+        if (d < best_d) best_d = d, best = k;
+    }
+    return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
 bool ArgParser::given(const std::string& name) const {
     return std::find(given_.begin(), given_.end(), name) != given_.end();
 }
@@ -93,7 +121,12 @@ bool ArgParser::parse(int argc, char** argv) {
             const Opt* found = nullptr;
             for (const auto& o : opts_)
                 if (std::find(o.names.begin(), o.names.end(), name) != o.names.end()) found = &o;
-            if (!found) fail("unknown option '" + name + "' (see --help)");
+            if (!found) {
+                std::vector<std::string> known = {"--help"};
+                for (const auto& o : opts_) known.insert(known.end(), o.names.begin(), o.names.end());
+                const std::string hint = did_you_mean(name, known);
+                fail("unknown option '" + name + "'" + (hint.empty() ? " (see --help)" : hint));
+            }
             if (found->takes_value && !inline_value) {
                 if (i + 1 >= argc) fail("option " + name + " needs a value");
                 value = argv[++i];

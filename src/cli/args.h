@@ -8,6 +8,9 @@
 
 namespace bf {
 
+// " (did you mean 'X'?)" for the known name closest to `word` (edit distance), or "" when none is close.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known);
+
 class ArgParser {
 public:
     ArgParser(std::string usage_line, std::string description);
