@@ -15,17 +15,17 @@ ArgParser::ArgParser(std::string usage_line, std::string description)
     : usage_line_(std::move(usage_line)), description_(std::move(description)) {}
 
 void ArgParser::flag(std::vector<std::string> names, bool* target, std::string help) {
-    opts_.push_back({std::move(names), "", std::move(help), false, [target](const std::string&) { *target = true; }});
+    opts_.push_back({std::move(names), "", std::move(help), false, false, [target](const std::string&) { *target = true; }});
 }
 
 void ArgParser::option(std::vector<std::string> names, std::string* target, std::string metavar, std::string help) {
-    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true,
+    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, false,
                      [target](const std::string& v) { *target = v; }});
 }
 
 void ArgParser::option(std::vector<std::string> names, int64_t* target, std::string metavar, std::string help) {
     const std::string name = names.front();
-    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, [target, name](const std::string& v) {
+    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
                          char* end = nullptr;
                          errno = 0;
                          const long long x = std::strtoll(v.c_str(), &end, 10);
@@ -37,7 +37,7 @@ void ArgParser::option(std::vector<std::string> names, int64_t* target, std::str
 
 void ArgParser::option(std::vector<std::string> names, double* target, std::string metavar, std::string help) {
     const std::string name = names.front();
-    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, [target, name](const std::string& v) {
+    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
                          char* end = nullptr;
                          errno = 0;
                          const double x = std::strtod(v.c_str(), &end);
@@ -48,7 +48,13 @@ void ArgParser::option(std::vector<std::string> names, double* target, std::stri
 }
 
 void ArgParser::ignored(std::vector<std::string> names, bool takes_value, std::string help) {
-    opts_.push_back({std::move(names), takes_value ? "N" : "", std::move(help), takes_value, [](const std::string&) {}});
+    opts_.push_back({std::move(names), takes_value ? "N" : "", std::move(help), takes_value, false, [](const std::string&) {}});
+}
+
+void ArgParser::refuse(std::vector<std::string> names, bool takes_value, std::string reason) {
+    const std::string name = names.front();
+    opts_.push_back({std::move(names), "", "", takes_value, true,
+                     [name, reason](const std::string&) { fail(name + ": " + reason); }});
 }
 
 void ArgParser::positional(std::string name, std::string* target, std::string help, bool required) {
@@ -92,6 +98,7 @@ std::string ArgParser::usage() const {
     for (const auto& p : pos_) s += "  " + p.name + std::string(p.name.size() < 26 ? 26 - p.name.size() : 1, ' ') + p.help + "\n";
     s += "\noptions:\n";
     for (const auto& o : opts_) {
+        if (o.hidden) continue;
         std::string left = "  ";
         for (size_t i = 0; i < o.names.size(); ++i) left += (i ? ", " : "") + o.names[i];
         if (o.takes_value) left += " " + o.metavar;

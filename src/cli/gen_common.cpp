@@ -16,7 +16,6 @@ void GenFlags::declare_model(ArgParser& p) {
     p.option({"-m", "--model"}, &model, "FNAME", "model GGUF (default: " + default_model_path() + ")");
     p.option({"-t", "--threads"}, &threads, "N", "threads (default: all cores)");
     p.option({"-c", "--ctx-size"}, &ctx, "N", "context size (default 4096, 0 = the model's)");
-    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "prompt tokens per forward pass (default 512)");
     p.option({"-sys", "--system-prompt"}, &system_prompt, "TEXT", "system message");
     p.option({"--chat-template"}, &chat_template, "NAME|FILE",
              "template: phi4-mini, chatml, or a Jinja file (default: the model's own)");
@@ -30,6 +29,7 @@ void GenFlags::declare_model(ArgParser& p) {
 }
 
 void GenFlags::declare_sampling(ArgParser& p) {
+    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "prompt tokens per forward pass (default 512)");
     p.option({"-n", "--predict", "--n-predict"}, &n_predict, "N", "tokens to generate (-1 = until end of generation)");
     p.option({"-s", "--seed"}, &seed, "SEED", "RNG seed (-1 = random)");
     p.option({"--temp"}, &temp, "T", "temperature, 0 = greedy (default 0.8)");

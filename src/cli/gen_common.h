@@ -34,7 +34,7 @@ struct GenFlags {
     }
     // What every generating command takes: model, threads, context, cache, template (eval uses only this).
     void declare_model(ArgParser& p);
-    void declare_sampling(ArgParser& p);  // -n, --temp, --top-k, ... (run and chat)
+    void declare_sampling(ArgParser& p);  // -n, -b, --temp, --top-k, ... (run and chat)
     void declare_output(ArgParser& p);    // --raw, --reasoning, --color, timings (run and chat)
     KvType kv_type() const { return parse_cache_types(cache_type_k, cache_type_v); }
     SamplerParams sampler() const;

@@ -157,7 +157,7 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
     EXPECT_NE(ids.out.find("258"), std::string::npos) << ids.out;  // <|end|> as one id
     const Result back = bitflash("detokenize -m " + chat_model(), ids.out);
     ASSERT_EQ(back.code, 0) << back.err;
-    EXPECT_EQ(back.out, text);
+    EXPECT_EQ(back.out, text + "\n");
 }
 
 }  // namespace
