@@ -8,7 +8,6 @@
 #include <iostream>
 
 #include "cli/gen_common.h"
-#include "cli/interrupt.h"
 #include "cli/line_editor.h"
 #include "core/error.h"
 #include "engine/timings.h"
@@ -25,16 +24,10 @@ const char* kChatHelp =
     "  //TEXT          send a message that starts with '/'\n"
     "keys: Ctrl-C stops a reply; Up/Down recall earlier lines; Left/Right, Home/End, Ctrl-A/E/K/U/W edit.\n";
 
-void print(const std::string& s) {
-    std::fwrite(s.data(), 1, s.size(), stdout);
-    std::fflush(stdout);
-}
-
 }  // namespace
 
 int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o) {
-    const bool tty_in = isatty(STDIN_FILENO), tty_out = isatty(STDOUT_FILENO);
-    install_sigint_stop();
+    const bool tty_in = isatty(STDIN_FILENO);
     Batcher engine(lm, one_slot(f));
     // One sampler for the whole conversation: penalties see every turn and the RNG goes on.
     auto sampler = std::make_shared<Sampler>(f.sampler(), int32_t(lm.model.config.n_vocab));
@@ -110,17 +103,7 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
         req.shared_sampler = sampler;
         req.sampler_seen = seen.size();
         req.max_tokens = f.n_predict;
-        ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, tty_out || f.color));
-        clear_interrupt();
-        const GenOutcome r = generate_one(
-            engine, std::move(req),
-            [&](const std::string& piece) {
-                print(shown.push(piece));
-                return true;
-            },
-            interrupted);
-        print(shown.flush());
-        print("\n");
+        const GenOutcome r = stream_reply(engine, std::move(req), f);
         seen = engine.slot_tokens(0);
         // The reply ends with its end-of-generation token, which the template renders too: the next turn
         // feeds it, so the state matches the rendered history.

@@ -1,12 +1,9 @@
 // bitflash run -m MODEL -p PROMPT [-n N] ...: one prompt, streamed answer, llama.cpp-style timings.
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "cli/gen_common.h"
-#include "cli/interrupt.h"
 #include "core/error.h"
 #include "engine/timings.h"
 
@@ -99,21 +96,7 @@ int cmd_run(int argc, char** argv) {
     req.prompt = tokens;
     req.sampler = f.sampler();
     req.max_tokens = f.n_predict;
-    ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO)));
-    auto print = [](const std::string& s) {
-        std::fwrite(s.data(), 1, s.size(), stdout);
-        std::fflush(stdout);
-    };
-    install_sigint_stop();  // Ctrl-C ends the generation, and the timings still print
-    const GenOutcome r = generate_one(
-        engine, std::move(req),
-        [&](const std::string& piece) {
-            print(shown.push(piece));
-            return true;
-        },
-        interrupted);
-    print(shown.flush());
-    print("\n");
+    const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");
     if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);

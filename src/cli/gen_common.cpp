@@ -1,12 +1,14 @@
 #include "cli/gen_common.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include "cli/hints.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "kernels/matmul.h"
 
@@ -122,6 +124,25 @@ BatcherOptions one_slot(const GenFlags& f) {
     o.kv_type = f.kv_type();
     o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
     return o;
+}
+
+GenOutcome stream_reply(Batcher& engine, GenRequest req, const GenFlags& f) {
+    ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO) || f.color));
+    auto print = [](const std::string& s) {
+        std::fwrite(s.data(), 1, s.size(), stdout);
+        std::fflush(stdout);
+    };
+    install_sigint_stop();
+    clear_interrupt();
+    const GenOutcome r = generate_one(
+        engine, std::move(req),
+        [&](const std::string& piece) {
+            print(shown.push(piece));
+            return true;
+        },
+        interrupted);
+    print(shown.flush() + "\n");
+    return r;
 }
 
 ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool is_tty) {

@@ -63,6 +63,10 @@ private:
     ThinkSplitter split_;
 };
 
+// Streams one reply to stdout (<think> text per --reasoning and --color) until it ends or Ctrl-C stops it
+// (StopReason::Caller), then ends the line.
+GenOutcome stream_reply(Batcher& engine, GenRequest req, const GenFlags& f);
+
 // The conversation loop of `chat` and of `run -cnv` / `run -i`.
 struct ChatOptions {
     std::string first_message;  // run's -p: the first turn, taken without reading the terminal

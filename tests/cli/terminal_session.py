@@ -140,6 +140,13 @@ code = t.exit_code()
 if code not in (0, 130):
     fail("Ctrl-C twice exits, got %d" % code, t)
 
+# chat --color: a green prompt.
+t = Term(["chat", "--color"] + GEN)
+t.expect(rb"\x1b\[1;32m> ", "--color colors the prompt")
+t.send("\x04")
+if t.exit_code() != 0:
+    fail("Ctrl-D exits", t)
+
 # run: Ctrl-C stops the generation, the timings still print, exit code 130.
 t = Term(["run", "-p", "hi"] + GEN)
 t.wait_bytes(200, "run streams")
