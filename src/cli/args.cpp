@@ -78,8 +78,9 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& known) {
     // Close spellings (--ctx_size, --tmep) or a known name that starts the word (--temperature -> --temp).
+    // Short flags (-r, -x) are one letter from many others: no guess for them.
     std::string best;
-    size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+    size_t best_d = word.size() <= 3 ? 0 : std::max<size_t>(2, word.size() / 3) + 1;
     for (const auto& k : known) {
         size_t d = edit_distance(word, k);
         if (k.size() >= 4 && word.rfind(k, 0) == 0) d = std::min(d, size_t(1));

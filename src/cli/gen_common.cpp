@@ -112,6 +112,7 @@ std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f) {
     set_num_threads(int(f.threads));
     auto lm = load_model(path, f.chat_template);
     if (f.ctx == 0) f.ctx = lm->model.config.n_ctx_train;
+    if (f.ctx < 1) fail(path + " records no context length: give -c N");
     if (f.mlock && mlockall(MCL_CURRENT) != 0)
         std::fprintf(stderr, "warning: --mlock failed (%s); raise `ulimit -l` to lock the model in RAM\n", std::strerror(errno));
     return lm;
