@@ -51,10 +51,10 @@ public:
         raw.c_iflag &= ~tcflag_t(IXON | ICRNL | INLCR);
         raw.c_cc[VMIN] = 1;
         raw.c_cc[VTIME] = 0;
-        tcsetattr(fd_, TCSAFLUSH, &raw);
+        tcsetattr(fd_, TCSADRAIN, &raw);  // DRAIN, not FLUSH: keep what was typed ahead
     }
     ~RawMode() {
-        if (ok_) tcsetattr(fd_, TCSAFLUSH, &saved_);
+        if (ok_) tcsetattr(fd_, TCSADRAIN, &saved_);
     }
 
 private:
