@@ -8,6 +8,9 @@
 
 namespace bf {
 
+// " (did you mean 'X'?)" for the known name closest to `word` (edit distance), or "" when none is close.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known);
+
 class ArgParser {
 public:
     ArgParser(std::string usage_line, std::string description);
@@ -18,6 +21,8 @@ public:
     void option(std::vector<std::string> names, double* target, std::string metavar, std::string help);
     // Accepted and ignored (e.g. -ngl, for llama.cpp users' muscle memory).
     void ignored(std::vector<std::string> names, bool takes_value, std::string help);
+    // Refused with `reason` (a flag that does not apply here but that users type); not in --help.
+    void refuse(std::vector<std::string> names, bool takes_value, std::string reason);
     void positional(std::string name, std::string* target, std::string help, bool required = true);
 
     // Returns false when --help was given (usage already printed to stdout).
@@ -30,6 +35,7 @@ private:
         std::vector<std::string> names;
         std::string metavar, help;
         bool takes_value = true;
+        bool hidden = false;
         std::function<void(const std::string&)> set;
     };
     struct Pos {

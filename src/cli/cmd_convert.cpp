@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/args.h"
+#include "cli/hints.h"
 #include "convert/convert.h"
 #include "convert/imatrix.h"
 #include "core/error.h"
@@ -40,6 +41,7 @@ int cmd_convert(int argc, char** argv) {
     o.random = !random_config.empty();
     if (o.random && !input.empty()) fail("give either HF_DIR or --random CONFIG.json, not both");
     if (!o.random && input.empty()) fail("missing HF_DIR (or --random CONFIG.json)");
+    if (!o.random) check_convert_input(input);
     o.input = o.random ? random_config : input;
     o.output = output;
     parse_outtype(outtype, o);

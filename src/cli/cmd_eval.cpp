@@ -49,22 +49,25 @@ std::vector<Item> read_jsonl(const std::string& path, int64_t limit) {
 int cmd_eval(int argc, char** argv) {
     GenFlags f;
     std::string data, out_path;
-    int64_t limit = 0, parallel = 8;
-    f.n_predict = 512;
-    ArgParser p("bitflash eval [-m MODEL.gguf] --data FILE.jsonl [-n LIMIT] [-o RESULTS.jsonl]",
+    int64_t limit = 0, parallel = 8, max_tokens = 512;
+    ArgParser p("bitflash eval [-m MODEL.gguf] --data FILE.jsonl [-l PROBLEMS] [-n TOKENS] [-o RESULTS.jsonl]",
                 "Greedy answers to math problems (JSONL with \"problem\" and \"answer\", the MATH-500 layout works),\n"
-                "scored by the final answer (\\boxed{...}, then x = ..., then the last number).");
+                "scored by the final answer (\\boxed{...}, then x = ..., then the last number). Decoding is always\n"
+                "greedy, so a score does not depend on a seed: sampling flags (--temp, --top-k, -s, ...) are refused.");
     p.option({"--data"}, &data, "FILE.jsonl", "problems");
     p.option({"-l", "--limit"}, &limit, "N", "only the first N problems");
+    // -n is llama.cpp's "tokens to predict" here as in run and chat (not the number of problems: -l).
+    p.option({"-n", "--n-predict", "--predict", "--max-tokens"}, &max_tokens, "N",
+             "tokens generated per problem at most (default 512)");
     p.option({"-o", "--output"}, &out_path, "FILE.jsonl", "per-item results");
     p.option({"-np", "--parallel"}, &parallel, "N", "sequences decoded together (default 8)");
-    f.declare(p);
-    // llama-style -n means tokens to predict; the issue's `eval -n LIMIT` means problems: accept both
-    // spellings by reading -n as the limit here and --max-tokens as the generation length.
-    int64_t max_tokens = 512;
-    p.option({"--max-tokens"}, &max_tokens, "N", "tokens generated per problem at most (default 512)");
+    f.declare_model(p);
+    const std::string greedy = "eval decodes greedily (scores must not depend on a seed); sampling flags do not apply";
+    for (const char* name : {"--temp", "--top-k", "--top-p", "--min-p", "-s", "--seed", "--repeat-penalty",
+                             "--repeat-last-n", "--presence-penalty", "--frequency-penalty"})
+        p.refuse({name}, true, greedy);
     if (!p.parse(argc, argv)) return 0;
-    if (p.given("-n")) limit = f.n_predict;
+    if (max_tokens < 1) fail("-n must be >= 1 for eval (tokens generated per problem)");
     if (data.empty()) fail("--data FILE.jsonl is required");
     const std::vector<Item> items = read_jsonl(data, limit);
     auto lm = load_for_generation(f);
@@ -76,7 +79,7 @@ int cmd_eval(int argc, char** argv) {
         msgs.push_back({"user", items[i].problem, std::nullopt});
         jobs[i].prompt = lm->tok.encode(render_prompt(*lm, msgs, true), true);
     }
-    const bool tty = isatty(STDERR_FILENO);
+    const bool tty = isatty(STDERR_FILENO), progress = !f.log_disable;
     size_t done = 0, correct = 0;
     std::vector<char> ok(items.size(), 0);
     const auto t0 = std::chrono::steady_clock::now();
@@ -84,6 +87,7 @@ int cmd_eval(int argc, char** argv) {
         ok[i] = answers_match(lm->tok.decode(jobs[i].output), items[i].answer);
         correct += size_t(ok[i]);
         ++done;
+        if (!progress) return;
         const int width = 30, filled = int(double(done) / double(items.size()) * width);
         std::fprintf(stderr, "%s[%s%s] %zu/%zu  accuracy %.1f%%%s", tty ? "\r" : "", std::string(size_t(filled), '=').c_str(),
                      std::string(size_t(width - filled), ' ').c_str(), done, items.size(), 100.0 * double(correct) / double(done),
@@ -92,7 +96,7 @@ int cmd_eval(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     size_t gen_tokens = 0;
     for (const auto& j : jobs) gen_tokens += j.output.size();
-    if (tty) std::fprintf(stderr, "\n");
+    if (tty && progress) std::fprintf(stderr, "\n");
     if (!out_path.empty()) {
         std::ofstream out(out_path);
         if (!out) fail("cannot write " + out_path);
@@ -106,8 +110,9 @@ int cmd_eval(int argc, char** argv) {
                 << "\n";
         }
     }
-    std::printf("accuracy: %zu/%zu = %.2f%%  (%.1f s, %.1f generated tokens/s)\n", correct, items.size(),
-                100.0 * double(correct) / double(items.size()), secs, double(gen_tokens) / secs);
+    std::printf("accuracy: %zu/%zu = %.2f%%  (greedy, -n %lld; %.1f s, %.1f generated tokens/s)\n", correct,
+                items.size(), 100.0 * double(correct) / double(items.size()), (long long)max_tokens, secs,
+                double(gen_tokens) / secs);
     return 0;
 }
 

@@ -1,6 +1,4 @@
 // bitflash run -m MODEL -p PROMPT [-n N] ...: one prompt, streamed answer, llama.cpp-style timings.
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -40,15 +38,21 @@ std::string unescape(const std::string& s) {
 int cmd_run(int argc, char** argv) {
     GenFlags f;
     std::string prompt, prompt_file;
-    bool no_escape = false;
+    bool no_escape = false, conversation = false, no_conversation = false, single_turn = false;
     ArgParser p("bitflash run [-m MODEL.gguf] -p PROMPT [-n N] [options]",
-                "Generates a reply to one prompt through the model's chat template, streaming it to stdout.");
+                "Generates a reply to one prompt through the model's chat template, streaming it to stdout\n"
+                "(Ctrl-C stops it and prints the timings). -cnv or -i: go on as a chat (see bitflash chat --help).");
     p.option({"-p", "--prompt"}, &prompt, "TEXT", "prompt (the user message)");
     p.option({"-f", "--file"}, &prompt_file, "FNAME", "read the prompt from a file");
     p.flag({"--no-escape"}, &no_escape, "do not process \\n, \\t ... in -p");
     p.ignored({"-e", "--escape"}, false, "process escapes in -p (the default)");
+    p.flag({"-cnv", "--conversation", "-i", "--interactive"}, &conversation,
+           "interactive: -p (if any) is the first message, then a chat as `bitflash chat`");
+    p.flag({"-no-cnv", "--no-conversation"}, &no_conversation, "one prompt, one reply (the default)");
+    p.flag({"-st", "--single-turn"}, &single_turn, "with -cnv: one reply, then exit");
     f.declare(p);
     if (!p.parse(argc, argv)) return 0;
+    if (conversation && no_conversation) fail("give -cnv (or -i) or -no-cnv, not both");
     if (!prompt_file.empty()) {
         if (!prompt.empty()) fail("give -p or -f, not both");
         std::ifstream in(prompt_file, std::ios::binary);
@@ -59,11 +63,18 @@ int cmd_run(int argc, char** argv) {
     } else if (!no_escape) {
         prompt = unescape(prompt);
     }
-    if (prompt.empty()) fail("no prompt: use -p TEXT or -f FILE");
+    if (prompt.empty() && !conversation) fail("no prompt: use -p TEXT or -f FILE (or -cnv for a conversation)");
     check_utf8(prompt, prompt_file.empty() ? "the prompt" : ("prompt file " + prompt_file).c_str());
     if (!f.system_prompt.empty()) check_utf8(f.system_prompt, "the system prompt");
+    if (conversation && f.raw) fail("-cnv uses the chat template; --raw is for a single prompt");
 
     auto lm = load_for_generation(f);
+    if (conversation) {
+        ChatOptions o;
+        o.first_message = prompt;
+        o.single_turn = single_turn;
+        return chat_session(f, *lm, o);
+    }
     std::string text = prompt;
     if (!f.raw) {
         std::vector<ChatMessage> msgs;
@@ -85,20 +96,11 @@ int cmd_run(int argc, char** argv) {
     req.prompt = tokens;
     req.sampler = f.sampler();
     req.max_tokens = f.n_predict;
-    ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO)));
-    auto print = [](const std::string& s) {
-        std::fwrite(s.data(), 1, s.size(), stdout);
-        std::fflush(stdout);
-    };
-    const GenOutcome r = generate_one(engine, std::move(req), [&](const std::string& piece) {
-        print(shown.push(piece));
-        return true;
-    });
-    print(shown.flush());
-    print("\n");
+    const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
-    if (!f.no_perf) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);
-    return 0;
+    if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");
+    if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);
+    return r.stop == StopReason::Caller ? 130 : 0;  // 130: the shell's code for "ended by SIGINT"
 }
 
 }  // namespace bf

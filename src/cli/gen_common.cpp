@@ -1,18 +1,38 @@
 #include "cli/gen_common.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
+#include "cli/hints.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "kernels/matmul.h"
 
 namespace bf {
 
-void GenFlags::declare(ArgParser& p) {
+void GenFlags::declare_model(ArgParser& p) {
     p.option({"-m", "--model"}, &model, "FNAME", "model GGUF (default: " + default_model_path() + ")");
-    p.option({"-n", "--predict", "--n-predict"}, &n_predict, "N", "tokens to generate (-1 = until end of generation)");
     p.option({"-t", "--threads"}, &threads, "N", "threads (default: all cores)");
-    p.option({"-c", "--ctx-size"}, &ctx, "N", "context size (default 4096)");
+    p.option({"-c", "--ctx-size"}, &ctx, "N", "context size (default 4096, 0 = the model's)");
+    p.option({"-sys", "--system-prompt"}, &system_prompt, "TEXT", "system message");
+    p.option({"--chat-template"}, &chat_template, "NAME|FILE",
+             "template: phi4-mini, chatml, or a Jinja file (default: the model's own)");
+    p.option({"--chat-template-file"}, &chat_template_file, "FILE", "Jinja template file");
+    declare_cache_types(p, &cache_type_k, &cache_type_v);
+    p.flag({"--mlock"}, &mlock, "keep the model in RAM (mlockall; a warning if the limit forbids it)");
+    p.flag({"--log-disable"}, &log_disable, "no info lines or timings on stderr (errors still show)");
+    p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
+    p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
+    p.ignored({"--jinja"}, false, "accepted and ignored (templates are always Jinja)");
+}
+
+void GenFlags::declare_sampling(ArgParser& p) {
     p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "prompt tokens per forward pass (default 512)");
+    p.option({"-n", "--predict", "--n-predict"}, &n_predict, "N", "tokens to generate (-1 = until end of generation)");
     p.option({"-s", "--seed"}, &seed, "SEED", "RNG seed (-1 = random)");
     p.option({"--temp"}, &temp, "T", "temperature, 0 = greedy (default 0.8)");
     p.option({"--top-k"}, &top_k, "N", "top-k, 0 = off (default 40)");
@@ -22,16 +42,18 @@ void GenFlags::declare(ArgParser& p) {
     p.option({"--repeat-last-n"}, &repeat_last_n, "N", "tokens the penalties look at (default 64, -1 = context)");
     p.option({"--presence-penalty"}, &presence, "F", "presence penalty (default 0)");
     p.option({"--frequency-penalty"}, &frequency, "F", "frequency penalty (default 0)");
-    p.option({"-sys", "--system-prompt"}, &system_prompt, "TEXT", "system message");
-    p.option({"--chat-template"}, &chat_template, "NAME|FILE",
-             "template: phi4-mini, chatml, or a Jinja file (default: the model's own)");
+}
+
+void GenFlags::declare_output(ArgParser& p) {
     p.option({"--reasoning"}, &reasoning, "MODE", "<think> text: auto (dim on a terminal), show, hide");
-    declare_cache_types(p, &cache_type_k, &cache_type_v);
+    p.flag({"--color"}, &color, "colors even when stdout is not a terminal (dim <think> text, green chat prompt)");
     p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
     p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
     p.flag({"--no-perf"}, &no_perf, "do not print timings");
-    p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
-    p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
+}
+
+void log_info(const GenFlags& f, const std::string& line) {
+    if (!f.log_disable) std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 SamplerParams GenFlags::sampler() const {
@@ -49,15 +71,25 @@ SamplerParams GenFlags::sampler() const {
 }
 
 KvType parse_cache_types(const std::string& k, const std::string& v) {
-    const KvType tk = parse_kv_type(k), tv = parse_kv_type(v);
+    auto one = [](const std::string& name) {
+        if (name != "f16") return name.empty() ? kDefaultKvType : parse_kv_type(name);
+        static bool said = false;  // parsed more than once per command; say it once
+        if (!said) std::fprintf(stderr, "note: no f16 K/V cache layout; f16 runs as f32 (the same or closer results)\n");
+        said = true;
+        return KvType::F32;
+    };
+    const KvType tk = one(k.empty() ? v : k), tv = one(v.empty() ? k : v);
     if (tk != tv) fail("-ctk and -ctv must be the same type: the shared K/V cache stores both in one layout");
     return tk;
 }
 
 void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
+    // Empty = not given, so that one of the two alone sets the shared type (callers may preset a type).
+    k->clear();
+    v->clear();
     p.option({"-ctk", "--cache-type-k"}, k, "TYPE",
-             std::string("shared K/V cache type: f32, q8_0 or q4_0 (default ") + kv_type_name(kDefaultKvType) + ")");
-    p.option({"-ctv", "--cache-type-v"}, v, "TYPE", "the same for V (must equal -ctk)");
+             std::string("shared K/V cache type: f32 (f16 = f32), q8_0 or q4_0 (default ") + kv_type_name(kDefaultKvType) + ")");
+    p.option({"-ctv", "--cache-type-v"}, v, "TYPE", "the same for V (the cache is shared: alone it sets both; both must agree)");
 }
 
 std::string default_model_path() {
@@ -65,14 +97,26 @@ std::string default_model_path() {
     return std::string(BF_SOURCE_DIR) + "/models/sambay-math-ternary-distilled.gguf";
 }
 
-std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
+std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f) {
     const std::string path = f.model.empty() ? default_model_path() : f.model;
     if (f.model.empty() && !std::filesystem::exists(path))
         fail("no -m given and the default model " + path + " does not exist (run scripts/demo.sh to create it)");
-    if (f.ctx < 1) fail("-c must be >= 1");
+    check_model_path(path);
+    if (f.ctx < 0) fail("-c must be >= 0 (0 = the model's context)");
+    if (!f.chat_template_file.empty()) {
+        if (!f.chat_template.empty()) fail("give --chat-template or --chat-template-file, not both");
+        if (!std::filesystem::is_regular_file(f.chat_template_file))
+            fail("--chat-template-file " + f.chat_template_file + " is not a readable file");
+        f.chat_template = f.chat_template_file;
+    }
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
     set_num_threads(int(f.threads));
-    return load_model(path, f.chat_template);
+    auto lm = load_model(path, f.chat_template);
+    if (f.ctx == 0) f.ctx = lm->model.config.n_ctx_train;
+    if (f.ctx < 1) fail(path + " records no context length: give -c N");
+    if (f.mlock && mlockall(MCL_CURRENT) != 0)
+        std::fprintf(stderr, "warning: --mlock failed (%s); raise `ulimit -l` to lock the model in RAM\n", std::strerror(errno));
+    return lm;
 }
 
 BatcherOptions one_slot(const GenFlags& f) {
@@ -82,6 +126,25 @@ BatcherOptions one_slot(const GenFlags& f) {
     o.kv_type = f.kv_type();
     o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
     return o;
+}
+
+GenOutcome stream_reply(Batcher& engine, GenRequest req, const GenFlags& f) {
+    ReasoningFilter shown(ReasoningFilter::from_flag(f.reasoning, isatty(STDOUT_FILENO) || f.color));
+    auto print = [](const std::string& s) {
+        std::fwrite(s.data(), 1, s.size(), stdout);
+        std::fflush(stdout);
+    };
+    install_sigint_stop();
+    clear_interrupt();
+    const GenOutcome r = generate_one(
+        engine, std::move(req),
+        [&](const std::string& piece) {
+            print(shown.push(piece));
+            return true;
+        },
+        interrupted);
+    print(shown.flush() + "\n");
+    return r;
 }
 
 ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool is_tty) {

@@ -293,14 +293,15 @@ void Batcher::abort_all(const std::string& error) {
     for (auto& s : slots_) finish(*s, StopReason::Error, error);
 }
 
-GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text) {
+GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text,
+                        std::function<bool()> cancelled) {
     GenOutcome result;
     bool done = false;
     b.admit(std::move(r), {on_text, [&](GenOutcome& o) {
                                result = std::move(o);
                                done = true;
                            },
-                           nullptr});
+                           std::move(cancelled)});
     while (!done) b.step();
     return result;
 }

@@ -112,7 +112,9 @@ private:
     std::atomic<int64_t> steps_{0};
 };
 
-// One request alone on `b` (one slot for `run` and `chat`), stepped to its end.
-GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text);
+// One request alone on `b` (one slot for `run` and `chat`), stepped to its end; `cancelled` (Ctrl-C)
+// is polled before each step.
+GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text,
+                        std::function<bool()> cancelled = nullptr);
 
 }  // namespace bf

@@ -101,10 +101,13 @@ std::vector<int32_t> get_token_list(const json& body, const char* key, int64_t n
     out.reserve(std::min<size_t>(v->size(), 1 << 20));
     for (const auto& t : *v) {
         if (!t.is_number_integer()) bad(strfmt("'%s' must contain only integer token ids", key));
-        const int64_t id = t.is_number_unsigned() ? int64_t(std::min<uint64_t>(t.get<uint64_t>(), uint64_t(n_vocab)))
-                                                  : t.get<int64_t>();
-        if (id < 0 || id >= n_vocab) bad(strfmt("token id %lld in '%s' is out of range [0, %lld)", (long long)id, key, (long long)n_vocab));
-        out.push_back(int32_t(id));
+        // Unsigned ids beyond int64 exist in JSON: compare each kind in its own type, and name the id
+        // exactly as it was sent.
+        const bool in_range = t.is_number_unsigned() ? t.get<uint64_t>() < uint64_t(n_vocab)
+                                                     : t.get<int64_t>() >= 0 && t.get<int64_t>() < n_vocab;
+        if (!in_range)
+            bad(strfmt("token id %s in '%s' is out of range [0, %lld)", t.dump().c_str(), key, (long long)n_vocab));
+        out.push_back(int32_t(t.get<int64_t>()));
     }
     return out;
 }

@@ -10,37 +10,18 @@
 #include <sstream>
 #include <string>
 
-#include "../common/byte_tokenizer.h"
+#include "../common/chat_model.h"
 #include "../common/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using bf::testing::bitflash;
+using bf::testing::chat_model;
+using bf::testing::fixture;
 using bf::testing::Result;
 using bf::testing::slurp;
 using bf::testing::tmp;
-
-std::string fixture(const std::string& name) { return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name; }
-
-// A minimal byte-level tokenizer folder (256 byte tokens, Phi's chat tokens, no merges) plus a random
-// model for it: enough to drive run and chat end to end without any download.
-const std::string& chat_model() {
-    static const std::string path = [] {
-        const std::string dir = tmp() + "/tok";
-        fs::create_directories(dir);
-        bf::testing::write_byte_tokenizer(dir + "/tokenizer.json", /*rstrip_chat_tokens=*/true);
-        nlohmann::json cfg = nlohmann::json::parse(slurp(fixture("tiny8") + "/config.json"));
-        cfg["vocab_size"] = 320;
-        std::ofstream(dir + "/config.json") << cfg.dump();
-        std::ofstream(dir + "/tokenizer_config.json") << nlohmann::json{{"chat_template", "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"}, {"eos_token", "<|endoftext|>"}}.dump();
-        const std::string gguf = tmp() + "/chat.gguf";
-        const Result r = bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
-        EXPECT_EQ(r.code, 0) << r.err;
-        return gguf;
-    }();
-    return path;
-}
 
 int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
 
@@ -162,6 +143,13 @@ TEST(Cli, ChatKeepsStateAcrossTwoTurns) {
     EXPECT_LT(turns[1].first, int(std::string("<|user|>second one<|end|><|assistant|>").size()) + 8);
 }
 
+// Ctrl-C, history, /commands and Ctrl-D need a terminal: a Python pty session drives them.
+TEST(Cli, ChatAndRunOnATerminal) {
+    const std::string cmd = std::string("/usr/bin/python3 ") + BF_SOURCE_DIR + "/tests/cli/terminal_session.py " +
+                            BF_BINARY + " " + chat_model();
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
 TEST(Cli, TokenizeDetokenizeRoundTrip) {
     const std::string text = "Hello, wörld! 123 <|end|>";
     const Result ids = bitflash("tokenize -m " + chat_model() + " --special", text);
@@ -169,7 +157,7 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
     EXPECT_NE(ids.out.find("258"), std::string::npos) << ids.out;  // <|end|> as one id
     const Result back = bitflash("detokenize -m " + chat_model(), ids.out);
     ASSERT_EQ(back.code, 0) << back.err;
-    EXPECT_EQ(back.out, text);
+    EXPECT_EQ(back.out, text + "\n");
 }
 
 }  // namespace

@@ -297,6 +297,10 @@ TEST_F(ServerTest, ErrorCodes) {
     EXPECT_EQ(post("/v1/chat/completions", std::string("{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\x28\"}]}"))["status"], 400);
     EXPECT_EQ(post("/tokenize", R"({"content": 7})")["status"], 400);
     EXPECT_EQ(post("/detokenize", R"({"tokens": [1, 99999]})")["status"], 400);
+    // The error names the id that was sent, not a clamped one.
+    const json far = post("/detokenize", R"({"tokens": [1, 99999999999]})");
+    EXPECT_EQ(far["status"], 400);
+    EXPECT_NE(far["error"]["message"].get<std::string>().find("token id 99999999999 "), std::string::npos) << far;
     EXPECT_EQ(post("/v1/nothing", "{}")["status"], 404);
     // Absurd max_tokens is clamped to the context: generation ends with "length" at the latest there.
     const json big = post("/v1/chat/completions", chat_body("x", 0).dump());
