@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/structured_output.h"
+
 namespace bf {
 
 std::string ApiError::default_type(int status) {
@@ -222,6 +224,8 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
             add(*v);
         }
     }
+    r.grammar = parse_output_constraint(body);
+    if (r.grammar && r.ignore_eos) bad("'ignore_eos' cannot be combined with a grammar or schema (it ends the output)");
     return r;
 }
 
