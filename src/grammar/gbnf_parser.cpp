@@ -97,6 +97,15 @@ private:
             error(strfmt("more than %zu elements after expanding repetitions", kMaxGrammarElements));
     }
 
+    // "name ::=" ahead (a rule whose last alternative is empty and was followed by a newline ends there).
+    bool rule_starts_here() const {
+        size_t p = pos_;
+        while (p < t_.size() && is_name_char(t_[p])) ++p;
+        if (p == pos_) return false;
+        while (p < t_.size() && (t_[p] == ' ' || t_[p] == '\t')) ++p;
+        return t_.substr(p, 3) == "::=";
+    }
+
     void parse_rule() {
         const size_t at = pos_;
         const std::string name = parse_name();
@@ -109,7 +118,8 @@ private:
         defined_[id] = true;
         parse_alternates(id, 0);
         skip_space(false);
-        if (!at_end() && peek() != '\n' && peek() != '\r') error("expected the end of the line after the rule");
+        if (!at_end() && peek() != '\n' && peek() != '\r' && !rule_starts_here())
+            error("expected the end of the line after the rule");
     }
 
     void parse_alternates(uint32_t id, int depth) {

@@ -14,15 +14,18 @@ namespace {
 using json = nlohmann::json;
 
 // JSON's primitives; every value rule ends with `ws`, so separators need no space handling of their own.
-// Whitespace and number lengths are bounded so that a sampler cannot wander forever inside one token class.
+// Whitespace and number lengths are bounded so that a sampler cannot wander forever inside one token class,
+// and exponents so that every number fits a double.
 const std::map<std::string, std::string>& primitives() {
     static const std::map<std::string, std::string> p = {
         {"ws", "| \" \" | \"\\n\" [ \\t]{0,20}"},
-        {"char", "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})"},
+        // \u escapes outside the surrogates (strict parsers refuse a lone one); other characters go as UTF-8.
+        {"char", "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | "
+                 "[dD] [0-7] [0-9a-fA-F]{2}))"},
         {"string", "\"\\\"\" char* \"\\\"\" ws"},
         {"integral-part", "[0] | [1-9] [0-9]{0,15}"},
         {"integer", "\"-\"? integral-part ws"},
-        {"number", "\"-\"? integral-part (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,16})? ws"},
+        {"number", "\"-\"? integral-part (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})? ws"},
         {"boolean", "(\"true\" | \"false\") ws"},
         {"null", "\"null\" ws"},
         {"value", "object | array | string | number | boolean | null"},
@@ -189,26 +192,22 @@ private:
             }
         }
         prim("ws");
-        std::vector<std::string> req, opt;  // "key": value rules
+        std::vector<std::string> kvs;  // "key": value rules, in the object's order
+        std::vector<bool> req;
         for (const auto& [k, v] : props->items()) {
-            const std::string kv = define(hint + "-" + k + "-kv", gbnf_literal(json(k).dump(-1, ' ', false)) + " ws \":\" ws " +
-                                                                       visit(v, hint + "-" + k, depth + 1));
-            (required.count(k) ? req : opt).push_back(kv);
+            kvs.push_back(define(hint + "-" + k + "-kv", gbnf_literal(json(k).dump(-1, ' ', false)) + " ws \":\" ws " +
+                                                             visit(v, hint + "-" + k, depth + 1)));
+            req.push_back(required.count(k) > 0);
         }
-        std::string body = "\"{\" ws ";
-        for (size_t i = 0; i < req.size(); ++i) body += (i ? "\",\" ws " : "") + req[i] + " ";
-        if (!req.empty()) {
-            for (const auto& o : opt) body += "(\",\" ws " + o + ")? ";
-        } else {
-            // No required property: any in-order subset, the first chosen one without a comma.
-            std::string alts;
-            for (size_t i = 0; i < opt.size(); ++i) {
-                std::string alt = opt[i];
-                for (size_t j = i + 1; j < opt.size(); ++j) alt += " (\",\" ws " + opt[j] + ")?";
-                alts += (i ? " | " : "") + alt;
-            }
-            body += "(" + alts + ")? ";
+        // From property i on: first_i when nothing is written yet (no comma), rest_i after a property.
+        // Required properties must appear, optional ones may; always in the object's order.
+        std::string first = "", rest = "";
+        for (size_t i = kvs.size(); i-- > 0;) {
+            first = define(hint + "-first", req[i] ? kvs[i] + " " + rest : kvs[i] + " " + rest + " | " + first);
+            if (i > 0)
+                rest = define(hint + "-rest", req[i] ? "\",\" ws " + kvs[i] + " " + rest : "(\",\" ws " + kvs[i] + ")? " + rest);
         }
+        const std::string body = "\"{\" ws " + first + " ";
         return define(hint, body + "\"}\" ws");
     }
 

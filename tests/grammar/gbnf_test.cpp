@@ -182,3 +182,18 @@ TEST(VocabTrie, MaskEqualsTokenByTokenCheck) {
 
 }  // namespace
 }  // namespace bf
+
+namespace bf {
+namespace {
+
+TEST(Gbnf, EmptyLastAlternativeBeforeTheNextRule) {
+    auto g = std::make_shared<Grammar>(parse_gbnf("root ::= \"a\" opt\nopt ::= \"b\" | \nother ::= \"c\"\n"));
+    GrammarMatcher m(g);
+    EXPECT_TRUE(m.accept("a"));
+    EXPECT_TRUE(m.can_end());
+    EXPECT_TRUE(m.accept("b"));
+    EXPECT_FALSE(m.accept("c"));
+}
+
+}  // namespace
+}  // namespace bf
