@@ -8,54 +8,66 @@
 namespace bf {
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {
-    for (uint32_t a : g_->rule_alts.at(g_->root))
-        expand(g_->elems[a].kind == GrammarElem::End ? Stack{} : Stack{a}, st_.stacks);
-    std::sort(st_.stacks.begin(), st_.stacks.end());
-    st_.stacks.erase(std::unique(st_.stacks.begin(), st_.stacks.end()), st_.stacks.end());
+    for (uint32_t a : g_->rule_alts.at(g_->root)) {
+        seed_.clear();
+        if (g_->elems[a].kind != GrammarElem::End) seed_.push_back(a);
+        expand_seed(st_);
+    }
 }
 
-// Replaces rule references on top of `s` by the starts of their alternatives until every resulting stack
+void GrammarMatcher::add_unique(GrammarState& out, const std::vector<uint32_t>& st) const {
+    for (size_t i = 0; i < out.n_stacks(); ++i)
+        if (out.ends[i] - out.begin(i) == st.size() && std::equal(st.begin(), st.end(), out.elems.begin() + out.begin(i)))
+            return;
+    if (out.n_stacks() >= kMaxGrammarStacks)
+        fail(strfmt("grammar: too ambiguous here (more than %zu parse stacks)", kMaxGrammarStacks));
+    out.elems.insert(out.elems.end(), st.begin(), st.end());
+    out.ends.push_back(uint32_t(out.elems.size()));
+}
+
+// Replaces rule references on top of the seed by the starts of their alternatives until every resulting stack
 // has a character class on top (or is empty). Terminates because parse_gbnf refuses left recursion.
-void GrammarMatcher::expand(Stack s, std::vector<Stack>& out) const {
+void GrammarMatcher::expand_seed(GrammarState& out) const {
     const auto& el = g_->elems;
-    std::vector<Stack> work;
-    work.push_back(std::move(s));
-    while (!work.empty()) {
-        Stack st = std::move(work.back());
-        work.pop_back();
-        if (st.empty() || el[st.back()].kind == GrammarElem::Chars) {
-            if (out.size() >= kMaxGrammarStacks)
-                fail(strfmt("grammar: too ambiguous here (more than %zu parse stacks)", kMaxGrammarStacks));
-            out.push_back(std::move(st));
+    work_elems_.assign(seed_.begin(), seed_.end());
+    work_ends_.assign(1, uint32_t(work_elems_.size()));
+    // Duplicates are dropped on output, so an ambiguous grammar could expand far more stacks than it keeps.
+    size_t budget = kMaxGrammarStacks * 32;
+    while (!work_ends_.empty()) {
+        if (budget-- == 0) fail(strfmt("grammar: too ambiguous here (more than %zu parse stacks)", kMaxGrammarStacks));
+        const uint32_t b = work_ends_.size() > 1 ? work_ends_[work_ends_.size() - 2] : 0;
+        cur_.assign(work_elems_.begin() + b, work_elems_.end());
+        work_elems_.resize(b);
+        work_ends_.pop_back();
+        if (cur_.empty() || el[cur_.back()].kind == GrammarElem::Chars) {
+            add_unique(out, cur_);
             continue;
         }
-        const uint32_t p = st.back();
-        st.pop_back();
-        if (el[p + 1].kind != GrammarElem::End) st.push_back(p + 1);
-        if (st.size() + 1 > kMaxGrammarStackDepth)
-            fail(strfmt("grammar: nesting deeper than %zu", kMaxGrammarStackDepth));
+        const uint32_t p = cur_.back();
+        cur_.pop_back();
+        if (el[p + 1].kind != GrammarElem::End) cur_.push_back(p + 1);
+        if (cur_.size() + 1 > kMaxGrammarStackDepth) fail(strfmt("grammar: nesting deeper than %zu", kMaxGrammarStackDepth));
         for (uint32_t a : g_->rule_alts[el[p].rule]) {
-            Stack ns = st;
-            if (el[a].kind != GrammarElem::End) ns.push_back(a);
-            work.push_back(std::move(ns));
+            work_elems_.insert(work_elems_.end(), cur_.begin(), cur_.end());
+            if (el[a].kind != GrammarElem::End) work_elems_.push_back(a);
+            work_ends_.push_back(uint32_t(work_elems_.size()));
         }
     }
 }
 
 void GrammarMatcher::accept_cp(const GrammarState& in, uint32_t cp, GrammarState& out) const {
     const auto& el = g_->elems;
-    out.stacks.clear();
+    out.elems.clear();
+    out.ends.clear();
     out.need = 0;
     out.partial = 0;
-    for (const Stack& st : in.stacks) {
-        if (st.empty() || !g_->chars_match(el[st.back()], cp)) continue;
-        Stack ns(st.begin(), st.end() - 1);
-        const uint32_t p = st.back();
-        if (el[p + 1].kind != GrammarElem::End) ns.push_back(p + 1);
-        expand(std::move(ns), out.stacks);
+    for (size_t i = 0; i < in.n_stacks(); ++i) {
+        if (in.empty_stack(i) || !g_->chars_match(el[in.top(i)], cp)) continue;
+        const uint32_t p = in.top(i);
+        seed_.assign(in.elems.begin() + in.begin(i), in.elems.begin() + in.ends[i] - 1);
+        if (el[p + 1].kind != GrammarElem::End) seed_.push_back(p + 1);
+        expand_seed(out);
     }
-    std::sort(out.stacks.begin(), out.stacks.end());
-    out.stacks.erase(std::unique(out.stacks.begin(), out.stacks.end()), out.stacks.end());
 }
 
 // With a character half-read, the code points it can still become form one range; some stack must accept one.
@@ -64,8 +76,8 @@ bool GrammarMatcher::partial_viable(const GrammarState& s) const {
     const uint32_t lo = std::max(s.partial << shift, s.min_cp);
     const uint32_t hi = std::min(((s.partial + 1) << shift) - 1, 0x10ffffu);
     if (lo > hi) return false;
-    for (const Stack& st : s.stacks)
-        if (!st.empty() && g_->chars_may_match(g_->elems[st.back()], lo, hi)) return true;
+    for (size_t i = 0; i < s.n_stacks(); ++i)
+        if (!s.empty_stack(i) && g_->chars_may_match(g_->elems[s.top(i)], lo, hi)) return true;
     return false;
 }
 
@@ -73,9 +85,10 @@ bool GrammarMatcher::step(const GrammarState& in, uint8_t b, GrammarState& out) 
     if (in.need == 0) {
         if (b < 0x80) {
             accept_cp(in, b, out);
-            return !out.stacks.empty();
+            return out.n_stacks() > 0;
         }
-        out.stacks = in.stacks;
+        out.elems = in.elems;
+        out.ends = in.ends;
         if (b >= 0xc2 && b <= 0xdf) out.need = 1, out.partial = b & 0x1f, out.min_cp = 0x80;
         else if (b >= 0xe0 && b <= 0xef) out.need = 2, out.partial = b & 0x0f, out.min_cp = 0x800;
         else if (b >= 0xf0 && b <= 0xf4) out.need = 3, out.partial = b & 0x07, out.min_cp = 0x10000;
@@ -85,7 +98,8 @@ bool GrammarMatcher::step(const GrammarState& in, uint8_t b, GrammarState& out) 
     if ((b & 0xc0) != 0x80) return false;
     const uint32_t cp = (in.partial << 6) | (b & 0x3fu);
     if (in.need > 1) {
-        out.stacks = in.stacks;
+        out.elems = in.elems;
+        out.ends = in.ends;
         out.need = uint8_t(in.need - 1);
         out.partial = cp;
         out.min_cp = in.min_cp;
@@ -93,7 +107,7 @@ bool GrammarMatcher::step(const GrammarState& in, uint8_t b, GrammarState& out) 
     }
     if (cp < in.min_cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     accept_cp(in, cp, out);
-    return !out.stacks.empty();
+    return out.n_stacks() > 0;
 }
 
 bool GrammarMatcher::accept(std::string_view bytes) {
@@ -107,7 +121,10 @@ bool GrammarMatcher::accept(std::string_view bytes) {
 }
 
 bool GrammarMatcher::can_end(const GrammarState& s) const {
-    return s.need == 0 && !s.stacks.empty() && s.stacks.front().empty();  // sorted: an empty stack comes first
+    if (s.need != 0) return false;
+    for (size_t i = 0; i < s.n_stacks(); ++i)
+        if (s.empty_stack(i)) return true;
+    return false;
 }
 
 }  // namespace bf
