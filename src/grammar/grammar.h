@@ -41,6 +41,9 @@ struct Grammar {
 // the limits above.
 Grammar parse_gbnf(std::string_view text);
 
+// Throws bf::Error if a rule can reach itself without consuming a character (parse_gbnf calls it).
+void check_no_left_recursion(const Grammar& g);
+
 // A GBNF string literal (with the quotes) that matches exactly the bytes of `s` (which is UTF-8).
 std::string gbnf_literal(std::string_view s);
 
