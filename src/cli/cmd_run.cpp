@@ -6,6 +6,7 @@
 #include "cli/gen_common.h"
 #include "core/error.h"
 #include "engine/timings.h"
+#include "grammar/json_schema.h"
 
 namespace bf {
 
@@ -33,11 +34,39 @@ std::string unescape(const std::string& s) {
     return out;
 }
 
+std::string read_text_file(const std::string& path, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot read " + what + " " + path);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// --grammar / --grammar-file / --json-schema / --json-schema-file (at most one) -> the output constraint.
+std::shared_ptr<const Grammar> output_grammar(std::string gbnf, const std::string& gbnf_file, std::string schema,
+                                              const std::string& schema_file) {
+    if (int(!gbnf.empty()) + int(!gbnf_file.empty()) + int(!schema.empty()) + int(!schema_file.empty()) > 1)
+        fail("give only one of --grammar, --grammar-file, --json-schema and --json-schema-file");
+    if (!gbnf_file.empty()) gbnf = read_text_file(gbnf_file, "grammar file");
+    if (!schema_file.empty()) schema = read_text_file(schema_file, "JSON schema file");
+    if (!schema.empty()) {
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(schema);
+        } catch (const nlohmann::json::exception& e) {
+            fail(std::string("the JSON schema is not valid JSON: ") + e.what());
+        }
+        gbnf = json_schema_to_gbnf(j);
+    }
+    if (gbnf.empty()) return nullptr;
+    return std::make_shared<const Grammar>(parse_gbnf(gbnf));
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
     GenFlags f;
-    std::string prompt, prompt_file;
+    std::string prompt, prompt_file, grammar, grammar_file, json_schema, json_schema_file;
     bool no_escape = false, conversation = false, no_conversation = false, single_turn = false;
     ArgParser p("bitflash run [-m MODEL.gguf] -p PROMPT [-n N] [options]",
                 "Generates a reply to one prompt through the model's chat template, streaming it to stdout\n"
@@ -50,16 +79,18 @@ int cmd_run(int argc, char** argv) {
            "interactive: -p (if any) is the first message, then a chat as `bitflash chat`");
     p.flag({"-no-cnv", "--no-conversation"}, &no_conversation, "one prompt, one reply (the default)");
     p.flag({"-st", "--single-turn"}, &single_turn, "with -cnv: one reply, then exit");
+    p.option({"--grammar"}, &grammar, "GBNF", "constrain the output to a GBNF grammar (llama.cpp syntax)");
+    p.option({"--grammar-file"}, &grammar_file, "FNAME", "read the GBNF grammar from a file");
+    p.option({"-j", "--json-schema"}, &json_schema, "SCHEMA", "constrain the output to a JSON Schema (JSON text)");
+    p.option({"-jf", "--json-schema-file"}, &json_schema_file, "FNAME", "read the JSON Schema from a file");
     f.declare(p);
     if (!p.parse(argc, argv)) return 0;
     if (conversation && no_conversation) fail("give -cnv (or -i) or -no-cnv, not both");
+    const auto constraint = output_grammar(grammar, grammar_file, json_schema, json_schema_file);
+    if (constraint && conversation) fail("--grammar/--json-schema apply to one reply; not with -cnv/-i");
     if (!prompt_file.empty()) {
         if (!prompt.empty()) fail("give -p or -f, not both");
-        std::ifstream in(prompt_file, std::ios::binary);
-        if (!in) fail("cannot read prompt file " + prompt_file);
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        prompt = ss.str();
+        prompt = read_text_file(prompt_file, "prompt file");
     } else if (!no_escape) {
         prompt = unescape(prompt);
     }
@@ -96,7 +127,9 @@ int cmd_run(int argc, char** argv) {
     req.prompt = tokens;
     req.sampler = f.sampler();
     req.max_tokens = f.n_predict;
+    req.grammar = constraint;
     const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
+    if (r.stop == StopReason::Error) fail(r.error);
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");
     if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);

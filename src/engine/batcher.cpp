@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "grammar/vocab_trie.h"
 
 namespace bf {
 
@@ -29,6 +30,8 @@ struct Batcher::Slot {
     GenCallbacks cb;
     std::shared_ptr<Sampler> sampler;
     std::unique_ptr<StreamDecoder> decoder;  // null once a stop string ended the text
+    std::unique_ptr<GrammarMatcher> matcher; // with a grammar: where the output is in it
+    std::vector<uint8_t> mask;               // the grammar's allowed tokens this step
     std::string pending;                     // output held back because it may start a stop string
     size_t prompt_pos = 0;                   // prompt tokens in the state
     int32_t next_token = -1;                 // sampled, to be fed at the next step
@@ -67,6 +70,8 @@ void Batcher::check(const GenRequest& r) const {
         if (t < 0 || t >= model_.config.n_vocab)
             fail(strfmt("token id %d is out of range [0, %lld)", t, (long long)model_.config.n_vocab));
     if (!r.stop.empty() && !tok_) fail("stop strings need a tokenizer");
+    if (r.grammar && !tok_) fail("a grammar needs a tokenizer");
+    if (r.grammar && r.ignore_eos) fail("a grammar cannot be combined with ignore_eos (it ends the output)");
 }
 
 void Batcher::forget() {
@@ -126,6 +131,7 @@ void Batcher::admit(GenRequest r, GenCallbacks cb) {
         return finish(s, StopReason::Error, e.what());
     }
     s.decoder = tok_ ? std::make_unique<StreamDecoder>(*tok_) : nullptr;
+    s.matcher = s.req.grammar ? std::make_unique<GrammarMatcher>(s.req.grammar) : nullptr;
     if (!s.prefilling()) {  // the whole prompt is the saved state: sample from its saved logits
         s.t_first = std::chrono::steady_clock::now();
         sample_next(s, s.logits.data());
@@ -197,19 +203,50 @@ void Batcher::sample_next(Slot& s, const float* logits) {
     s.next_token = -1;
     if (s.req.max_tokens == 0) return finish(s, StopReason::Length);
     const auto t0 = std::chrono::steady_clock::now();
-    const int32_t id = s.sampler->sample(logits);
+    const uint8_t* allowed = nullptr;
+    if (s.matcher && !(allowed = grammar_mask(s))) return;
+    const int32_t id = s.sampler->sample(logits, allowed);
     s.sampler->accept(id);
     s.out.stats.sample_ms += ms_between(t0, std::chrono::steady_clock::now());
     if (!s.req.ignore_eos && std::find(eog_.begin(), eog_.end(), id) != eog_.end()) {
         s.out.end_token = id;
         return finish(s, StopReason::EndOfGeneration);
     }
+    if (s.matcher && !s.matcher->accept(tok_->token_to_piece(id)))  // the mask said yes: cannot happen
+        return finish(s, StopReason::Error, "internal error: the grammar refused a token its mask allowed");
     s.out.tokens.push_back(id);
     ++s.out.stats.predicted_n;
     if (emit_text(s, s.decoder ? s.decoder->push(id) : std::string())) return;  // stop string or caller stop
     if (s.state.n_past >= s.state.n_ctx) return finish(s, StopReason::ContextFull);  // no room to feed it
     if (s.req.max_tokens > 0 && s.out.stats.predicted_n >= s.req.max_tokens) return finish(s, StopReason::Length);
     s.next_token = id;
+}
+
+const VocabTrie& Batcher::trie() {
+    if (!trie_) {
+        std::vector<std::string> pieces(size_t(model_.config.n_vocab));
+        for (int32_t i = 0; i < tok_->n_vocab() && i < model_.config.n_vocab; ++i) pieces[size_t(i)] = tok_->token_to_piece(i);
+        trie_ = std::make_unique<VocabTrie>(pieces, eog_);
+    }
+    return *trie_;
+}
+
+const uint8_t* Batcher::grammar_mask(Slot& s) {
+    size_t n = 0;
+    try {
+        n = trie().allowed(*s.matcher, s.mask);
+    } catch (const Error& e) {
+        finish(s, StopReason::Error, e.what());
+        return nullptr;
+    }
+    if (s.matcher->can_end())
+        for (int32_t e : eog_)
+            if (e >= 0 && size_t(e) < s.mask.size() && !s.mask[size_t(e)]) s.mask[size_t(e)] = 1, ++n;
+    if (n == 0) {
+        finish(s, StopReason::Error, "the grammar allows no token of the vocabulary here (nor the end of the output)");
+        return nullptr;
+    }
+    return s.mask.data();
 }
 
 namespace {
@@ -284,6 +321,7 @@ void Batcher::finish(Slot& s, StopReason why, const std::string& error) {
     s.cb = {};
     s.sampler.reset();
     s.decoder.reset();
+    s.matcher.reset();
     s.next_token = -1;
     // Cancelled mid-prompt: the state holds a prompt prefix, which `fed` records, so it stays reusable.
     if (cb.on_done) cb.on_done(o);

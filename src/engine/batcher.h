@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/loaded_model.h"
+#include "grammar/grammar.h"
 #include "sample/sampler.h"
 
 namespace bf {
@@ -33,6 +34,9 @@ struct GenRequest {
     int64_t max_tokens = -1;        // -1: until end of generation or the context end
     std::vector<std::string> stop;  // stop strings
     bool ignore_eos = false;        // end-of-generation ids do not stop
+    // Output constrained to this grammar from the first generated token: each step only tokens the grammar
+    // accepts next, and end-of-generation only where it may end (needs a tokenizer; not with ignore_eos).
+    std::shared_ptr<const Grammar> grammar;
 };
 
 // llama-server's `timings` counters, plus sampling time for the CLI's report.
@@ -67,6 +71,8 @@ struct BatcherOptions {
     bool no_batch = false; // one slot per step (round robin), for comparison with batching
 };
 
+class VocabTrie;
+
 class Batcher {
 public:
     // tok may be null (no text: eval scores tokens); then stop strings are not allowed.
@@ -99,6 +105,8 @@ private:
     void sample_next(Slot& s, const float* logits);
     bool emit_text(Slot& s, const std::string& piece);
     void finish(Slot& s, StopReason why, const std::string& error = "");
+    const uint8_t* grammar_mask(Slot& s);  // null after finishing the request with an error
+    const VocabTrie& trie();               // built at the first grammar request
 
     const Model& model_;
     const Tokenizer* tok_;
@@ -110,6 +118,7 @@ private:
     uint64_t clock_ = 0;         // admission counter for the least-recently-used choice
     size_t rr_ = 0;              // round-robin position for no_batch
     std::atomic<int64_t> steps_{0};
+    std::unique_ptr<VocabTrie> trie_;
 };
 
 // One request alone on `b` (one slot for `run` and `chat`), stepped to its end; `cancelled` (Ctrl-C)

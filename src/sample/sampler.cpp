@@ -59,8 +59,20 @@ void Sampler::apply_penalties(std::span<float> logits) const {
 
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
-int32_t Sampler::sample(const float* logits) {
+int32_t Sampler::sample(const float* logits, const uint8_t* allowed) {
     work_.assign(logits, logits + n_vocab_);
+    if (allowed)
+        for (int32_t i = 0; i < n_vocab_; ++i)
+            if (!allowed[i]) work_[i] = kNegInf;
+    const int32_t id = sample_work();
+    if (!allowed || allowed[id]) return id;
+    // Every allowed logit was -inf (or NaN): the lowest allowed id, like the unmasked rule.
+    const int32_t first = int32_t(std::find(allowed, allowed + n_vocab_, uint8_t(1)) - allowed);
+    if (first == n_vocab_) fail("sampler: the mask allows no token");
+    return first;
+}
+
+int32_t Sampler::sample_work() {
     for (float& l : work_)
         if (std::isnan(l)) l = kNegInf;  // NaN would break the orderings below
     apply_penalties(work_);

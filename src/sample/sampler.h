@@ -29,7 +29,9 @@ public:
     Sampler(const SamplerParams& params, int32_t n_vocab);
 
     // logits has n_vocab entries. NaN logits count as -inf; if every logit is -inf, returns the lowest id.
-    int32_t sample(const float* logits);
+    // With `allowed` (n_vocab flags, e.g. a grammar's mask; at least one set), tokens not allowed are set to
+    // -inf before penalties, top-k/p, min-p and temperature, and the result is always an allowed token.
+    int32_t sample(const float* logits, const uint8_t* allowed = nullptr);
     // Records a token as generated or prompted (feeds the penalties). Throws bf::Error if out of range.
     void accept(int32_t token);
     // Forgets accepted tokens and restarts the RNG from the seed.
@@ -45,7 +47,8 @@ private:
         float logit;
         int32_t id;
     };
-    double uniform();  // [0, 1) from the 64-bit Mersenne twister, the same on every platform
+    double uniform();
+    int32_t sample_work();  // the chain on work_  // [0, 1) from the 64-bit Mersenne twister, the same on every platform
 
     SamplerParams p_;
     int32_t n_vocab_;

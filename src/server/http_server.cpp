@@ -231,6 +231,7 @@ void ApiServer::routes() {
                 gp.max_tokens = cr.max_tokens < 0 ? -1 : std::min(cr.max_tokens, n_ctx);  // clamp absurd values
                 gp.stop = cr.stop;
                 gp.ignore_eos = cr.ignore_eos;
+                gp.grammar = cr.grammar;
 
                 auto ctx = std::make_shared<StreamCtx>();
                 ctx->chat = chat;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/structured_output.h"
+
 namespace bf {
 
 std::string ApiError::default_type(int status) {
@@ -225,6 +227,13 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
             add(*v);
         }
     }
+    // Function calling is not implemented yet: say so rather than answer as if no tools were offered.
+    if (const json* t = field(body, "tools"); t && !(t->is_array() && t->empty()))
+        bad("'tools' (function calling) is not supported yet");
+    if (const json* t = field(body, "tool_choice"); t && *t != "none" && *t != "auto")
+        bad("'tool_choice' is not supported yet (function calling is not implemented)");
+    r.grammar = parse_output_constraint(body);
+    if (r.grammar && r.ignore_eos) bad("'ignore_eos' cannot be combined with a grammar or schema (it ends the output)");
     return r;
 }
 

@@ -2,6 +2,7 @@
 // HTTP status) and response / SSE chunk building. No sockets, no model: unit-testable on its own.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "engine/reasoning.h"
+#include "grammar/grammar.h"
 #include "sample/sampler.h"
 #include "server/scheduler.h"
 #include "tokenizer/chat_template.h"
@@ -57,6 +59,7 @@ struct CompletionRequest {
     int64_t max_tokens = -1;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    std::shared_ptr<const Grammar> grammar;  // grammar / json_schema / response_format (structured_output.h)
 };
 
 CompletionRequest parse_completion_request(const json& body, bool chat);

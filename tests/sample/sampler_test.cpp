@@ -211,3 +211,40 @@ TEST(Sampler, BadInputs) {
 
 }  // namespace
 }  // namespace bf
+
+namespace bf {
+namespace {
+
+// A mask leaves only allowed tokens, before top-k (so top_k = 1 picks the best allowed one, not the best one).
+TEST(SamplerMask, OnlyAllowedTokensAreDrawn) {
+    const int V = 37;
+    std::vector<float> logits(V);
+    for (int i = 0; i < V; ++i) logits[size_t(i)] = float((i * 7) % V);  // best is id with (i*7)%37 == 36
+    std::vector<uint8_t> allowed(V, 0);
+    for (int i : {3, 11, 20, 29}) allowed[size_t(i)] = 1;
+    SamplerParams p;
+    p.seed = 5;
+    p.top_k = 1;
+    Sampler topk(p, V);
+    int best = 3;
+    for (int i : {11, 20, 29})
+        if (logits[size_t(i)] > logits[size_t(best)]) best = i;
+    EXPECT_EQ(topk.sample(logits.data(), allowed.data()), best);
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.temp = 50.0f;  // nearly uniform: every allowed token should appear, no other
+    Sampler wide(p, V);
+    std::vector<int> seen(V, 0);
+    for (int n = 0; n < 2000; ++n) ++seen[size_t(wide.sample(logits.data(), allowed.data()))];
+    for (int i = 0; i < V; ++i) EXPECT_EQ(seen[size_t(i)] > 0, allowed[size_t(i)] == 1) << i;
+    // All allowed logits -inf: still an allowed token (the lowest), never a disallowed one.
+    std::vector<float> dead(logits);
+    for (int i : {3, 11, 20, 29}) dead[size_t(i)] = -std::numeric_limits<float>::infinity();
+    EXPECT_EQ(wide.sample(dead.data(), allowed.data()), 3);
+    std::vector<uint8_t> none(V, 0);
+    EXPECT_THROW(wide.sample(logits.data(), none.data()), Error);
+}
+
+}  // namespace
+}  // namespace bf

@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "../common/byte_tokenizer.h"
+#include "../common/random_chat_model.h"
 #include "kernels/matmul.h"
 #include "server/http_server.h"
 
@@ -41,25 +41,7 @@ std::string tmp() {
 // Byte-level tokenizer (256 byte tokens + Phi's chat tokens 256..260, no merges) and a random tiny model: the
 // token count of a text is then its byte count plus one per special token, which the tests compute on their own.
 const std::string& model_path() {
-    static const std::string path = [] {
-        const std::string dir = tmp() + "/tok";
-        fs::create_directories(dir);
-        bf::testing::write_byte_tokenizer(dir + "/tokenizer.json", /*rstrip_chat_tokens=*/false);
-        std::ifstream cfg_in(std::string(BF_SOURCE_DIR) + "/tests/fixtures/tiny8/config.json");
-        json cfg = json::parse(cfg_in);
-        cfg["vocab_size"] = 320;
-        std::ofstream(dir + "/config.json") << cfg.dump();
-        std::ofstream(dir + "/tokenizer_config.json")
-            << json{{"chat_template", "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
-                                      "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"},
-                    {"eos_token", "<|endoftext|>"}}
-                   .dump();
-        const std::string gguf = tmp() + "/chat.gguf";
-        const std::string cmd = std::string(BF_BINARY) + " convert --random " + dir + "/config.json --tokenizer-dir " + dir +
-                                " -o " + gguf + " -q > " + tmp() + "/convert.log 2>&1";
-        EXPECT_EQ(std::system(cmd.c_str()), 0) << "convert failed, see " << tmp() << "/convert.log";
-        return gguf;
-    }();
+    static const std::string path = bf::testing::make_random_chat_model(tmp());
     return path;
 }
 
