@@ -16,8 +16,9 @@
 #include "core/bandwidth.h"
 #include "core/error.h"
 #include "core/memory.h"
+#include "core/thread_pool.h"
 #include "engine/session.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 
@@ -93,7 +94,7 @@ int cmd_bench(int argc, char** argv) {
     if (reps < 1) fail("-r must be >= 1");
     const KvType kv = parse_cache_types(ctk, ctv);
     const auto pps = parse_list(p_arg, "-p"), tgs = parse_list(n_arg, "-n"), depths = parse_list(d_arg, "-d");
-    const auto threads = t_arg.empty() ? std::vector<int64_t>{int64_t(std::thread::hardware_concurrency())}
+    const auto threads = t_arg.empty() ? std::vector<int64_t>{int64_t(resolve_thread_count(0))}
                                        : parse_list(t_arg, "-t");
 
     const Model model = Model::load(model_path);
@@ -121,7 +122,7 @@ int cmd_bench(int argc, char** argv) {
 
     std::vector<Row> rows;
     for (int64_t t : threads) {
-        set_num_threads(int(t));
+        set_engine_threads(int(t));
         for (int64_t d : depths) {
             Session s(model, d + max_len + 1, chunk, kv);
             if (d > 0) s.feed(random_tokens(d));

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 
@@ -70,7 +70,7 @@ std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
         fail("no -m given and the default model " + path + " does not exist (run scripts/demo.sh to create it)");
     if (f.ctx < 1) fail("-c must be >= 1");
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
-    set_num_threads(int(f.threads));
+    set_engine_threads(int(f.threads));
     return load_model(path, f.chat_template);
 }
 
