@@ -21,6 +21,12 @@ public:
         kPrefillWeights,
         kPrefillValues,
         kScanState,      // selective scan, per worker: a block's states and decays
+        kKvWeights,      // SIMD attention over the quantized cache, per worker: quantized value weights,
+        kKvScales,       //   their scales and the offset corrections
+        kKvCorr,
+        kTernaryTile,    // AVX-512 ternary prefill, per worker: unpacked weight tile, partial sums, Σ codes
+        kTernaryPart,
+        kTernaryTotals,
         kBufCount
     };
     enum Obj { kQuantQuery, kObjCount };  // attention over the quantized cache: a query's buffers
@@ -30,6 +36,9 @@ public:
     T* get(Buf b, size_t n) {
         return reinterpret_cast<T*>(bytes(b, n * sizeof(T)));
     }
+    // The same in bytes, out of line: for the per-ISA files, which must not instantiate shared inline code
+    // with their own target flags (the linker would keep one copy for every caller).
+    uint8_t* bytes(Buf b, size_t n);
     // The object kept in slot o, made on first use (each slot holds one type only).
     template <class T>
     T& object(Obj o) {
@@ -39,7 +48,6 @@ public:
     }
 
 private:
-    uint8_t* bytes(Buf b, size_t n);
     struct Holder {
         void* p = nullptr;
         void (*del)(void*) = nullptr;
