@@ -1,6 +1,7 @@
 // The kernels' process-wide thread pool and the per-worker workspaces that go with it.
 #include "kernels/compute.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -54,5 +55,11 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return kernel_pool().size(); }
+
+int64_t chunk_grain(int64_t n, bool threaded) {
+    const int nt = num_threads();
+    if (!threaded || nt == 1) return std::max<int64_t>(n, 1);
+    return std::max<int64_t>(1, n / (8 * int64_t(nt)));
+}
 
 }  // namespace bf

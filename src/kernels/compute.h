@@ -76,6 +76,11 @@ Workspace& workspace(int worker);
 void set_num_threads(int n);
 int num_threads();
 
+// Items per chunk for a loop of n similar items: about 8 chunks per thread (few enough that claiming costs
+// nothing, enough that a paused thread holds up only an eighth of its share); all n (inline) when not
+// `threaded` (waking threads would cost more than the loop) or with one thread.
+int64_t chunk_grain(int64_t n, bool threaded);
+
 // fn(begin, end, worker) over chunks of [0, n) on kernel_pool(); a grain >= n runs inline.
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {

@@ -175,14 +175,9 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
             fn(c, r0, r1);
         }
     };
-    const int nt = num_threads();
-    if (macs < (int64_t(1) << 16) || nt == 1) {
-        body(0, rows);
-        return;
-    }
-    // About 8 row ranges per thread, claimed one at a time: a thread slowed by another process on its core
-    // (common on a shared machine) then holds up only the range it has, not the whole matrix.
-    const int64_t step = round_up(std::max<int64_t>(16, rows / (int64_t(nt) * 8)), 16);
+    // Row ranges claimed one at a time (chunk_grain; whole 16-row tiles): a thread slowed by another process
+    // on its core (common on a shared machine) then holds up only the range it has, not the whole matrix.
+    const int64_t step = round_up(std::max<int64_t>(16, chunk_grain(rows, macs >= (int64_t(1) << 16))), 16);
     parallel_for(rows, step, [&](int64_t r0, int64_t r1, int) { body(r0, r1); });
 }
 

@@ -2,7 +2,6 @@
 // AVX-512 / AVX2 / baseline (BF_SIMD_CLONES) with omp simd loops; threads split rows of large batches.
 #include "kernels/ops.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/compute.h"
@@ -50,8 +49,8 @@ BF_SIMD_CLONES void silu_mul_rows(const float* gate, int64_t gate_stride, const 
     }
 }
 
-// Rows per chunk: one row at a time for large batches, all rows inline when threads would cost more.
-int64_t row_grain(int64_t n_rows, int64_t n) { return n_rows > 1 && n_rows * n > 65536 ? 1 : std::max<int64_t>(n_rows, 1); }
+// Rows per chunk: split large batches only; small ones cost less than waking a thread.
+int64_t row_grain(int64_t n_rows, int64_t n) { return chunk_grain(n_rows, n_rows > 1 && n_rows * n > 65536); }
 
 }  // namespace
 

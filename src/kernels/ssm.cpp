@@ -154,7 +154,7 @@ void causal_conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int6
                         const float* w, const float* bias, float* conv_state, float* u) {
     BF_CHECK(k_size >= 1 && k_size <= kMaxConv);
     const int64_t n_blocks = (n_ch + kConvBlock - 1) / kConvBlock;
-    parallel_for(n_blocks, n_ch * n_tokens > 4096 ? 1 : n_blocks, [&](int64_t b0, int64_t b1, int) {
+    parallel_for(n_blocks, chunk_grain(n_blocks, n_ch * n_tokens > 4096), [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t c0 = b * kConvBlock;
             conv_block(x, x_stride, n_tokens, n_ch, k_size, w, bias, conv_state, u, c0, std::min(kConvBlock, n_ch - c0));
@@ -166,7 +166,7 @@ void selective_scan(const ScanArgs& a) {
     const int64_t N = a.d_state;
     const int64_t n_blocks = (a.d_inner + kLanes - 1) / kLanes;
     // Small scans (tiny models, single tokens of small layers) are cheaper than waking a thread.
-    const int64_t grain = a.n_tokens * a.d_inner * N > (int64_t(1) << 15) ? 1 : n_blocks;
+    const int64_t grain = chunk_grain(n_blocks, a.n_tokens * a.d_inner * N > (int64_t(1) << 15));
     if (a.n_tokens < kMinBlockedTokens) {
         parallel_for(n_blocks, grain, [&](int64_t b0, int64_t b1, int) {
             for (int64_t b = b0; b < b1; ++b) scan_channels(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes));
