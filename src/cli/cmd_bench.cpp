@@ -19,8 +19,9 @@
 #include "core/energy.h"
 #include "core/error.h"
 #include "core/memory.h"
+#include "core/thread_pool.h"
 #include "engine/session.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 
@@ -121,7 +122,7 @@ int cmd_bench(int argc, char** argv) {
     auto depths = parse_list(d_arg, "-d");
     std::sort(depths.begin(), depths.end());
     depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
-    const auto threads = t_arg.empty() ? std::vector<int64_t>{std::max<int64_t>(1, std::thread::hardware_concurrency())}
+    const auto threads = t_arg.empty() ? std::vector<int64_t>{int64_t(resolve_thread_count(0))}
                                        : parse_list(t_arg, "-t");
     for (int64_t t : threads)
         if (t < 1 || t > 1024) fail("-t values must be between 1 and 1024");
@@ -178,14 +179,14 @@ int cmd_bench(int argc, char** argv) {
     Session s(model, depths.back() + max_len + 1, chunk, kv);
     const int64_t prefill_threads = *std::max_element(threads.begin(), threads.end());
     for (int64_t d : depths) {
-        set_num_threads(int(prefill_threads));
+        set_engine_threads(int(prefill_threads));
         if (d > s.n_past()) {
             std::fprintf(stderr, "bench: prefilling to depth %lld\n", (long long)d);
             s.feed(random_tokens(d - s.n_past()));
         }
         const Session::Checkpoint at_depth = s.save();
         for (int64_t t : threads) {
-            set_num_threads(int(t));
+            set_engine_threads(int(t));
             s.restore(at_depth);
             s.feed(random_tokens(std::min<int64_t>(8, max_len)));  // warm-up: pages, threads
             auto measure = [&](int64_t np, int64_t ng) {

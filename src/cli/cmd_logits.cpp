@@ -10,7 +10,7 @@
 
 #include "cli/args.h"
 #include "core/error.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "model/sambay.h"
 
 namespace bf {
@@ -56,7 +56,7 @@ int cmd_logits(int argc, char** argv) {
     const std::vector<int32_t> tokens = parse_tokens(tokens_arg);
     if (batch < 0) fail("--batch must be >= 1");
     if (batch == 0) batch = int64_t(tokens.size());
-    set_num_threads(int(threads));
+    set_engine_threads(int(threads));
 
     const Model model = Model::load(model_path);
     const int64_t n_vocab = model.config.n_vocab;

@@ -8,7 +8,7 @@
 #include "cli/args.h"
 #include "cli/gen_common.h"
 #include "core/error.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "server/http_server.h"
 
 namespace bf {
@@ -59,7 +59,7 @@ int cmd_serve(int argc, char** argv) {
     o.max_body = size_t(max_body);
     o.http_threads = int(http_threads);
     o.verbose = verbose;
-    set_num_threads(int(threads));
+    set_engine_threads(int(threads));
 
     // Signals go to this thread only (sigwait below), never interrupting the workers.
     sigset_t sigs;

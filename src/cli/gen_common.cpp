@@ -10,7 +10,7 @@
 #include "cli/hints.h"
 #include "cli/interrupt.h"
 #include "core/error.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 
@@ -110,7 +110,7 @@ std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f) {
         f.chat_template = f.chat_template_file;
     }
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
-    set_num_threads(int(f.threads));
+    set_engine_threads(int(f.threads));
     auto lm = load_model(path, f.chat_template);
     if (f.ctx == 0) f.ctx = lm->model.config.n_ctx_train;
     if (f.ctx < 1) fail(path + " records no context length: give -c N");

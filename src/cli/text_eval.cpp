@@ -5,12 +5,12 @@
 
 #include "core/error.h"
 #include "engine/model_files.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 
 std::unique_ptr<ModelWithTokenizer> load_model_with_tokenizer(const std::string& path, int64_t threads) {
-    set_num_threads(int(threads));
+    set_engine_threads(int(threads));
     auto file = std::make_shared<GgufFile>(GgufFile::open(path));
     Tokenizer tok = load_tokenizer(*file);
     return std::unique_ptr<ModelWithTokenizer>(new ModelWithTokenizer{Model::from_gguf(file), std::move(tok)});

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "formats/gguf.h"
+#include "kernels/compute.h"
 #include "kernels/quant.h"
 #include "model/config.h"
 #include "model/tensor_names.h"
@@ -103,15 +105,17 @@ void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out
     const RowQuantizer q = low_bit_quantizer(type);
     const size_t row_bytes = row_nbytes(type, cols);
     std::string error;
-#pragma omp parallel for schedule(dynamic, 8)
-    for (int64_t i = 0; i < n; ++i) {
-        try {
-            q(x + i * cols, out + size_t(i) * row_bytes, cols, importance);
-        } catch (const Error& e) {
-#pragma omp critical(bf_quantize_rows)
-            if (error.empty()) error = strfmt("tensor '%s' row %lld: %s", s.gguf.c_str(), (long long)(row0 + i), e.what());
+    std::mutex error_lock;
+    parallel_for(n, 8, [&](int64_t i0, int64_t i1, int) {
+        for (int64_t i = i0; i < i1; ++i) {
+            try {
+                q(x + i * cols, out + size_t(i) * row_bytes, cols, importance);
+            } catch (const Error& e) {  // a pool worker must not throw: keep the first error for the caller
+                std::lock_guard<std::mutex> lock(error_lock);
+                if (error.empty()) error = strfmt("tensor '%s' row %lld: %s", s.gguf.c_str(), (long long)(row0 + i), e.what());
+            }
         }
-    }
+    });
     if (!error.empty()) fail(error);
 }
 

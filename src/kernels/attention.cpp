@@ -5,14 +5,13 @@
 // AVX2 and a baseline and picked at run time (BF_SIMD_CLONES, kernels/vec_math.h).
 #include "kernels/attention.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/act_quant.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/vec_math.h"
 
@@ -253,11 +252,11 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
     const int64_t D = a.head_dim, kQBlock = 32, kGroups = kQBlock / 4, kKeyChunk = 256;
     const int64_t n_qb = (a.n_q + kQBlock - 1) / kQBlock;
     const Shape pair_shape{2, D, 1, 0, 1.0f};
-#pragma omp parallel if (threaded)
-    {
-        std::vector<float> s, w, u(static_cast<size_t>(kGroups * 8 * D));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t unit = 0; unit < (m1 - m0) * n_qb; ++unit) {
+    const int64_t n_units = (m1 - m0) * n_qb, nu = kGroups * 8 * D;
+    parallel_for(n_units, threaded ? 1 : n_units, [&](int64_t unit0, int64_t unit1, int worker) {
+        Workspace& ws = workspace(worker);
+        float* const u = ws.get<float>(Workspace::kPrefillValues, size_t(nu));
+        for (int64_t unit = unit0; unit < unit1; ++unit) {
             const int64_t m = m0 + unit / n_qb, t_begin = (unit % n_qb) * kQBlock;
             const int64_t t_end = std::min(a.n_q, t_begin + kQBlock), ng = (t_end - t_begin + 3) / 4;
             int64_t glo[kGroups] = {}, ghi[kGroups] = {}, base[kGroups + 1] = {};  // group key ranges, scratch offsets
@@ -272,8 +271,9 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
             }
             int64_t ulo = glo[0], uhi = ghi[0];
             for (int64_t gi = 1; gi < ng; ++gi) ulo = std::min(ulo, glo[gi]), uhi = std::max(uhi, ghi[gi]);
-            s.resize(size_t(8 * base[ng]));  // group gi: rows (query qi, head i) of its n keys at 8·base[gi]
-            w.resize(size_t(4 * base[ng]));  // group gi: 4 rows at 4·base[gi]
+            // group gi: rows (query qi, head i) of its n keys at s + 8·base[gi]; 4 rows at w + 4·base[gi]
+            float* const s = ws.get<float>(Workspace::kPrefillScores, size_t(8 * base[ng]));
+            float* const w = ws.get<float>(Workspace::kPrefillWeights, size_t(4 * base[ng]));
             // fn(gi, lo, hi) for the keys [lo, hi) of group gi, chunk by chunk, all groups per chunk.
             auto by_chunks = [&](auto&& fn) {
                 for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk)
@@ -291,7 +291,7 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
                         float* sp[4];
                         for (int qi = 0; qi < 4; ++qi) {
                             qp[qi] = a.q + (t_begin + 4 * gi + std::min(qi, nq[gi] - 1)) * a.q_stride + h * D;
-                            sp[qi] = s.data() + 8 * base[gi] + (qi * 2 + i) * n + (lo - glo[gi]);
+                            sp[qi] = s + 8 * base[gi] + (qi * 2 + i) * n + (lo - glo[gi]);
                         }
                         scores_transposed4(qp, ktp + (g - 2 * m0) * D * ldk, ldk, lo - jl, hi - lo, D, sh.scale, sp);
                     }
@@ -299,35 +299,35 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
                 for (int64_t gi = 0; gi < ng; ++gi) {
                     const int64_t n = ghi[gi] - glo[gi];
                     for (int qi = 0; qi < 4; ++qi) {
-                        float* wq = w.data() + 4 * base[gi] + qi * n;
+                        float* wq = w + 4 * base[gi] + qi * n;
                         std::fill(wq, wq + n, 0.0f);  // missing queries of a short group add nothing
                         if (qi >= nq[gi]) continue;
                         const int64_t t = t_begin + 4 * gi + qi, lo = a.key_lo[t] - glo[gi], hi = a.key_hi[t] - glo[gi];
                         float mx[2], sum[2];
-                        float* sq = s.data() + 8 * base[gi] + qi * 2 * n;
+                        float* sq = s + 8 * base[gi] + qi * 2 * n;
                         row_max(pair_shape, sq, n, lo, hi, mx);
                         exp_rows(pair_shape, sq, n, lo, hi, mx, sum);
                         pair_weights(sq, n, 1, lo, hi, sum, a.lambda, wq, n);
                     }
                 }
-                std::fill(u.begin(), u.end(), 0.0f);
+                std::fill(u, u + nu, 0.0f);
                 by_chunks([&](int64_t gi, int64_t lo, int64_t hi) {
                     const int64_t n = ghi[gi] - glo[gi];
                     const float* wp[4];
                     float* up[4];
                     for (int qi = 0; qi < 4; ++qi) {
-                        wp[qi] = w.data() + 4 * base[gi] + qi * n + (lo - glo[gi]);
-                        up[qi] = u.data() + (gi * 4 + qi) * 2 * D;
+                        wp[qi] = w + 4 * base[gi] + qi * n + (lo - glo[gi]);
+                        up[qi] = u + (gi * 4 + qi) * 2 * D;
                     }
                     values_one_pair4(a.v + lo * a.kv_stride + 2 * m * D, a.kv_stride, wp, hi - lo, 2 * D, up);
                 });
                 for (int64_t gi = 0; gi < ng; ++gi)
                     for (int qi = 0; qi < nq[gi]; ++qi)
-                        finish_pairs(2, D, a.lambda_init, a.subln, u.data() + (gi * 4 + qi) * 2 * D,
+                        finish_pairs(2, D, a.lambda_init, a.subln, u + (gi * 4 + qi) * 2 * D,
                                      a.out + (t_begin + 4 * gi + qi) * a.out_stride + p * 2 * D);
             }
         }
-    }
+    });
 }
 
 constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at the real model's size
@@ -335,28 +335,34 @@ constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at
 // Prefill (many queries): the visible keys are transposed (all K heads at once up to kMaxTransposedKeys
 // keys; beyond that one V pair's two K heads per pass, 17 MB at 32K), then each query runs scores →
 // softmax → combined weights → V sum, four queries at a time so every key row read serves four.
-void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded) {
+void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded, Workspace& ws) {
     const int64_t H = a.n_head, D = a.head_dim, P = H / 2;
     int64_t jl = a.key_lo[0], jh = a.key_hi[0];
     for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
     const int64_t nk = jh - jl, ldk = (nk + 64 + 15) / 16 * 16;
     const int64_t n_vpair = P / sh.group, pairs_per_pass = nk <= kMaxTransposedKeys ? n_vpair : 1;
-    static thread_local std::vector<float> kt;  // reused: a fresh buffer per call would page-fault every time
-    kt.resize(size_t(2 * pairs_per_pass * D * ldk));
-    float* const ktp = kt.data();  // the calling thread's buffer, shared with the team below
+    // The caller's buffer, read by every worker below.
+    float* const ktp = ws.get<float>(Workspace::kKeysT, size_t(2 * pairs_per_pass * D * ldk));
     for (int64_t m0 = 0; m0 < n_vpair; m0 += pairs_per_pass) {
-        const int64_t m1 = std::min(n_vpair, m0 + pairs_per_pass);
-#pragma omp parallel for if (threaded)
-        for (int64_t g = 2 * m0; g < 2 * m1; ++g) {  // K heads 2m and 2m + 1 of the V pairs m of this pass
-            float* dst = ktp + (g - 2 * m0) * D * ldk;
-            for (int64_t j = 0; j < nk; ++j) {
-                const float* src = a.k + (jl + j) * a.kv_stride + g * D;
-                for (int64_t d = 0; d < D; ++d) dst[d * ldk + j] = src[d];
+        const int64_t m1 = std::min(n_vpair, m0 + pairs_per_pass), n_heads = 2 * (m1 - m0);
+        parallel_for(n_heads, threaded ? 1 : n_heads, [&](int64_t g0, int64_t g1, int) {
+            for (int64_t g = 2 * m0 + g0; g < 2 * m0 + g1; ++g) {  // K heads 2m and 2m + 1 of this pass's V pairs m
+                float* dst = ktp + (g - 2 * m0) * D * ldk;
+                for (int64_t j = 0; j < nk; ++j) {
+                    const float* src = a.k + (jl + j) * a.kv_stride + g * D;
+                    for (int64_t d = 0; d < D; ++d) dst[d * ldk + j] = src[d];
+                }
+                for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
             }
-            for (int64_t d = 0; d < D; ++d) std::fill(dst + d * ldk + nk, dst + (d + 1) * ldk, 0.0f);
-        }
+        });
         prefill_pairs(a, sh, threaded, m0, m1, ktp, ldk, jl);
     }
+}
+
+// Parts one query's keys are split into: a few per thread, claimed one at a time, so a thread the OS
+// pauses holds up only its current part; one part when threads would cost more than they save.
+int decode_parts(bool threaded, int64_t n_units) {
+    return threaded ? int(std::clamp<int64_t>(n_units, 1, 4 * int64_t(num_threads()))) : 1;
 }
 
 }  // namespace
@@ -366,42 +372,42 @@ void diff_attention(const DiffAttnArgs& a) {
     const int64_t H = a.n_head, w2 = 2 * a.head_dim;
     int64_t keys = 0;  // total work, to skip threading where waking a thread costs more than it saves
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
-    const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16) && !omp_in_parallel();
+    const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16);
+    ThreadPool::Owner owner(kernel_pool());  // the scratch below is ours until the output is written
+    Workspace& ws = workspace(owner.worker());
 
-    if (a.n_q > 1) return prefill_attention(a, sh, threaded);
-    // One query, keys split across threads (one thread when small): local maxima, then exponentials and
-    // sums against the global maxima, then each thread's share of O1 − λ·O2, merged at the end.
+    if (a.n_q > 1) return prefill_attention(a, sh, threaded, ws);
+    // One query, keys split into parts: local maxima, then exponentials and sums against the global
+    // maxima, then each part's share of O1 − λ·O2, merged at the end (three loops, joined in between).
     const int64_t lo = a.key_lo[0], n = a.key_hi[0] - lo, P = H / 2;
     const float* k = a.k + lo * a.kv_stride;
     const float* v = a.v + lo * a.kv_stride;
-    static thread_local std::vector<float> s;  // kept: MB-sized at depth, it would page-fault on every call
-    s.resize(size_t(H * n));
-    float* const sp = s.data();  // the calling thread's buffer, shared with the team
-    const int nt = threaded ? omp_get_max_threads() : 1;
-    std::vector<float> mx(size_t(nt * H), -INFINITY), sum(size_t(nt * H), 0.0f), u(size_t(nt * P * w2), 0.0f);
+    float* const sp = ws.get<float>(Workspace::kDecodeScores, size_t(H * n));  // the caller's, shared by the parts
+    const int np = decode_parts(threaded, n / 16);
+    std::vector<float> mx(size_t(np * H), -INFINITY), sum(size_t(np * H), 0.0f), u(size_t(np * P * w2), 0.0f);
     std::vector<float> gmx(size_t(H), -INFINITY), c1(static_cast<size_t>(P)), c2(static_cast<size_t>(P));
-#pragma omp parallel num_threads(nt) if (threaded)
-    {
-        const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-        const int64_t j0 = n * id / cnt, j1 = n * (id + 1) / cnt;
+    auto by_parts = [&](auto&& fn) {  // fn(part, first key, end key)
+        parallel_for(np, 1, [&](int64_t p0, int64_t p1, int) {
+            for (int64_t id = p0; id < p1; ++id) fn(id, n * id / np, n * (id + 1) / np);
+        });
+    };
+    by_parts([&](int64_t id, int64_t j0, int64_t j1) {
         scores_keys(sh, a.q, k, j0, j1, sp);
         max_keys(sp, H, j0, j1, mx.data() + id * H);
-#pragma omp barrier
-#pragma omp single
-        for (int t = 0; t < cnt; ++t)
-            for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], mx[size_t(t * H + h)]);
-        exp_keys(sp, H, j0, j1, gmx.data(), sum.data() + id * H);
-#pragma omp barrier
-#pragma omp single
-        for (int64_t p = 0; p < P; ++p) {
-            float s1 = 0.0f, s2 = 0.0f;
-            for (int t = 0; t < cnt; ++t) s1 += sum[size_t(t * H + 2 * p)], s2 += sum[size_t(t * H + 2 * p + 1)];
-            c1[size_t(p)] = 1.0f / s1;
-            c2[size_t(p)] = a.lambda / s2;
-        }
-        values_keys(sh, v, sp, j0, j1, c1.data(), c2.data(), u.data() + id * P * w2);
+    });
+    for (int t = 0; t < np; ++t)
+        for (int64_t h = 0; h < H; ++h) gmx[size_t(h)] = std::max(gmx[size_t(h)], mx[size_t(t * H + h)]);
+    by_parts([&](int64_t id, int64_t j0, int64_t j1) { exp_keys(sp, H, j0, j1, gmx.data(), sum.data() + id * H); });
+    for (int64_t p = 0; p < P; ++p) {
+        float s1 = 0.0f, s2 = 0.0f;
+        for (int t = 0; t < np; ++t) s1 += sum[size_t(t * H + 2 * p)], s2 += sum[size_t(t * H + 2 * p + 1)];
+        c1[size_t(p)] = 1.0f / s1;
+        c2[size_t(p)] = a.lambda / s2;
     }
-    for (int t = 1; t < nt; ++t)
+    by_parts([&](int64_t id, int64_t j0, int64_t j1) {
+        values_keys(sh, v, sp, j0, j1, c1.data(), c2.data(), u.data() + id * P * w2);
+    });
+    for (int t = 1; t < np; ++t)
         for (int64_t e = 0; e < P * w2; ++e) u[size_t(e)] += u[size_t(t * P * w2 + e)];
     finish_pairs(H, a.head_dim, a.lambda_init, a.subln, u.data(), a.out);
 }
@@ -520,7 +526,8 @@ BF_SIMD_CLONES void span_coefficients(const float* m, const float* M, const floa
         for (int64_t h = 0; h < H; ++h) coef[sp * H + h] = exp_vec(m[sp * H + h] - M[h]) * f[h];
 }
 
-// Scratch of one query: codes, block-major scores, per-span and per-thread statistics.
+// Scratch of one query: codes, block-major scores, per-span and per-part statistics. Kept in a worker's
+// Workspace between calls: MB-sized buffers would page-fault on every call.
 struct QueryScratch {
     std::vector<int8_t> qc;
     std::vector<int32_t> qsum;
@@ -543,8 +550,6 @@ struct QueryScratch {
     }
 };
 
-// One per thread, kept between calls: MB-sized buffers would page-fault on every call.
-thread_local QueryScratch t_query_scratch;
 
 // Global maximum M and the factors f (1/S, λ/S) from the parts' (mt, St).
 void global_softmax_factors(const float* mt, const float* St, int n_part, int64_t H, float lambda, float* M, float* f) {
@@ -591,41 +596,38 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     const KvValuesFn values = kt.kv_values ? kt.kv_values : ref_kv_values;
     int64_t keys = 0;
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t];
-    const bool threaded = keys * H * D > (int64_t(1) << 16) && !omp_in_parallel();
+    const bool threaded = keys * H * D > (int64_t(1) << 16);
+    ThreadPool::Owner owner(kernel_pool());  // the caller's query scratch is ours until the output is written
+    const int64_t hi = a.key_hi[0], n_span = ((hi + kKvBlock - 1) / kKvBlock + kKvSpan - 1) / kKvSpan;
 
-    if (a.n_q > 1 || !threaded) {  // one query per thread, in one part
-#pragma omp parallel if (threaded)
-        {
-            QueryScratch& qs = t_query_scratch;
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < a.n_q; ++t) {
-                const int64_t hi = a.key_hi[t];
-                qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, 1);
+    if (a.n_q > 1 || decode_parts(threaded, n_span) == 1) {  // one query per chunk, in one part
+        parallel_for(a.n_q, threaded ? 1 : a.n_q, [&](int64_t t0, int64_t t1, int worker) {
+            QueryScratch& qs = workspace(worker).object<QueryScratch>(Workspace::kQuantQuery);
+            for (int64_t t = t0; t < t1; ++t) {
+                const int64_t hi_t = a.key_hi[t];
+                qs.size(H, D, (hi_t + kKvBlock - 1) / kKvBlock, 1);
                 quantize_query(a.q + t * a.q_stride, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
-                part_statistics(a, scores, qs, hi, 0, 1);
-                part_values(a, values, qs, hi, 0, 1);
+                part_statistics(a, scores, qs, hi_t, 0, 1);
+                part_values(a, values, qs, hi_t, 0, 1);
                 finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out + t * a.out_stride);
             }
-        }
+        });
         return;
     }
 
-    // One query, whole spans split across threads: each thread's part of the statistics, one barrier, then
-    // every thread merges the parts' statistics itself and sums its spans' values.
-    const int nt = omp_get_max_threads();
-    QueryScratch& qs = t_query_scratch;
-    const int64_t hi = a.key_hi[0];
-    qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, nt);
+    // One query, whole spans split into parts: every part's statistics, then (once all are in) each part
+    // merges the parts' statistics itself and sums its spans' values.
+    const int np = decode_parts(threaded, n_span);
+    QueryScratch& qs = workspace(owner.worker()).object<QueryScratch>(Workspace::kQuantQuery);
+    qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, np);
     quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
-    QueryScratch* q = &qs;  // the calling thread's scratch, shared with the team
-#pragma omp parallel num_threads(nt)
-    {
-        const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-        part_statistics(a, scores, *q, hi, id, cnt);
-#pragma omp barrier
-        part_values(a, values, *q, hi, id, cnt);
-    }
-    for (int t = 1; t < nt; ++t)
+    parallel_for(np, 1, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t id = p0; id < p1; ++id) part_statistics(a, scores, qs, hi, int(id), np);
+    });
+    parallel_for(np, 1, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t id = p0; id < p1; ++id) part_values(a, values, qs, hi, int(id), np);
+    });
+    for (int t = 1; t < np; ++t)
         for (int64_t e = 0; e < P * w2; ++e) qs.u[size_t(e)] += qs.u[size_t(t * P * w2 + e)];
     finish_pairs(H, D, a.lambda_init, a.subln, qs.u.data(), a.out);
 }

@@ -2,8 +2,6 @@
 // splits rows (and token chunks, for prefill) across OpenMP threads. Layouts: kernels/kernel_api.h.
 #include "kernels/matmul.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/pack_4bit.h"
 #include "kernels/q8_lanes.h"
@@ -149,21 +148,6 @@ std::shared_ptr<Packed> pack_4to6_bit(const Matrix& m) {
     return p;
 }
 
-// Per-thread scratch for quantized activations, grown as needed and reused (no allocation per call
-// once warm).
-struct Scratch {
-    std::unique_ptr<uint8_t, FreeDeleter> buf;
-    size_t cap = 0;
-    uint8_t* get(size_t n) {
-        if (n > cap) {
-            buf.reset(alloc64(n));
-            cap = n;
-        }
-        return buf.get();
-    }
-};
-thread_local Scratch t_scratch;
-
 // Token chunks keep a chunk of activations in L2 while each weight row tile is reused over it (unless
 // the kernel chunks tokens itself).
 int64_t token_chunk(int64_t n_tok, int64_t act_bytes_per_token, bool all_tokens) {
@@ -191,25 +175,25 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
             fn(c, r0, r1);
         }
     };
-    if (macs < (int64_t(1) << 16) || omp_in_parallel() || omp_get_max_threads() == 1) {
-        body(0, rows);
-        return;
-    }
-    // About 8 row ranges per thread, handed out dynamically: a thread slowed by another process on its core
-    // (common on a shared machine) then does not hold the others up at the barrier.
-#pragma omp parallel
-    {
-        const int64_t step = round_up(std::max<int64_t>(16, rows / (int64_t(omp_get_num_threads()) * 8)), 16);
-        const int64_t n_ranges = (rows + step - 1) / step;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < n_ranges; ++i) body(i * step, std::min(rows, (i + 1) * step));
-    }
+    // Row ranges claimed one at a time (chunk_grain; whole 16-row tiles): a thread slowed by another process
+    // on its core (common on a shared machine) then holds up only the range it has, not the whole matrix.
+    const int64_t step = round_up(std::max<int64_t>(16, chunk_grain(rows, macs >= (int64_t(1) << 16))), 16);
+    parallel_for(rows, step, [&](int64_t r0, int64_t r1, int) { body(r0, r1); });
 }
 
-// Q8_0 activations of n_tokens rows of x into the per-thread scratch, set in a: codes and block scales;
+// Runs fn(t) for every token t < n_tokens, split across threads when there are at least 4.
+template <class F>
+void per_token(int64_t n_tokens, F&& fn) {
+    parallel_for(n_tokens, n_tokens >= 4 ? 1 : n_tokens, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) fn(t);
+    });
+}
+
+// Q8_0 activations of n_tokens rows of x into the caller's scratch, set in a: codes and block scales;
 // with `lanes` (8 tokens or more), each token chunk's tokens-in-lanes copy (made once here, not by every
 // row range); with `sums`, the sums of 16 codes (and, with lanes, the K-quant min terms in lanes).
-void q8_activations(const KernelTable& kt, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums, MatArgs* a) {
+void q8_activations(const KernelTable& kt, Workspace& ws, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums,
+                    MatArgs* a) {
     const int64_t nb = cols / 32;
     const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
     const int64_t chunk = token_chunk(n_tokens, cols, false);
@@ -219,15 +203,14 @@ void q8_activations(const KernelTable& kt, const float* x, int64_t n_tokens, int
     const size_t sbytes = sums ? size_t(round_up(n_tokens * (cols / 16) * 4, 64)) : 0;
     const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(cols) * 4);
     const size_t lsbytes = size_t(n_lanes * kernels::q8_lanes_scales(cols)) * 4;
-    uint8_t* buf = t_scratch.get(qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
+    uint8_t* buf = ws.get<uint8_t>(Workspace::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
     auto* q = reinterpret_cast<int8_t*>(buf);
     auto* d = reinterpret_cast<float*>(buf + qbytes);
     auto* xs = reinterpret_cast<int32_t*>(buf + qbytes + dbytes);
     auto* xl = reinterpret_cast<uint32_t*>(buf + qbytes + dbytes + sbytes);
     auto* xdl = reinterpret_cast<float*>(buf + qbytes + dbytes + sbytes + lbytes);
     auto* xml = reinterpret_cast<float*>(buf + qbytes + dbytes + sbytes + lbytes + lsbytes);
-#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    per_token(n_tokens, [&](int64_t t) {
         quant_q8(x + t * cols, cols, q + t * cols, d + t * nb);
         if (sums)
             for (int64_t i = 0; i < cols / 16; ++i) {
@@ -235,16 +218,17 @@ void q8_activations(const KernelTable& kt, const float* x, int64_t n_tokens, int
                 for (int j = 0; j < 16; ++j) s += q[t * cols + 16 * i + j];
                 xs[t * (cols / 16) + i] = s;
             }
-    }
-#pragma omp parallel for schedule(static) if (n_lanes >= 2 && !omp_in_parallel())
-    for (int64_t ch = 0; ch < n_lanes; ++ch) {
-        const int64_t n = std::min(chunk, n_tokens - ch * chunk);
-        if (n < 8) continue;  // a short last chunk goes to the tile kernels, which do not read the copy
-        const int64_t t0 = ch * chunk, ls = kernels::q8_lanes_scales(cols);
-        kernels::q8_tokens_in_lanes(q + t0 * cols, d + t0 * nb, n, cols, kt.q8_lanes_flip,
-                                    xl + ch * kernels::q8_lanes_words(cols), xdl + ch * ls);
-        if (sums) kernels::kq_min_lanes(d + t0 * nb, xs + t0 * (cols / 16), n, cols, xml + ch * ls);
-    }
+    });
+    parallel_for(n_lanes, 1, [&](int64_t c0, int64_t c1, int) {
+        for (int64_t ch = c0; ch < c1; ++ch) {
+            const int64_t n = std::min(chunk, n_tokens - ch * chunk);
+            if (n < 8) continue;  // a short last chunk goes to the tile kernels, which do not read the copy
+            const int64_t t0 = ch * chunk, ls = kernels::q8_lanes_scales(cols);
+            kernels::q8_tokens_in_lanes(q + t0 * cols, d + t0 * nb, n, cols, kt.q8_lanes_flip,
+                                        xl + ch * kernels::q8_lanes_words(cols), xdl + ch * ls);
+            if (sums) kernels::kq_min_lanes(d + t0 * nb, xs + t0 * (cols / 16), n, cols, xml + ch * ls);
+        }
+    });
     a->x = q;
     a->xd = d;
     if (sums) a->xsum = xs;
@@ -307,6 +291,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     validate(w, /*need_data=*/!w.packed);
     if (n_tokens > kMaxElems / w.cols) fail("matmul: too many tokens for this matrix");
     const KernelTable& kt = active_kernels();
+    ThreadPool::Owner owner(kernel_pool());  // the activation scratch is ours until the rows are done
+    Workspace& ws = workspace(owner.worker());
     MatArgs a;
     a.cols = w.cols;
     a.n_tok = n_tokens;
@@ -324,7 +310,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         case DType::Q8_0: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
-            q8_activations(kt, x, n_tokens, w.cols, kt.q8_lanes, false, &a);
+            q8_activations(kt, ws, x, n_tokens, w.cols, kt.q8_lanes, false, &a);
             a.w = p->q;
             a.w_scales_h = p->scales_h;
             run(kt.q8_0, a, w.rows, w.cols, macs);
@@ -333,7 +319,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
-            q8_activations(kt, x, n_tokens, w.cols, kt.kq_lanes, true, &a);
+            q8_activations(kt, ws, x, n_tokens, w.cols, kt.kq_lanes, true, &a);
             a.w = p->kq.q;
             a.w_hi = p->kq.hi;
             a.w_meta = p->kq.meta;
@@ -353,13 +339,11 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             const QuantTernaryFn quant_t = kt.quant_ternary ? kt.quant_ternary : ref_kernels()->quant_ternary;
             const size_t qbytes = size_t(round_up(n_tokens * kp, 64));
             const size_t sbytes = size_t(round_up(n_tokens * 4, 64));
-            uint8_t* buf = t_scratch.get(qbytes + sbytes + size_t(n_tokens * nb) * 4);
+            uint8_t* buf = ws.get<uint8_t>(Workspace::kActQuant, qbytes + sbytes + size_t(n_tokens * nb) * 4);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
-#pragma omp parallel for schedule(static) if (n_tokens >= 4 && !omp_in_parallel())
-            for (int64_t t = 0; t < n_tokens; ++t)
-                quant_t(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb);
+            per_token(n_tokens, [&](int64_t t) { quant_t(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb); });
             a.w = p->q;
             a.w_scales = p->scales;
             a.kp = kp;

@@ -1,5 +1,5 @@
 // The front door of the matrix kernels: y = x · Wᵀ for every weight format. Knows nothing of SambaY.
-// Picks the best compiled variant for this CPU at run time and splits rows across threads (OpenMP).
+// Picks the best compiled variant for this CPU at run time and splits rows across threads (kernels/compute.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -42,9 +42,5 @@ inline constexpr const char* kSimdTargets[] = {"avx2", "avx512", "neon", "neon_d
 // Row r of a prepared Q8_0/TQ2_0/I2_S matrix, dequantized from its repacked copy (the same values as the
 // file's rows), so row lookups need not touch the file; false when m has no repacked copy.
 bool packed_row(const Matrix& m, int64_t r, float* out);
-
-// Threads used by the kernels (OpenMP). n <= 0 means all cores.
-void set_num_threads(int n);
-int num_threads();
 
 }  // namespace bf

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "kernels/compute.h"
+
 namespace bf {
 
 namespace {
@@ -47,25 +49,20 @@ BF_SIMD_CLONES void silu_mul_rows(const float* gate, int64_t gate_stride, const 
     }
 }
 
+// Rows per chunk: split large batches only; small ones cost less than waking a thread.
+int64_t row_grain(int64_t n_rows, int64_t n) { return chunk_grain(n_rows, n_rows > 1 && n_rows * n > 65536); }
+
 }  // namespace
 
 void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n_rows, int64_t n, float* y) {
-    if (n_rows > 1 && n_rows * n > 65536) {
-#pragma omp parallel for
-        for (int64_t t = 0; t < n_rows; ++t) layer_norm_rows(x, w, b, eps, t, t + 1, n, y);
-    } else {
-        layer_norm_rows(x, w, b, eps, 0, n_rows, n, y);
-    }
+    parallel_for(n_rows, row_grain(n_rows, n), [&](int64_t r0, int64_t r1, int) { layer_norm_rows(x, w, b, eps, r0, r1, n, y); });
 }
 
 void silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, int64_t n_rows, int64_t n,
               float* out) {
-    if (n_rows > 1 && n_rows * n > 65536) {
-#pragma omp parallel for
-        for (int64_t t = 0; t < n_rows; ++t) silu_mul_rows(gate, gate_stride, up, up_stride, t, t + 1, n, out);
-    } else {
-        silu_mul_rows(gate, gate_stride, up, up_stride, 0, n_rows, n, out);
-    }
+    parallel_for(n_rows, row_grain(n_rows, n), [&](int64_t r0, int64_t r1, int) {
+        silu_mul_rows(gate, gate_stride, up, up_stride, r0, r1, n, out);
+    });
 }
 
 // Plain loops are not vectorized at -O2 (y and x may alias, and the cheap cost model allows no run-time

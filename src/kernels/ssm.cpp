@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/compute.h"
 #include "kernels/vec_math.h"
 
 namespace bf {
@@ -153,32 +154,31 @@ void causal_conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int6
                         const float* w, const float* bias, float* conv_state, float* u) {
     BF_CHECK(k_size >= 1 && k_size <= kMaxConv);
     const int64_t n_blocks = (n_ch + kConvBlock - 1) / kConvBlock;
-#pragma omp parallel for schedule(static) if (n_ch * n_tokens > 4096)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const int64_t c0 = b * kConvBlock;
-        conv_block(x, x_stride, n_tokens, n_ch, k_size, w, bias, conv_state, u, c0, std::min(kConvBlock, n_ch - c0));
-    }
+    parallel_for(n_blocks, chunk_grain(n_blocks, n_ch * n_tokens > 4096), [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t c0 = b * kConvBlock;
+            conv_block(x, x_stride, n_tokens, n_ch, k_size, w, bias, conv_state, u, c0, std::min(kConvBlock, n_ch - c0));
+        }
+    });
 }
 
 void selective_scan(const ScanArgs& a) {
     const int64_t N = a.d_state;
     const int64_t n_blocks = (a.d_inner + kLanes - 1) / kLanes;
     // Small scans (tiny models, single tokens of small layers) are cheaper than waking a thread.
-    const bool par = a.n_tokens * a.d_inner * N > (int64_t(1) << 15);
+    const int64_t grain = chunk_grain(n_blocks, a.n_tokens * a.d_inner * N > (int64_t(1) << 15));
     if (a.n_tokens < kMinBlockedTokens) {
-#pragma omp parallel for schedule(static) if (par)
-        for (int64_t b = 0; b < n_blocks; ++b)
-            scan_channels(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes));
+        parallel_for(n_blocks, grain, [&](int64_t b0, int64_t b1, int) {
+            for (int64_t b = b0; b < b1; ++b) scan_channels(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes));
+        });
         return;
     }
-#pragma omp parallel if (par)
-    {
-        std::vector<float> scratch(size_t(2 * N * kLanes));  // d_state <= 1024 (ModelConfig): <= 128 KiB
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_blocks; ++b)
-            scan_block(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes), scratch.data(),
-                       scratch.data() + N * kLanes);
-    }
+    parallel_for(n_blocks, grain, [&](int64_t b0, int64_t b1, int worker) {
+        // d_state <= 1024 (ModelConfig): <= 128 KiB of states and decays per worker
+        float* scratch = workspace(worker).get<float>(Workspace::kScanState, size_t(2 * N * kLanes));
+        for (int64_t b = b0; b < b1; ++b)
+            scan_block(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes), scratch, scratch + N * kLanes);
+    });
 }
 
 }  // namespace bf

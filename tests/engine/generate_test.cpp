@@ -9,14 +9,14 @@
 
 #include "../common/gen_fixture.h"
 #include "engine/batch_generate.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 namespace {
 
 using namespace bf::testing;
 
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 struct Fixture {
     Model model;

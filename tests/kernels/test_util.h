@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/compute.h"
 #include "kernels/matmul.h"
 
 namespace bf::test {

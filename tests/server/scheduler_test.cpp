@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "../common/gen_fixture.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "server/scheduler.h"
 
 namespace bf {
@@ -16,7 +16,7 @@ namespace {
 
 using namespace bf::testing;
 
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 std::unique_ptr<ServedModel> served(const std::vector<int32_t>& eog = {}) {
     const std::string path = converted_f32("bf16_untied");

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "../common/random_chat_model.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "server/http_server.h"
 
 namespace bf {
@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // One compute thread: the tests run on a shared, busy machine where spinning OpenMP threads stall badly.
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 std::string tmp() {
     static const std::string d = [] {

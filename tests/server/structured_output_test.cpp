@@ -13,7 +13,7 @@
 #include "engine/batcher.h"
 #include "grammar/json_schema.h"
 #include "grammar/matcher.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "server/http_server.h"
 
 namespace bf {
@@ -22,7 +22,7 @@ namespace {
 using json = nlohmann::json;
 using bf::testing::schema_violation;
 
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 const std::string& model_path() {
     static const std::string path = [] {

@@ -11,7 +11,6 @@
 // ~45 MB of layer weights between two layers that read the shared cache: no call then finds the cache in L3.
 // Usage: attn_bench [--depth 1024,8192,32768] [--cache f32,q8_0,q4_0] [--threads 1,2] [--queries 1]
 //                   [--seconds 1] [--plain-read 0|1] [--flush 0]
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +24,7 @@
 #include "list_arg.h"
 #include "core/bandwidth.h"
 #include "kernels/attention.h"
+#include "kernels/compute.h"
 #include "kernels/kv_cache.h"
 
 namespace {
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
             std::vector<int64_t> lo(size_t(n_q), 0), hi(static_cast<size_t>(n_q));
             for (int64_t t = 0; t < n_q; ++t) hi[size_t(t)] = n - n_q + t + 1;
             for (const std::string& ts : threads) {
-                omp_set_num_threads(std::max(1, std::atoi(ts.c_str())));
+                bf::set_num_threads(std::max(1, std::atoi(ts.c_str())));
                 auto call = [&] {
                     if (type == bf::KvType::F32) {
                         bf::DiffAttnArgs a;

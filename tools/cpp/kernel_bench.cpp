@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "list_arg.h"
+#include "kernels/compute.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 

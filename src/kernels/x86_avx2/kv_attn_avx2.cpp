@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kv_weights.h"
 
@@ -177,11 +178,12 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     const KvView& kv = a.kv;
     const int64_t D = kv.head_dim, hb = kv.head_bytes();
     const __m256i ones = _mm256_set1_epi16(1);
-    static thread_local std::vector<KvBlockWeights> bw;
-    bw.resize(size_t(a.n_pair * 2));
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the attention's loop; tests call us directly
+    auto* bw = reinterpret_cast<KvBlockWeights*>(
+        workspace(owner.worker()).bytes(Workspace::kKvWeights, size_t(a.n_pair * 2) * sizeof(KvBlockWeights)));
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t p = 0; p < a.n_pair; ++p)
-            for (int64_t half = 0; half < 2; ++half) quantize_block_weights(a, b, p, half, bw[size_t(p * 2 + half)]);
+            for (int64_t half = 0; half < 2; ++half) quantize_block_weights(a, b, p, half, bw[p * 2 + half]);
         for (int64_t m = 0; m < a.n_pair / NP; ++m)
             for (int64_t half = 0; half < 2; ++half) {
                 const uint8_t* vb = kv.v + (b * kv.n_kv_head + 2 * m + half) * hb;
@@ -191,7 +193,7 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                     nibbles(vb + 4 * D + 32 * dc, c[1], c[3]);
                     for (int i = 0; i < NP; ++i) {
                         const int64_t p = m * NP + i;
-                        const KvBlockWeights& w = bw[size_t(p * 2 + half)];
+                        const KvBlockWeights& w = bw[p * 2 + half];
                         if (!w.used) continue;
                         __m256i a16 = _mm256_setzero_si256();
                         for (int kq = 0; kq < 4; ++kq) a16 = _mm256_add_epi16(a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(load4(w.wq + 4 * kq))));

@@ -12,6 +12,7 @@
 #include "kernels/tile_driver.h"
 #include "kernels/q8_lanes.h"
 #include "kernels/act_quant.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 
 // Register tiles only stay in registers if these small fixed loops are fully unrolled (-O2 does not).
@@ -399,11 +400,11 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
 void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const uint8_t*>(a.w);
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4, n_tok = a.n_tok;
-    static thread_local std::vector<uint8_t> buf(size_t(kPG * kSeg + 64));
-    static thread_local std::vector<int32_t> part, xtot;
-    uint8_t* u = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;  // 64-byte aligned
-    part.resize(size_t(n_tok * kPG));
-    xtot.resize(size_t(n_tok));
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the matmul's loop; tests call us directly
+    Workspace& ws = workspace(owner.worker());
+    uint8_t* u = ws.bytes(Workspace::kTernaryTile, size_t(kPG * kSeg));  // 64-byte aligned
+    auto* part = reinterpret_cast<int32_t*>(ws.bytes(Workspace::kTernaryPart, size_t(n_tok * kPG) * 4));
+    auto* xtot = reinterpret_cast<int32_t*>(ws.bytes(Workspace::kTernaryTotals, size_t(n_tok) * 4));
     const __m512i mask = _mm512_set1_epi8(3);
     for (int64_t t = 0; t < n_tok; ++t) {
         int32_t s = 0;
@@ -433,7 +434,7 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
                 const int64_t te = std::min(n_tok, tc + kTokChunk);
                 for (int tile = 0; tile < n_tiles; ++tile) {
                     const uint8_t* ut = u + tile * kPR * kSeg;
-                    int32_t* pt = part.data() + tile * kPR;
+                    int32_t* pt = part + tile * kPR;
                     int64_t t = tc;
                     for (; t + kPT <= te; t += kPT) prefill_tile<kPT>(a, ut, k0, len, t, pt);
                     for (; t < te; ++t) prefill_tile<1>(a, ut, k0, len, t, pt);

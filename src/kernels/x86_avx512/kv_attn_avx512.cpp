@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 
 namespace bf {
@@ -159,11 +160,9 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 // Spans of kKvSpan blocks (one set of coefficients each): the span's weights are quantized first, then
 // its V is read block by block, every (V head, pair) of a block in turn: one sequential stream.
 template <bool Q4>
-void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
-    static thread_local std::vector<int32_t> wq;
-    static thread_local std::vector<float> ws;
-    wq.resize(size_t(kKvSpan * a.n_pair * 2 * 4));
-    ws.resize(size_t(kKvSpan * a.n_pair * 2));
+void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, Workspace& space) {
+    auto* wq = reinterpret_cast<int32_t*>(space.bytes(Workspace::kKvWeights, size_t(kKvSpan * a.n_pair * 2 * 4) * 4));
+    auto* ws = reinterpret_cast<float*>(space.bytes(Workspace::kKvScales, size_t(kKvSpan * a.n_pair * 2) * 4));
     for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
         s1 = span_end(s0, b1);
         // The next span's weights come from L3 in an order the prefetchers do not follow: ask for them.
@@ -174,13 +173,13 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr) {
         const char* v0 = reinterpret_cast<const char*>(a.kv.vs + s1 * a.kv.n_kv_head * kKvBlock);
         const char* v1 = reinterpret_cast<const char*>(a.kv.vs + n1 * a.kv.n_kv_head * kKvBlock);
         for (const char* pf = v0; pf < v1; pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
-        quantize_span_weights(a, s0, s1, wq.data(), ws.data(), corr);
+        quantize_span_weights(a, s0, s1, wq, ws, corr);
         for (int64_t g0 = s0; g0 < s1; g0 += kValueGroup) {  // a few blocks at a time: nearly one stream
             const int64_t g1 = std::min(s1, g0 + kValueGroup);
             for (int64_t m = 0; m < a.n_pair / a.group; ++m)
                 for (int64_t half = 0; half < 2; ++half) {
-                    if (a.group == 1) values_group64<Q4, 1>(a, s0, g0, g1, m, half, wq.data(), ws.data());
-                    else values_group64<Q4, 2>(a, s0, g0, g1, m, half, wq.data(), ws.data());
+                    if (a.group == 1) values_group64<Q4, 1>(a, s0, g0, g1, m, half, wq, ws);
+                    else values_group64<Q4, 2>(a, s0, g0, g1, m, half, wq, ws);
                 }
         }
     }
@@ -197,13 +196,16 @@ void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     if (a.kv.head_dim != 64 || !(a.group == 1 || a.group == 2)) return ref_kv_values(a, b0, b1);
-    static thread_local std::vector<float> corr;
-    corr.assign(size_t(a.n_pair * 2 * 16), 0.0f);
-    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1, corr.data());
-    else values_all<false>(a, b0, b1, corr.data());
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the attention's loop; tests call us directly
+    Workspace& space = workspace(owner.worker());
+    const size_t n_corr = size_t(a.n_pair * 2 * 16);
+    auto* corr = reinterpret_cast<float*>(space.bytes(Workspace::kKvCorr, n_corr * 4));
+    std::fill(corr, corr + n_corr, 0.0f);
+    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1, corr, space);
+    else values_all<false>(a, b0, b1, corr, space);
     for (int64_t p = 0; p < a.n_pair; ++p)
         for (int64_t half = 0; half < 2; ++half) {
-            const __m512 c = _mm512_set1_ps(float(a.kv.offset()) * _mm512_reduce_add_ps(_mm512_loadu_ps(corr.data() + (p * 2 + half) * 16)));
+            const __m512 c = _mm512_set1_ps(float(a.kv.offset()) * _mm512_reduce_add_ps(_mm512_loadu_ps(corr + (p * 2 + half) * 16)));
             float* u = a.u + p * 2 * 64 + half * 64;
             for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_sub_ps(_mm512_loadu_ps(u + 16 * dc), c));
         }
