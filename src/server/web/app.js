@@ -16,6 +16,15 @@ function setState(state, text) {
   $('stop').disabled = !busy;
 }
 
+// Runs `change` (which adds text) and keeps the conversation scrolled to its end if it was there before,
+// so a reader who scrolled up is not pulled down.
+function follow(change) {
+  const log = $('log');
+  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  change();
+  if (atEnd) log.scrollTop = log.scrollHeight;
+}
+
 function addMessage(role, text) {
   const box = document.createElement('article');
   box.className = `msg ${role}`;
@@ -25,8 +34,7 @@ function addMessage(role, text) {
   body.className = 'content';
   body.textContent = text;
   box.append(who, body);
-  $('log').append(box);
-  box.scrollIntoView({ block: 'end' });
+  follow(() => $('log').append(box));
   return box;
 }
 
@@ -138,11 +146,11 @@ async function send() {
       const choice = chunk.choices && chunk.choices[0];
       if (!choice) continue;
       const delta = choice.delta || {};
-      if (delta.reasoning_content) reasoningText(box).append(delta.reasoning_content);
-      if (delta.content) {
-        reply += delta.content;
-        content.append(delta.content);
-      }
+      follow(() => {
+        if (delta.reasoning_content) reasoningText(box).append(delta.reasoning_content);
+        if (delta.content) content.append(delta.content);
+      });
+      if (delta.content) reply += delta.content;
       if (choice.finish_reason) [finish, timings] = [choice.finish_reason, chunk.timings];
     }
     setState('idle', summary(finish, timings));
