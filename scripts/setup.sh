@@ -9,7 +9,8 @@ pkgs=(cmake g++ make pkg-config git
       libopenblas0-pthread                 # torch on Debian is ~30x slower with the reference BLAS
       nodejs npm                           # test oracles from the npm registry (tiktoken, openai, @huggingface/gguf)
       g++-aarch64-linux-gnu qemu-user      # ARM kernels: cross-built and tested under qemu
-      gnuplot-nox)                         # bitflash bench --plot
+      gnuplot-nox                          # bitflash bench --plot
+      chromium)                            # the chat page of `bitflash serve`, tested headless (tests/server/web)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,9 @@ export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
 # The server load test (64 streaming `openai` clients, 1,000+ malformed requests) runs in the release build.
 [ -d tests/server/load/node_modules/openai ] || npm install --prefix tests/server/load --no-audit --no-fund --loglevel=error
 export BF_SERVER_LOAD_TEST=1
+# The chat page test (Debian's chromium driven by puppeteer-core, pinned by the lock file) runs with it.
+[ -d tests/server/web/node_modules/puppeteer-core ] || npm ci --prefix tests/server/web --no-audit --no-fund --loglevel=error
+export BF_SERVER_WEB_TEST=1
 
 echo "== layers (README's drawing, CMake dependencies, docs/ARCHITECTURE.md and every #include agree)"
 /usr/bin/python3 scripts/check_layers.py

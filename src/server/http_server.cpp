@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include "server/protocol.h"
+#include "server/web_page.h"
 
 namespace bf {
 
@@ -27,6 +28,20 @@ public:
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// POST routes whose body is a JSON object.
+const char* const kJsonPostPaths[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
+                                      "/tokenize", "/detokenize", "/apply-template"};
+
+// A POST with neither Content-Length nor chunked encoding has no body; httplib would wait for one until the
+// read timeout (30 s), so such a request to a JSON route is answered before the body is read.
+bool json_post_without_body(const httplib::Request& req) {
+    if (req.method != "POST" || req.has_header("Content-Length")) return false;
+    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) return false;
+    for (const char* p : kJsonPostPaths)
+        if (req.path == p) return true;
+    return false;
+}
 
 void send_error(httplib::Response& res, int status, const std::string& msg, const std::string& type = "") {
     res.status = status;
@@ -152,6 +167,8 @@ void ApiServer::routes() {
 
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         const bool health = req.path == "/health" || req.path == "/v1/health";
+        // The chat page is static and holds no secret: it loads without the key (and asks for it) and while loading.
+        if (req.method == "GET" && is_web_page_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
         if (!opt_.api_key.empty() && !health) {
             std::string key = req.get_header_value("Authorization");
             if (key.rfind("Bearer ", 0) == 0) key = key.substr(7);
@@ -160,6 +177,10 @@ void ApiServer::routes() {
                 send_error(res, 401, "Invalid API Key");
                 return httplib::Server::HandlerResponse::Handled;
             }
+        }
+        if (json_post_without_body(req)) {
+            send_error(res, 400, "the request has no body (no Content-Length): send a JSON object");
+            return httplib::Server::HandlerResponse::Handled;
         }
         if (!ready_) {
             send_error(res, 503, "Loading model");
@@ -186,6 +207,8 @@ void ApiServer::routes() {
             std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
         });
 
+    add_web_page_routes(s);
+
     auto health = [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); };
     s.Get("/health", health);
     s.Get("/v1/health", health);
@@ -207,7 +230,7 @@ void ApiServer::routes() {
     auto completion = [this](bool chat) {
         return [this, chat](const httplib::Request& req, httplib::Response& res) {
             guarded(res, [&] {
-                const json body = parse_body(req.body);
+                const json body = parse_body(req.body, chat ? Endpoint::ChatCompletions : Endpoint::Completions);
                 CompletionRequest cr = parse_completion_request(body, chat);
                 const int64_t n_ctx = opt_.sched.n_ctx;
                 GenParams gp;
@@ -326,7 +349,7 @@ void ApiServer::routes() {
 
     s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
         guarded(res, [&] {
-            const json body = parse_body(req.body);
+            const json body = parse_body(req.body, Endpoint::Tokenize);
             const std::string content = get_string(body, "content", true);
             (void)get_bool(body, "add_special");  // validated; Phi adds no BOS/EOS
             const bool parse_special = get_bool(body, "parse_special").value_or(true);
@@ -350,14 +373,14 @@ void ApiServer::routes() {
     });
     s.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
         guarded(res, [&] {
-            const json body = parse_body(req.body);
+            const json body = parse_body(req.body, Endpoint::Detokenize);
             const auto ids = get_token_list(body, "tokens", model_->model.config.n_vocab);
             send_json(res, {{"content", model_->tok.decode(ids)}});
         });
     });
     s.Post("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
         guarded(res, [&] {
-            const json body = parse_body(req.body);
+            const json body = parse_body(req.body, Endpoint::ApplyTemplate);
             const auto msgs = parse_messages(body);
             std::string prompt;
             try {
@@ -372,8 +395,7 @@ void ApiServer::routes() {
 
     // Known routes with the wrong method: 405 rather than 404.
     auto not_allowed = [](const httplib::Request&, httplib::Response& res) { send_error(res, 405, "method not allowed"); };
-    for (const char* p : {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/tokenize",
-                          "/detokenize", "/apply-template"}) {
+    for (const char* p : kJsonPostPaths) {
         s.Get(p, not_allowed);
         s.Put(p, not_allowed);
         s.Delete(p, not_allowed);

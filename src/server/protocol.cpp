@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <set>
 
 #include "server/structured_output.h"
 
@@ -24,7 +26,69 @@ json error_json(int status, const std::string& message, const std::string& type)
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json parse_body(const std::string& body) {
+const char* endpoint_path(Endpoint ep) {
+    switch (ep) {
+        case Endpoint::ChatCompletions: return "/v1/chat/completions";
+        case Endpoint::Completions: return "/v1/completions";
+        case Endpoint::Tokenize: return "/tokenize";
+        case Endpoint::Detokenize: return "/detokenize";
+        case Endpoint::ApplyTemplate: return "/apply-template";
+    }
+    return "?";
+}
+
+namespace {
+
+using FieldSet = std::set<std::string, std::less<>>;
+
+// The request fields each endpoint implements: the one place that says so. A field not listed is refused
+// with a 400 naming it, so a client never believes a setting took effect when it did not. To implement a
+// field: read it where its endpoint parses its body, then add it here with an allow(...) line.
+const std::map<Endpoint, FieldSet>& field_table() {
+    static const std::map<Endpoint, FieldSet> table = [] {
+        std::map<Endpoint, FieldSet> t;
+        auto allow = [&t](std::initializer_list<Endpoint> eps, std::initializer_list<const char*> names) {
+            for (Endpoint e : eps) t[e].insert(names.begin(), names.end());
+        };
+        constexpr Endpoint chat = Endpoint::ChatCompletions, text = Endpoint::Completions;
+        // Accepted and ignored on purpose: `model` (one model is served; OpenAI clients always name one, and
+        // llama-server ignores it too), `user` (OpenAI's end-user id for abuse monitoring: nothing to do here).
+        allow({chat, text}, {"model", "user"});
+        allow({chat, text}, {"stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "n_predict",
+                             "stop", "ignore_eos"});
+        allow({chat, text}, {"temperature", "top_p", "top_k", "min_p", "seed", "repeat_penalty", "repeat_last_n",
+                             "presence_penalty", "frequency_penalty"});
+        allow({chat, text}, {"grammar", "json_schema", "response_format"});  // server/structured_output.cpp
+        // `tools` (empty) and `tool_choice` ("none"/"auto") are read to refuse real function calling by name.
+        allow({chat}, {"tools", "tool_choice"});
+        allow({chat, Endpoint::ApplyTemplate}, {"messages"});
+        allow({text}, {"prompt"});
+        allow({Endpoint::Tokenize}, {"content", "add_special", "parse_special", "with_pieces"});
+        allow({Endpoint::Detokenize}, {"tokens"});
+        return t;
+    }();
+    return table;
+}
+
+// 400 naming every field of `obj` outside `allowed` (`where` prefixes nested names). A null value means
+// "not given" (as everywhere in this API), so it is never refused.
+void refuse_unknown_fields(const json& obj, const FieldSet& allowed, const std::string& where, const char* path) {
+    std::string names;
+    size_t n = 0;
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        if (it->is_null() || allowed.count(it.key())) continue;
+        if (++n > 8) continue;  // the message names the first few
+        names += (names.empty() ? "'" : ", '") + where + it.key().substr(0, 64) + "'";
+    }
+    if (n == 0) return;
+    throw ApiError(400, strfmt("%s does not implement the request field%s %s%s", path, n > 1 ? "s" : "", names.c_str(),
+                               n > 8 ? strfmt(" (and %zu more)", n - 8).c_str() : ""));
+}
+
+}  // namespace
+
+json parse_body(const std::string& body, Endpoint ep) {
+    if (body.empty()) throw ApiError(400, "the request has no body: send a JSON object (Content-Type: application/json)");
     json j;
     try {
         j = json::parse(body);
@@ -32,6 +96,7 @@ json parse_body(const std::string& body) {
         throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
     }
     if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+    refuse_unknown_fields(j, field_table().at(ep), "", endpoint_path(ep));
     return j;
 }
 
@@ -176,6 +241,8 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
     r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object()) bad("'stream_options' must be an object");
+        const Endpoint ep = chat ? Endpoint::ChatCompletions : Endpoint::Completions;
+        refuse_unknown_fields(*so, {"include_usage"}, "stream_options.", endpoint_path(ep));
         r.include_usage = get_bool(*so, "include_usage").value_or(false);
     }
     SamplerParams& s = r.sampler;

@@ -38,8 +38,13 @@ json error_json(int status, const std::string& message, const std::string& type 
 // Serializes with invalid UTF-8 (raw bytes of a byte-level model) replaced by U+FFFD, so output is valid JSON.
 std::string dump_json(const json& j);
 
-// Parses a request body as a JSON object; ApiError 400 otherwise.
-json parse_body(const std::string& body);
+// The JSON endpoints. Each has its own list of request fields it implements (protocol.cpp, field_table()).
+enum class Endpoint { ChatCompletions, Completions, Tokenize, Detokenize, ApplyTemplate };
+const char* endpoint_path(Endpoint ep);
+
+// Parses a request body as a JSON object whose fields `ep` all implements; ApiError 400 otherwise (an empty
+// body, bad JSON, not an object, or fields bitflash does not implement, which the message names).
+json parse_body(const std::string& body, Endpoint ep);
 
 // Limits on request fields (beyond these: 400).
 constexpr size_t kMaxStopStrings = 16;

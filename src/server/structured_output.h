@@ -9,9 +9,6 @@
 
 namespace bf {
 
-// The request fields read here (for the server's list of known fields).
-inline constexpr const char* kStructuredOutputFields[] = {"grammar", "json_schema", "response_format"};
-
 // Null when the request does not constrain its output. Throws ApiError 400 naming the field for a wrong shape,
 // more than one constraint, a GBNF syntax error or an unsupported JSON Schema keyword.
 std::shared_ptr<const Grammar> parse_output_constraint(const nlohmann::json& body);
