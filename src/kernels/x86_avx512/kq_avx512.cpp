@@ -301,16 +301,17 @@ using kernels::kQ8Slots;
 // Rows r..r+R-1 (unpacked at o[i]) × NV vectors of 16 token slots. kHalves: one scale per 16 (Q6_K);
 // kMin: subtract the K-quant min term. Each activation vector is loaded once per block for all R rows;
 // the integer sums start at −128·Σu (the +128 of the lanes copy), so the block's epilogue is cvt, mul, fma.
+// Blocks [b0, b1) only: the float sums of row i, token slots 16v.. live in part[kQ8Slots·i + 16v ..]
+// between K segments (after the last, the caller writes them to y).
 template <int R, int NV, bool kHalves, bool kMin>
-void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
-    const int64_t nb = a.cols / 32;
+void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t b0, int64_t b1, float* part) {
     constexpr int H = kHalves ? 2 : 1;
     __m512 acc[R][NV];
     BF_UNROLL
     for (int i = 0; i < R; ++i)
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+        for (int v = 0; v < NV; ++v) acc[i][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + kQ8Slots * i + 16 * v);
+    for (int64_t b = b0; b < b1; ++b) {
         const uint32_t* xb = a.xl + b * 8 * kQ8Slots;
         __m512i p[H][R][NV];
         BF_UNROLL
@@ -353,11 +354,7 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
     BF_UNROLL
     for (int i = 0; i < R; ++i)
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) {
-            alignas(64) float out[16];
-            _mm512_store_ps(out, acc[i][v]);
-            for (int64_t l = 0; l < 16 && 16 * v + l < a.n_tok; ++l) a.y[(16 * v + l) * a.y_stride + r + i] = out[l];
-        }
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + kQ8Slots * i + 16 * v, acc[i][v]);
 }
 
 // Calls rows<T>(t) for tokens [t0, n_tok) in groups of up to 4 (each group one tile width).
@@ -370,8 +367,12 @@ void by_token_groups(int64_t t0, int64_t n_tok, F&& rows) {
 // Prefill: matmul.cpp hands over every token at once (a.lane_chunk tokens per lanes copy), so a group of
 // rows is unpacked once (about 192 KB of codes, which stay in this thread's L2) and reused by every
 // chunk, whose activations are then read once per group; a short last chunk (< 8 tokens, no lanes copy)
-// takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales).
-constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96;
+// takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales). Each chunk goes in K segments
+// of kSegBlocks blocks (16 KB of activations, which stay in L1 while every tile of the group passes over
+// them; the whole chunk, 160-640 KB at the model's widths, would come from L2 once per tile). The tiles'
+// sums wait in `part`, and y is written a token at a time: storing each tile's 3 rows × 64 tokens
+// straight into y would write 3 floats into each of 64 lines, each on its own page (y rows are 40 KB+).
+constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96, kSegBlocks = 8;
 
 template <bool kHalves, bool kMin, class Rows>
 void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& rows) {
@@ -381,18 +382,26 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     static thread_local std::vector<int8_t> u;
     static thread_local std::vector<float> f, mn;
     static thread_local std::vector<int32_t> corr;
+    static thread_local std::vector<float> part;  // [group][kQ8Slots]
     u.resize(size_t(group * k + 64));
     f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
+    part.resize(size_t(group * kQ8Slots));
     Unpacked o[kMaxGroup];
     for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
     kernels::kq_lanes_groups(
         a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
         [&](const MatArgs& c, int64_t rg, int64_t re) {
+            const int64_t nb = k / 32;
             kernels::with_width((c.n_tok + 15) / 16, [&]<int NV>() {
-                int64_t r = rg;
-                for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg));
-                for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg));
+                for (int64_t b0 = 0; b0 < nb; b0 += kSegBlocks) {
+                    const int64_t b1 = std::min(nb, b0 + kSegBlocks);
+                    int64_t r = rg;
+                    for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, &part[size_t((r - rg) * kQ8Slots)]);
+                    for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, &part[size_t((r - rg) * kQ8Slots)]);
+                }
             });
+            for (int64_t t = 0; t < c.n_tok; ++t)
+                for (int64_t r = rg; r < re; ++r) c.y[t * c.y_stride + r] = part[size_t((r - rg) * kQ8Slots + t)];
         });
 }
 
