@@ -302,7 +302,7 @@ using kernels::kQ8Slots;
 // kMin: subtract the K-quant min term. Each activation vector is loaded once per block for all R rows;
 // the integer sums start at −128·Σu (the +128 of the lanes copy), so the block's epilogue is cvt, mul, fma.
 // Blocks [b0, b1) only: the float sums of row i, token slots 16v.. live in part[kQ8Slots·i + 16v ..]
-// between K segments (after the last, the caller writes them to y).
+// between K segments (after the last, the driver writes them to y).
 template <int R, int NV, bool kHalves, bool kMin>
 void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t b0, int64_t b1, float* part) {
     constexpr int H = kHalves ? 2 : 1;
@@ -369,9 +369,8 @@ void by_token_groups(int64_t t0, int64_t n_tok, F&& rows) {
 // chunk, whose activations are then read once per group; a short last chunk (< 8 tokens, no lanes copy)
 // takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales). Each chunk goes in K segments
 // of kSegBlocks blocks (16 KB of activations, which stay in L1 while every tile of the group passes over
-// them; the whole chunk, 160-640 KB at the model's widths, would come from L2 once per tile). The tiles'
-// sums wait in `part`, and y is written a token at a time: storing each tile's 3 rows × 64 tokens
-// straight into y would write 3 floats into each of 64 lines, each on its own page (y rows are 40 KB+).
+// them; the whole chunk, 160-640 KB at the model's widths, would come from L2 once per tile), the tiles'
+// sums waiting in the driver's `part` between segments.
 constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96, kSegBlocks = 8;
 
 template <bool kHalves, bool kMin, class Rows>
@@ -382,26 +381,22 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     static thread_local std::vector<int8_t> u;
     static thread_local std::vector<float> f, mn;
     static thread_local std::vector<int32_t> corr;
-    static thread_local std::vector<float> part;  // [group][kQ8Slots]
     u.resize(size_t(group * k + 64));
     f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
-    part.resize(size_t(group * kQ8Slots));
     Unpacked o[kMaxGroup];
     for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
     kernels::kq_lanes_groups(
         a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
-        [&](const MatArgs& c, int64_t rg, int64_t re) {
+        [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
             const int64_t nb = k / 32;
             kernels::with_width((c.n_tok + 15) / 16, [&]<int NV>() {
                 for (int64_t b0 = 0; b0 < nb; b0 += kSegBlocks) {
                     const int64_t b1 = std::min(nb, b0 + kSegBlocks);
                     int64_t r = rg;
-                    for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, &part[size_t((r - rg) * kQ8Slots)]);
-                    for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, &part[size_t((r - rg) * kQ8Slots)]);
+                    for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
+                    for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
                 }
             });
-            for (int64_t t = 0; t < c.n_tok; ++t)
-                for (int64_t r = rg; r < re; ++r) c.y[t * c.y_stride + r] = part[size_t((r - rg) * kQ8Slots + t)];
         });
 }
 
