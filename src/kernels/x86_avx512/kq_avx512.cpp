@@ -55,10 +55,6 @@ inline __m256 sums32(const int32_t* xs16) {
     const __m512i v = _mm512_loadu_si512(xs16);
     return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))) );
 }
-inline __m256 sums32_masked(const int32_t* xs16, int nblk) {
-    const __m512i v = _mm512_maskz_loadu_epi32(__mmask16((1u << (2 * nblk)) - 1), xs16);
-    return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))));
-}
 
 inline float hsum8(__m256 v) { return _mm512_reduce_add_ps(_mm512_zextps256_ps512(v)); }
 
@@ -74,6 +70,15 @@ template <int T>
 void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
     const auto* x = static_cast<const int8_t*>(a.x) + t * a.cols;
     const int64_t k = a.cols, nb = k / 32;
+    // dx·Σx of each block of the T tokens, once per call rather than per row.
+    static thread_local std::vector<float> xm_buf;
+    xm_buf.resize(size_t(T * nb));
+    float* xm = xm_buf.data();
+    for (int j = 0; j < T; ++j)
+        for (int64_t b = 0; b < nb; ++b) {
+            const int32_t* xs = a.xsum + (t + j) * (k / 16) + 2 * b;
+            xm[j * nb + b] = a.xd[(t + j) * nb + b] * float(xs[0] + xs[1]);
+        }
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* w = static_cast<const uint8_t*>(a.w) + r * (k / 2);
         __m512 acc[T], acc1[T];
@@ -88,8 +93,7 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) {
                 const __m256 d = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0));
-                const int32_t* xs = a.xsum + (t + j) * (k / 16) + 2 * b0;
-                off[j] = _mm256_fmadd_ps(d, nblk == 8 ? sums32(xs) : sums32_masked(xs, nblk), off[j]);
+                off[j] = _mm256_fmadd_ps(dw, _mm256_maskz_loadu_ps(m, xm + j * nb + b0), off[j]);
                 dd[j] = _mm512_castps256_ps512(d);
             }
             // Pair p into accumulator p % 2 (two chains hide the fma latency); only the row's last chunk
