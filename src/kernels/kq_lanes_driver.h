@@ -1,9 +1,12 @@
 // The prefill walk of the x86 4-6-bit kernels: rows in groups unpacked once per call, each group run over
 // every token chunk's tokens-in-lanes copy (a short last chunk, < 8 tokens and without a copy, goes to the
-// row passes). The ISA-specific unpacking and tiles come in as functors.
+// row passes). The ISA-specific unpacking and tiles come in as functors. The tiles leave their sums in a
+// group buffer that is written to y a token at a time: a tile's few rows × 64 tokens stored straight into
+// y would write a few floats into each of 64 lines, each on its own page (y rows are 10 KB or more).
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernel_api.h"
 #include "kernels/q8_lanes.h"
@@ -11,10 +14,13 @@
 namespace bf::kernels {
 
 // unpack(r, i): unpack row r into group slot i. rows(ra, rb, t0): tokens t0.. of rows [ra, rb) without
-// lanes. lanes(c, ra, rb): chunk c (a copy of a with its xl/xdl/xml, n_tok and y) over rows [ra, rb).
+// lanes. lanes(c, ra, rb, part): chunk c (a copy of a with its xl/xdl/xml, n_tok and y) over rows
+// [ra, rb), row ra + i's sum for token slot j into part[i·kQ8Slots + j].
 template <class Unpack, class Rows, class Lanes>
 inline void kq_lanes_groups(const MatArgs& a, int64_t r0, int64_t r1, int64_t group, Unpack&& unpack, Rows&& rows, Lanes&& lanes) {
     const int64_t chunk = a.lane_chunk, k = a.cols;
+    static thread_local std::vector<float> part;
+    part.resize(size_t(group * kQ8Slots));
     for (int64_t rg = r0; rg < r1; rg += group) {
         const int64_t re = std::min(r1, rg + group);
         for (int64_t r = rg; r < re; ++r) unpack(r, r - rg);
@@ -31,7 +37,9 @@ inline void kq_lanes_groups(const MatArgs& a, int64_t r0, int64_t r1, int64_t gr
             if (a.xml) c.xml = a.xml + ch * q8_lanes_scales(k);
             c.n_tok = n;
             c.y = a.y + t0 * a.y_stride;
-            lanes(c, rg, re);
+            lanes(c, rg, re, part.data());
+            for (int64_t t = 0; t < n; ++t)
+                for (int64_t r = rg; r < re; ++r) c.y[t * c.y_stride + r] = part[size_t((r - rg) * kQ8Slots + t)];
         }
     }
 }

@@ -186,9 +186,9 @@ void unpack_row(DType type, const MatArgs& a, int64_t r, const Unpacked& o) {
 using kernels::kQ8Slots;
 
 // Rows r..r+R-1 × NV vectors of 8 token slots starting at slot 8·v0 (16 ymm registers: the activation
-// chunks are reloaded per row, as in the Q8_0 lanes).
+// chunks are reloaded per row, as in the Q8_0 lanes), into part[kQ8Slots·i + slot].
 template <int R, int NV, bool kQ6>
-void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0) {
+void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0, float* part) {
     const int64_t nb = a.cols / 32;
     constexpr int H = kQ6 ? 2 : 1;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -233,11 +233,7 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0) {
     BF_UNROLL
     for (int i = 0; i < R; ++i)
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) {
-            alignas(32) float out[8];
-            _mm256_store_ps(out, acc[i][v]);
-            for (int64_t l = 0; l < 8 && 8 * (v0 + v) + l < a.n_tok; ++l) a.y[(8 * (v0 + v) + l) * a.y_stride + r + i] = out[l];
-        }
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(part + kQ8Slots * i + 8 * (v0 + v), acc[i][v]);
 }
 
 // Tokens [t0, n_tok) of rows [ra, rb) by the row passes, in groups of up to 4.
@@ -261,14 +257,14 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
     kernels::kq_lanes_groups(
         a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); },
         [&](int64_t ra, int64_t rb, int64_t t0) { row_passes(type, a, ra, rb, t0); },
-        [&](const MatArgs& c, int64_t rg, int64_t re) {
+        [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
             const int64_t nv = (c.n_tok + 7) / 8;
             for (int64_t v0 = 0; v0 < nv; v0 += 4)  // up to 4 token vectors
                 kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
                     constexpr int R = kQ6 ? 1 : 2;  // Q6_K's two sums per token vector need the registers
                     int64_t r = rg;
-                    for (; r + R <= re; r += R) lanes_rows<R, NV, kQ6>(c, r, o + (r - rg), v0);
-                    for (; r < re; ++r) lanes_rows<1, NV, kQ6>(c, r, o + (r - rg), v0);
+                    for (; r + R <= re; r += R) lanes_rows<R, NV, kQ6>(c, r, o + (r - rg), v0, part + (r - rg) * kQ8Slots);
+                    for (; r < re; ++r) lanes_rows<1, NV, kQ6>(c, r, o + (r - rg), v0, part + (r - rg) * kQ8Slots);
                 });
         });
 }

@@ -55,10 +55,6 @@ inline __m256 sums32(const int32_t* xs16) {
     const __m512i v = _mm512_loadu_si512(xs16);
     return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))) );
 }
-inline __m256 sums32_masked(const int32_t* xs16, int nblk) {
-    const __m512i v = _mm512_maskz_loadu_epi32(__mmask16((1u << (2 * nblk)) - 1), xs16);
-    return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))));
-}
 
 inline float hsum8(__m256 v) { return _mm512_reduce_add_ps(_mm512_zextps256_ps512(v)); }
 
@@ -74,6 +70,15 @@ template <int T>
 void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
     const auto* x = static_cast<const int8_t*>(a.x) + t * a.cols;
     const int64_t k = a.cols, nb = k / 32;
+    // dx·Σx of each block of the T tokens, once per call rather than per row.
+    static thread_local std::vector<float> xm_buf;
+    xm_buf.resize(size_t(T * nb));
+    float* xm = xm_buf.data();
+    for (int j = 0; j < T; ++j)
+        for (int64_t b = 0; b < nb; ++b) {
+            const int32_t* xs = a.xsum + (t + j) * (k / 16) + 2 * b;
+            xm[j * nb + b] = a.xd[(t + j) * nb + b] * float(xs[0] + xs[1]);
+        }
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* w = static_cast<const uint8_t*>(a.w) + r * (k / 2);
         __m512 acc[T], acc1[T];
@@ -88,8 +93,7 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
             BF_UNROLL
             for (int j = 0; j < T; ++j) {
                 const __m256 d = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(m, a.xd + (t + j) * nb + b0));
-                const int32_t* xs = a.xsum + (t + j) * (k / 16) + 2 * b0;
-                off[j] = _mm256_fmadd_ps(d, nblk == 8 ? sums32(xs) : sums32_masked(xs, nblk), off[j]);
+                off[j] = _mm256_fmadd_ps(dw, _mm256_maskz_loadu_ps(m, xm + j * nb + b0), off[j]);
                 dd[j] = _mm512_castps256_ps512(d);
             }
             // Pair p into accumulator p % 2 (two chains hide the fma latency); only the row's last chunk
@@ -301,16 +305,17 @@ using kernels::kQ8Slots;
 // Rows r..r+R-1 (unpacked at o[i]) × NV vectors of 16 token slots. kHalves: one scale per 16 (Q6_K);
 // kMin: subtract the K-quant min term. Each activation vector is loaded once per block for all R rows;
 // the integer sums start at −128·Σu (the +128 of the lanes copy), so the block's epilogue is cvt, mul, fma.
+// Blocks [b0, b1) only: the float sums of row i, token slots 16v.. live in part[kQ8Slots·i + 16v ..]
+// between K segments (after the last, the driver writes them to y).
 template <int R, int NV, bool kHalves, bool kMin>
-void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
-    const int64_t nb = a.cols / 32;
+void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t b0, int64_t b1, float* part) {
     constexpr int H = kHalves ? 2 : 1;
     __m512 acc[R][NV];
     BF_UNROLL
     for (int i = 0; i < R; ++i)
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+        for (int v = 0; v < NV; ++v) acc[i][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + kQ8Slots * i + 16 * v);
+    for (int64_t b = b0; b < b1; ++b) {
         const uint32_t* xb = a.xl + b * 8 * kQ8Slots;
         __m512i p[H][R][NV];
         BF_UNROLL
@@ -353,11 +358,7 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o) {
     BF_UNROLL
     for (int i = 0; i < R; ++i)
         BF_UNROLL
-        for (int v = 0; v < NV; ++v) {
-            alignas(64) float out[16];
-            _mm512_store_ps(out, acc[i][v]);
-            for (int64_t l = 0; l < 16 && 16 * v + l < a.n_tok; ++l) a.y[(16 * v + l) * a.y_stride + r + i] = out[l];
-        }
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + kQ8Slots * i + 16 * v, acc[i][v]);
 }
 
 // Calls rows<T>(t) for tokens [t0, n_tok) in groups of up to 4 (each group one tile width).
@@ -370,8 +371,11 @@ void by_token_groups(int64_t t0, int64_t n_tok, F&& rows) {
 // Prefill: matmul.cpp hands over every token at once (a.lane_chunk tokens per lanes copy), so a group of
 // rows is unpacked once (about 192 KB of codes, which stay in this thread's L2) and reused by every
 // chunk, whose activations are then read once per group; a short last chunk (< 8 tokens, no lanes copy)
-// takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales).
-constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96;
+// takes the row passes. Register tiles: 3 rows (2 with Q6_K's two scales). Each chunk goes in K segments
+// of kSegBlocks blocks (16 KB of activations, which stay in L1 while every tile of the group passes over
+// them; the whole chunk, 160-640 KB at the model's widths, would come from L2 once per tile), the tiles'
+// sums waiting in the driver's `part` between segments.
+constexpr int64_t kGroupBytes = 192 * 1024, kMaxGroup = 96, kSegBlocks = 8;
 
 template <bool kHalves, bool kMin, class Rows>
 void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& rows) {
@@ -387,11 +391,15 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
     kernels::kq_lanes_groups(
         a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
-        [&](const MatArgs& c, int64_t rg, int64_t re) {
+        [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
+            const int64_t nb = k / 32;
             kernels::with_width((c.n_tok + 15) / 16, [&]<int NV>() {
-                int64_t r = rg;
-                for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg));
-                for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg));
+                for (int64_t b0 = 0; b0 < nb; b0 += kSegBlocks) {
+                    const int64_t b1 = std::min(nb, b0 + kSegBlocks);
+                    int64_t r = rg;
+                    for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
+                    for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
+                }
             });
         });
 }
