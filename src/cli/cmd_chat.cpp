@@ -26,7 +26,8 @@ int cmd_chat(int argc, char** argv) {
     // One sampler for the whole conversation: penalties see every turn and the RNG goes on.
     auto sampler = std::make_shared<Sampler>(f.sampler(), int32_t(lm->model.config.n_vocab));
     // The conversation so far as the state has seen it, plus the reply's end-of-generation token.
-    std::vector<int32_t> seen;
+    load_prompt_cache(engine, f);
+    std::vector<int32_t> seen = engine.slot_tokens(0);
     std::vector<ChatMessage> history;
     if (!f.system_prompt.empty()) history.push_back({"system", f.system_prompt, std::nullopt});
     auto print = [](const std::string& s) {
@@ -83,6 +84,7 @@ int cmd_chat(int argc, char** argv) {
         print(shown.flush());
         print("\n");
         seen = engine.slot_tokens(0);
+        save_prompt_cache(engine, f);
         // The reply ends with its end-of-generation token, which the template renders too: the next turn
         // feeds it, so the state matches the rendered history.
         if (r.stop == StopReason::EndOfGeneration && int64_t(seen.size()) < f.ctx) seen.push_back(r.end_token);

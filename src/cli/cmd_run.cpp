@@ -81,6 +81,7 @@ int cmd_run(int argc, char** argv) {
         std::fprintf(stderr, "\n");
     }
     Batcher engine(*lm, one_slot(f));
+    load_prompt_cache(engine, f);
     GenRequest req;
     req.prompt = tokens;
     req.sampler = f.sampler();
@@ -96,6 +97,7 @@ int cmd_run(int argc, char** argv) {
     });
     print(shown.flush());
     print("\n");
+    save_prompt_cache(engine, f);
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (!f.no_perf) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);
     return 0;

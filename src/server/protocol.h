@@ -57,6 +57,8 @@ struct CompletionRequest {
     int64_t max_tokens = -1;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    // -1: no logprobs. Chat: `logprobs: true` and `top_logprobs` (0..20); completions: `logprobs` (0..20).
+    int n_logprobs = -1;
 };
 
 CompletionRequest parse_completion_request(const json& body, bool chat);
