@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "../common/gen_fixture.h"
+#include "requests.h"
 #include "engine/batcher.h"
 #include "kernels/matmul.h"
 
@@ -90,53 +91,40 @@ TEST(CheckpointStore, ByteBoundHoldsAndTooLargeIsRefused) {
     EXPECT_NE(st.longest_prefix(std::vector<int32_t>{8, 8}), nullptr);
 }
 
-GenRequest greedy(const std::vector<int32_t>& prompt, int64_t max_tokens) {
-    GenRequest r;
-    r.prompt = prompt;
-    r.sampler.temp = 0;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    return r;
-}
-
-std::vector<int32_t> ids(int n, int mul, int add) {
-    std::vector<int32_t> v;
-    for (int i = 0; i < n; ++i) v.push_back(int32_t((i * mul + add) % 90));
-    return v;
-}
-
 // Turn 1 generates from P1; turn 2's prompt is P1 + a reply the slot never generated + more: the slot's
 // own tokens do not match, its end-of-prompt checkpoint does. The continuation equals a fresh prefill's.
 TEST(BatcherCheckpoints, RestoredCheckpointContinuesLikeAFreshPrefill) {
     const Model model = Model::load(converted_f32("bf16_untied"));
     const Tokenizer tok = char_tokenizer();
-    const std::vector<int32_t> p1 = ids(21, 37, 11);
+    const std::vector<int32_t> p1 = id_run(21, 37, 11);
     std::vector<int32_t> p2 = p1;
-    for (int32_t t : ids(13, 53, 5)) p2.push_back(t);
+    for (int32_t t : id_run(13, 53, 5)) p2.push_back(t);
     for (KvType kv : {KvType::F32, KvType::Q8_0}) {
         BatcherOptions o;
         o.n_ctx = 64;
         o.batch = 8;
         o.kv_type = kv;
         Batcher fresh(model, &tok, {}, o);
-        const GenOutcome want = generate_one(fresh, greedy(p2, 6), nullptr);
+        const GenOutcome want = generate_one(fresh, greedy_request(p2, 6), nullptr);
         ASSERT_EQ(want.tokens.size(), 6u);
 
         for (int n_cp : {0, 2}) {
             o.ctx_checkpoints = n_cp;
             o.checkpoint_bytes = 64 << 20;
             Batcher b(model, &tok, {}, o);
-            const GenOutcome t1 = generate_one(b, greedy(p1, 9), nullptr);
+            const GenOutcome t1 = generate_one(b, greedy_request(p1, 9), nullptr);
             ASSERT_EQ(t1.tokens.size(), 9u);
             ASSERT_NE(std::vector<int32_t>(b.slot_tokens(0).begin() + long(p1.size()), b.slot_tokens(0).end()),
                       std::vector<int32_t>(p2.begin() + long(p1.size()), p2.begin() + long(b.slot_tokens(0).size())));
-            const GenOutcome t2 = generate_one(b, greedy(p2, 6), nullptr);
+            const GenOutcome t2 = generate_one(b, greedy_request(p2, 6), nullptr);
             EXPECT_EQ(t2.stats.cache_n, n_cp ? int64_t(p1.size()) : 0) << "checkpoints " << n_cp;
             EXPECT_EQ(t2.stats.prompt_n, int64_t(p2.size()) - t2.stats.cache_n);
             EXPECT_EQ(t2.tokens, want.tokens) << "checkpoints " << n_cp << ", kv " << kv_type_name(kv);
             // The same prompt once more: its own end-of-prompt checkpoint (with logits) serves it whole.
-            const GenOutcome t3 = generate_one(b, greedy(p2, 6), nullptr);
-            if (n_cp) EXPECT_EQ(t3.stats.cache_n, int64_t(p2.size()));
+            const GenOutcome t3 = generate_one(b, greedy_request(p2, 6), nullptr);
+            if (n_cp) {
+                EXPECT_EQ(t3.stats.cache_n, int64_t(p2.size()));
+            }
             EXPECT_EQ(t3.tokens, want.tokens);
         }
     }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../common/gen_fixture.h"
+#include "requests.h"
 #include "engine/batcher.h"
 #include "kernels/matmul.h"
 
@@ -23,19 +24,7 @@ TEST(Crc32, StandardCheckValue) {
 }
 
 GenRequest sampled(const std::vector<int32_t>& prompt, int64_t max_tokens) {
-    GenRequest r;
-    r.prompt = prompt;
-    r.sampler.temp = 0.9f;
-    r.sampler.seed = 1234;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    return r;
-}
-
-std::vector<int32_t> ids(int n, int mul, int add) {
-    std::vector<int32_t> v;
-    for (int i = 0; i < n; ++i) v.push_back(int32_t((i * mul + add) % 90));
-    return v;
+    return greedy_request(prompt, max_tokens, 0.9f);
 }
 
 std::string file_in_tmp(const std::string& name) {
@@ -62,9 +51,9 @@ const Loaded& loaded() {
 
 TEST(StateFile, RestoredSlotContinuesBitIdentically) {
     const Loaded& su = loaded();
-    const std::vector<int32_t> p1 = ids(40, 37, 11);  // longer than one 16-token K/V block, not a multiple
+    const std::vector<int32_t> p1 = id_run(40, 37, 11);  // longer than one 16-token K/V block, not a multiple
     std::vector<int32_t> p2 = p1;
-    for (int32_t t : ids(9, 53, 5)) p2.push_back(t);
+    for (int32_t t : id_run(9, 53, 5)) p2.push_back(t);
     for (KvType kv : {KvType::F32, KvType::Q8_0, KvType::Q4_0}) {
         BatcherOptions o;
         o.n_ctx = 96;
@@ -101,7 +90,7 @@ TEST(StateFile, BadFilesAreRefusedAndLeaveTheSlotEmpty) {
     const Loaded& su = loaded();
     BatcherOptions o;
     o.n_ctx = 64;
-    const std::vector<int32_t> p = ids(30, 41, 3);
+    const std::vector<int32_t> p = id_run(30, 41, 3);
     Batcher a(su.model, &su.tok, {}, o);
     generate_one(a, sampled(p, 1), nullptr);
     const std::string good = file_in_tmp("good");
@@ -115,7 +104,7 @@ TEST(StateFile, BadFilesAreRefusedAndLeaveTheSlotEmpty) {
         bo.n_ctx = n_ctx;
         bo.kv_type = kv;
         Batcher b(su.model, &su.tok, {}, bo);
-        generate_one(b, sampled(ids(5, 7, 1), 1), nullptr);  // something in the slot, to see it cleared
+        generate_one(b, sampled(id_run(5, 7, 1), 1), nullptr);  // something in the slot, to see it cleared
         try {
             b.restore_slot(0, bad);
             ADD_FAILURE() << "accepted: " << why;
