@@ -370,7 +370,7 @@ void ApiServer::routes() {
         s.Put(p, not_allowed);
         s.Delete(p, not_allowed);
     }
-    for (const char* p : {"/health", "/v1/health", "/v1/models", "/models"}) {
+    for (const char* p : {"/health", "/v1/health", "/v1/models", "/models", "/metrics", "/slots"}) {
         s.Post(p, not_allowed);
         s.Put(p, not_allowed);
         s.Delete(p, not_allowed);
