@@ -86,21 +86,27 @@ void Batcher::forget() {
 void Batcher::admit(GenRequest r, GenCallbacks cb) {
     check(r);
     Slot* best = nullptr;
-    const StateCheckpoint* best_cp = nullptr;  // restore this into `best` (null: its own state, or none)
     size_t best_reuse = 0;
     for (auto& s : slots_) {
         if (s->active) continue;
-        size_t reuse = reusable_prefix(s->fed, s->has_logits, r.prompt);
-        const StateCheckpoint* cp = s->checkpoints.longest_prefix(r.prompt);
-        if (cp && cp->tokens.size() > reuse) reuse = cp->tokens.size();
-        else cp = nullptr;
+        const size_t reuse = reusable_prefix(s->fed, s->has_logits, r.prompt);
         if (!best || reuse > best_reuse || (reuse == best_reuse && s->last_used < best->last_used)) {
             best = s.get();
-            best_cp = cp;
             best_reuse = reuse;
         }
     }
     if (!best) fail("no free slot");
+    // A checkpoint that reuses more wins; it may belong to any slot, a busy one too (it is a copy). It goes
+    // into its own slot when that one is free, else into the slot chosen above.
+    const StateCheckpoint* best_cp = nullptr;
+    for (auto& s : slots_) {
+        const StateCheckpoint* cp = s->checkpoints.longest_prefix(r.prompt);
+        if (cp && cp->tokens.size() > best_reuse) {
+            best_cp = cp;
+            best_reuse = cp->tokens.size();
+            if (!s->active) best = s.get();
+        }
+    }
     Slot& s = *best;
     if (best_cp) {  // assigning keeps the slot's reserved K/V capacity
         s.state = best_cp->state;

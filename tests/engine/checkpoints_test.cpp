@@ -130,5 +130,37 @@ TEST(BatcherCheckpoints, RestoredCheckpointContinuesLikeAFreshPrefill) {
     }
 }
 
+// A checkpoint kept by a slot that is busy serves a request on another slot (it is restored as a copy).
+TEST(BatcherCheckpoints, ABusySlotsCheckpointServesAnotherSlot) {
+    const Model model = Model::load(converted_f32("bf16_untied"));
+    const Tokenizer tok = char_tokenizer();
+    const std::vector<int32_t> p1 = id_run(21, 37, 11);
+    std::vector<int32_t> p2 = p1;
+    for (int32_t t : id_run(13, 53, 5)) p2.push_back(t);
+    BatcherOptions o;
+    o.n_slots = 2;
+    o.n_ctx = 96;
+    o.batch = 8;
+    Batcher fresh(model, &tok, {}, o);
+    const GenOutcome want = generate_one(fresh, greedy_request(p2, 6), nullptr);
+
+    o.ctx_checkpoints = 4;
+    o.checkpoint_bytes = 64 << 20;
+    Batcher b(model, &tok, {}, o);
+    generate_one(b, greedy_request(p1, 9), nullptr);  // slot 0 (both empty: the first one)
+    std::vector<int32_t> busy = b.slot_tokens(0);
+    ASSERT_EQ(busy.size(), p1.size() + 8);
+    busy.push_back(3);
+    GenOutcome long_one, got;
+    b.admit(greedy_request(busy, 20), {nullptr, [&](GenOutcome& out) { long_one = out; }, nullptr});  // slot 0 again
+    EXPECT_EQ(b.free_slots(), 1);
+    b.admit(greedy_request(p2, 6), {nullptr, [&](GenOutcome& out) { got = out; }, nullptr});
+    while (!b.idle()) b.step();
+    EXPECT_EQ(long_one.stats.cache_n, int64_t(busy.size()) - 1);
+    EXPECT_EQ(got.stats.cache_n, int64_t(p1.size()));
+    EXPECT_EQ(got.tokens, want.tokens);
+    EXPECT_EQ(long_one.tokens.size(), 20u);
+}
+
 }  // namespace
 }  // namespace bf
