@@ -3,6 +3,9 @@
 // continuation, and every bad request or file refused with its 4xx).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 
@@ -136,6 +139,16 @@ TEST(ServerSlots, OffWithoutSlotSavePath) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 501);
     EXPECT_EQ(json::parse(r->body)["error"]["type"], "not_supported_error");
+}
+
+TEST(ServerLoad, TwoReplicasBehindNginxKeepConversationsOnTheirState) {
+    const char* env = std::getenv("BF_SERVER_NGINX_TEST");
+    if (!env || std::string(env) != "1")
+        GTEST_SKIP() << "\n*** SKIPPED: nginx + 2 replicas + 32 openai-client conversations run only with "
+                        "BF_SERVER_NGINX_TEST=1 (needs nginx, node and `npm install --prefix tests/server/load`) ***";
+    const std::string cmd = std::string("bash ") + BF_SOURCE_DIR + "/tests/server/load/nginx.sh " + BF_BINARY;
+    const int st = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;
 }
 
 }  // namespace
