@@ -91,14 +91,24 @@ TEST(CheckpointStore, ByteBoundHoldsAndTooLargeIsRefused) {
     EXPECT_NE(st.longest_prefix(std::vector<int32_t>{8, 8}), nullptr);
 }
 
+// A model, and a second prompt p2 that extends p1 with tokens no greedy reply to p1 starts with.
+struct Conversation {
+    Model model = Model::load(converted_f32("bf16_untied"));
+    Tokenizer tok = char_tokenizer();
+    std::vector<int32_t> p1 = id_run(21, 37, 11), p2 = [this] {
+        std::vector<int32_t> v = p1;
+        for (int32_t t : id_run(13, 53, 5)) v.push_back(t);
+        return v;
+    }();
+};
+
 // Turn 1 generates from P1; turn 2's prompt is P1 + a reply the slot never generated + more: the slot's
 // own tokens do not match, its end-of-prompt checkpoint does. The continuation equals a fresh prefill's.
 TEST(BatcherCheckpoints, RestoredCheckpointContinuesLikeAFreshPrefill) {
-    const Model model = Model::load(converted_f32("bf16_untied"));
-    const Tokenizer tok = char_tokenizer();
-    const std::vector<int32_t> p1 = id_run(21, 37, 11);
-    std::vector<int32_t> p2 = p1;
-    for (int32_t t : id_run(13, 53, 5)) p2.push_back(t);
+    const Conversation c;
+    const Model& model = c.model;
+    const Tokenizer& tok = c.tok;
+    const std::vector<int32_t>&p1 = c.p1, &p2 = c.p2;
     for (KvType kv : {KvType::F32, KvType::Q8_0}) {
         BatcherOptions o;
         o.n_ctx = 64;
@@ -132,11 +142,10 @@ TEST(BatcherCheckpoints, RestoredCheckpointContinuesLikeAFreshPrefill) {
 
 // A checkpoint kept by a slot that is busy serves a request on another slot (it is restored as a copy).
 TEST(BatcherCheckpoints, ABusySlotsCheckpointServesAnotherSlot) {
-    const Model model = Model::load(converted_f32("bf16_untied"));
-    const Tokenizer tok = char_tokenizer();
-    const std::vector<int32_t> p1 = id_run(21, 37, 11);
-    std::vector<int32_t> p2 = p1;
-    for (int32_t t : id_run(13, 53, 5)) p2.push_back(t);
+    const Conversation c;
+    const Model& model = c.model;
+    const Tokenizer& tok = c.tok;
+    const std::vector<int32_t>&p1 = c.p1, &p2 = c.p2;
     BatcherOptions o;
     o.n_slots = 2;
     o.n_ctx = 96;
