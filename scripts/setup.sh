@@ -10,7 +10,8 @@ pkgs=(cmake g++ make pkg-config git
       nodejs npm                           # test oracles from the npm registry (tiktoken, openai, @huggingface/gguf)
       g++-aarch64-linux-gnu qemu-user      # ARM kernels: cross-built and tested under qemu
       gnuplot-nox                          # bitflash bench --plot
-      chromium)                            # the chat page of `bitflash serve`, tested headless (tests/server/web)
+      chromium                             # the chat page of `bitflash serve`, tested headless (tests/server/web)
+      nginx-light)                         # 2 `serve` replicas behind nginx's consistent hashing (docs/SERVER.md)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

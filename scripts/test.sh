@@ -20,6 +20,8 @@ export BF_SERVER_LOAD_TEST=1
 # The chat page test (Debian's chromium driven by puppeteer-core, pinned by the lock file) runs with it.
 [ -d tests/server/web/node_modules/puppeteer-core ] || npm ci --prefix tests/server/web --no-audit --no-fund --loglevel=error
 export BF_SERVER_WEB_TEST=1
+# nginx in front of 2 replicas, 32 conversations x 3 turns hashed to the replica that holds their state.
+export BF_SERVER_NGINX_TEST=1
 
 echo "== layers (README's drawing, CMake dependencies, docs/ARCHITECTURE.md and every #include agree)"
 /usr/bin/python3 scripts/check_layers.py

@@ -32,7 +32,8 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
     // One sampler for the whole conversation: penalties see every turn and the RNG goes on.
     auto sampler = std::make_shared<Sampler>(f.sampler(), int32_t(lm.model.config.n_vocab));
     // The conversation so far as the state has seen it, plus the reply's end-of-generation token.
-    std::vector<int32_t> seen;
+    load_prompt_cache(engine, f);
+    std::vector<int32_t> seen = engine.slot_tokens(0);
     std::vector<ChatMessage> history;
     if (!f.system_prompt.empty()) history.push_back({"system", f.system_prompt, std::nullopt});
     LineEditor editor(STDIN_FILENO, STDOUT_FILENO);
@@ -105,6 +106,7 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
         req.max_tokens = f.n_predict;
         const GenOutcome r = stream_reply(engine, std::move(req), f);
         seen = engine.slot_tokens(0);
+        save_prompt_cache(engine, f);
         // The reply ends with its end-of-generation token, which the template renders too: the next turn
         // feeds it, so the state matches the rendered history.
         if (r.stop == StopReason::EndOfGeneration && int64_t(seen.size()) < f.ctx) seen.push_back(r.end_token);

@@ -123,6 +123,7 @@ int cmd_run(int argc, char** argv) {
         std::fprintf(stderr, "\n");
     }
     Batcher engine(*lm, one_slot(f));
+    load_prompt_cache(engine, f);
     GenRequest req;
     req.prompt = tokens;
     req.sampler = f.sampler();
@@ -130,6 +131,7 @@ int cmd_run(int argc, char** argv) {
     req.grammar = constraint;
     const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
     if (r.stop == StopReason::Error) fail(r.error);
+    save_prompt_cache(engine, f);
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");
     if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/args.h"
 #include "cli/gen_common.h"
@@ -16,7 +17,7 @@ namespace bf {
 int cmd_serve(int argc, char** argv) {
     ServerOptions o;
     int64_t port = 8080, slots = 4, ctx = 4096, threads = 0, batch = 512, max_queue = 128, max_body = 1 << 20,
-            http_threads = 0;
+            http_threads = 0, checkpoints = 8, checkpoint_mb = 1024;
     bool no_batch = false, verbose = false;
     std::string ctk = kv_type_name(kDefaultKvType), ctv = kv_type_name(kDefaultKvType);
     ArgParser p("bitflash serve -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-np SLOTS] [-c CTX] [options]",
@@ -35,6 +36,9 @@ int cmd_serve(int argc, char** argv) {
     p.option({"--max-queue"}, &max_queue, "N", "requests that may wait for a slot; more get 503 (default 128)");
     p.option({"--max-body"}, &max_body, "BYTES", "largest request body; larger gets 413 (default 1048576)");
     p.option({"--threads-http"}, &http_threads, "N", "HTTP threads (default: slots + max-queue + 8)");
+    p.option({"--ctx-checkpoints"}, &checkpoints, "N", "state checkpoints kept per slot, at prompt ends (default 8; 0 = none)");
+    p.option({"--ctx-checkpoint-mb"}, &checkpoint_mb, "MB", "memory for all slots' checkpoints (default 1024)");
+    p.option({"--slot-save-path"}, &o.slot_save_path, "DIR", "directory for POST /slots/ID?action=save|restore (default: off)");
     p.flag({"--no-batch"}, &no_batch, "run one slot per step (for comparing with batched steps)");
     p.flag({"-v", "--verbose"}, &verbose, "log every request");
     p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
@@ -47,8 +51,12 @@ int cmd_serve(int argc, char** argv) {
     if (ctx < 1) fail("-c must be >= 1");
     if (batch < 1) fail("-b must be >= 1");
     if (max_queue < 0 || max_queue > 100000) fail("--max-queue must be between 0 and 100000");
+    if (checkpoints < 0 || checkpoints > 1024) fail("--ctx-checkpoints must be between 0 and 1024");
+    if (checkpoint_mb < 0 || checkpoint_mb > (int64_t(1) << 30)) fail("--ctx-checkpoint-mb must be between 0 and 2^30");
     if (max_body < 1) fail("--max-body must be >= 1");
     if (http_threads < 0 || http_threads > 4096) fail("--threads-http must be between 0 and 4096");
+    if (!o.slot_save_path.empty() && !std::filesystem::is_directory(o.slot_save_path))
+        fail("--slot-save-path " + o.slot_save_path + " is not a directory");
     o.port = int(port);
     o.sched.n_slots = int(slots);
     o.sched.n_ctx = ctx;
@@ -56,6 +64,8 @@ int cmd_serve(int argc, char** argv) {
     o.sched.batch = batch;
     o.sched.max_queue = size_t(max_queue);
     o.sched.no_batch = no_batch;
+    o.sched.ctx_checkpoints = int(checkpoints);
+    o.sched.checkpoint_bytes = size_t(checkpoint_mb << 20) / size_t(slots);
     o.max_body = size_t(max_body);
     o.http_threads = int(http_threads);
     o.verbose = verbose;

@@ -50,6 +50,7 @@ void GenFlags::declare_output(ArgParser& p) {
     p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
     p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
     p.flag({"--no-perf"}, &no_perf, "do not print timings");
+    p.option({"--prompt-cache"}, &prompt_cache, "FNAME", "reuse the prompt state saved in FNAME when the prompt extends it; save it there");
 }
 
 void log_info(const GenFlags& f, const std::string& line) {
@@ -125,6 +126,10 @@ BatcherOptions one_slot(const GenFlags& f) {
     o.n_ctx = f.ctx;
     o.kv_type = f.kv_type();
     o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
+    if (!f.prompt_cache.empty()) {  // the end-of-prompt checkpoint is what --prompt-cache saves
+        o.ctx_checkpoints = 1;
+        o.checkpoint_bytes = SIZE_MAX;
+    }
     return o;
 }
 
@@ -145,6 +150,20 @@ GenOutcome stream_reply(Batcher& engine, GenRequest req, const GenFlags& f) {
         interrupted);
     print(shown.flush() + "\n");
     return r;
+}
+
+void load_prompt_cache(Batcher& b, const GenFlags& f) {
+    if (f.prompt_cache.empty() || !std::filesystem::exists(f.prompt_cache)) return;
+    try {
+        const size_t n = b.restore_slot(0, f.prompt_cache).tokens.size();
+        if (f.verbose_prompt) std::fprintf(stderr, "prompt cache: %zu tokens from %s\n", n, f.prompt_cache.c_str());
+    } catch (const StateFileError& e) {  // llama-cli's habit: a cache that does not fit is not an error
+        std::fprintf(stderr, "warning: not using the prompt cache: %s\n", e.what());
+    }
+}
+
+void save_prompt_cache(Batcher& b, const GenFlags& f) {
+    if (!f.prompt_cache.empty()) b.save_slot(0, f.prompt_cache, /*prompt_only=*/true);
 }
 
 ReasoningFilter::Mode ReasoningFilter::from_flag(const std::string& flag, bool is_tty) {

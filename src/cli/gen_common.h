@@ -26,6 +26,7 @@ struct GenFlags {
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence = 0.0, frequency = 0.0;
     std::string cache_type_k, cache_type_v;  // empty: kDefaultKvType
     bool raw = false, verbose_prompt = false, no_perf = false, color = false, log_disable = false, mlock = false;
+    std::string prompt_cache;  // --prompt-cache FNAME (engine/state_file.h format)
 
     void declare(ArgParser& p) {
         declare_model(p);
@@ -45,8 +46,12 @@ struct GenFlags {
 // render_prompt() lives there too).
 std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f);
 std::string default_model_path();
-// The one-slot batcher `run` and `chat` generate with (-c, -b, -ctk/-ctv).
+// The one-slot batcher `run` and `chat` generate with (-c, -b, -ctk/-ctv, a checkpoint for --prompt-cache).
 BatcherOptions one_slot(const GenFlags& f);
+// --prompt-cache: load restores the file into slot 0 if it exists (a file of another model or context is
+// reported and skipped); save writes the state at the end of the last prompt.
+void load_prompt_cache(Batcher& b, const GenFlags& f);
+void save_prompt_cache(Batcher& b, const GenFlags& f);
 
 // Shows <think>…</think> dimmed (terminal), plain, or hides it.
 class ReasoningFilter {

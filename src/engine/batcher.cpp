@@ -24,6 +24,7 @@ struct Batcher::Slot {
     bool has_logits = false;
     int64_t row = -1, row_step = -1;
     uint64_t last_used = 0;
+    CheckpointStore checkpoints;
 
     bool active = false;
     GenRequest req;
@@ -50,6 +51,7 @@ Batcher::Batcher(const Model& m, const Tokenizer* tok, std::vector<int32_t> eog,
         auto s = std::make_unique<Slot>();
         s->state = SequenceState::create(m.config, opt_.n_ctx, opt_.kv_type);
         s->logits.resize(size_t(m.config.n_vocab));
+        s->checkpoints = CheckpointStore(opt_.ctx_checkpoints, opt_.checkpoint_bytes);
         slots_.push_back(std::move(s));
     }
 }
@@ -72,6 +74,8 @@ void Batcher::check(const GenRequest& r) const {
     if (!r.stop.empty() && !tok_) fail("stop strings need a tokenizer");
     if (r.grammar && !tok_) fail("a grammar needs a tokenizer");
     if (r.grammar && r.ignore_eos) fail("a grammar cannot be combined with ignore_eos (it ends the output)");
+    if (r.n_logprobs < -1 || r.n_logprobs > kMaxTopLogprobs)
+        fail(strfmt("the number of top log-probabilities must be between 0 and %d", kMaxTopLogprobs));
 }
 
 void Batcher::forget() {
@@ -80,6 +84,7 @@ void Batcher::forget() {
             s->state.reset();
             s->fed.clear();
             s->has_logits = false;
+            s->checkpoints.clear();
         }
 }
 
@@ -89,19 +94,31 @@ void Batcher::admit(GenRequest r, GenCallbacks cb) {
     size_t best_reuse = 0;
     for (auto& s : slots_) {
         if (s->active) continue;
-        const auto& pr = r.prompt;
-        size_t reuse = 0;
-        if (!s->fed.empty() && s->fed.size() <= pr.size() && std::equal(s->fed.begin(), s->fed.end(), pr.begin()) &&
-            (s->fed.size() < pr.size() || s->has_logits))
-            reuse = s->fed.size();
+        const size_t reuse = reusable_prefix(s->fed, s->has_logits, r.prompt);
         if (!best || reuse > best_reuse || (reuse == best_reuse && s->last_used < best->last_used)) {
             best = s.get();
             best_reuse = reuse;
         }
     }
     if (!best) fail("no free slot");
+    // A checkpoint that reuses more wins; it may belong to any slot, a busy one too (it is a copy). It goes
+    // into its own slot when that one is free, else into the slot chosen above.
+    const StateCheckpoint* best_cp = nullptr;
+    for (auto& s : slots_) {
+        const StateCheckpoint* cp = s->checkpoints.longest_prefix(r.prompt);
+        if (cp && cp->tokens.size() > best_reuse) {
+            best_cp = cp;
+            best_reuse = cp->tokens.size();
+            if (!s->active) best = s.get();
+        }
+    }
     Slot& s = *best;
-    if (best_reuse == 0) {
+    if (best_cp) {  // assigning keeps the slot's reserved K/V capacity
+        s.state = best_cp->state;
+        s.fed = best_cp->tokens;
+        std::copy(best_cp->logits.begin(), best_cp->logits.end(), s.logits.begin());
+        s.has_logits = true;
+    } else if (best_reuse == 0) {
         s.state.reset();
         s.fed.clear();
         s.has_logits = false;
@@ -134,6 +151,7 @@ void Batcher::admit(GenRequest r, GenCallbacks cb) {
     s.matcher = s.req.grammar ? std::make_unique<GrammarMatcher>(s.req.grammar) : nullptr;
     if (!s.prefilling()) {  // the whole prompt is the saved state: sample from its saved logits
         s.t_first = std::chrono::steady_clock::now();
+        keep_checkpoint(s, s.logits.data());
         sample_next(s, s.logits.data());
     }
 }
@@ -192,9 +210,23 @@ void Batcher::step() {
             s.prompt_pos += chunks[i].tokens.size();
             if (s.prefilling()) continue;
             s.t_first = std::chrono::steady_clock::now();
+            keep_checkpoint(s, logits_.data() + i * V);
         }
         sample_next(s, logits_.data() + i * V);
     }
+}
+
+// At the end of a prompt (before generation): the state a follow-up prompt is most likely to extend, even
+// when the client sends the reply back changed (OpenAI clients drop reasoning_content).
+void Batcher::keep_checkpoint(Slot& s, const float* logits) {
+    if (opt_.ctx_checkpoints <= 0) return;
+    const StateCheckpoint* same = s.checkpoints.longest_prefix(s.fed);
+    if (same && same->tokens.size() == s.fed.size()) return;  // kept already (now marked used)
+    StateCheckpoint cp;
+    cp.tokens = s.fed;
+    cp.state = s.state;  // copying takes only the used part of the shared K/V
+    cp.logits.assign(logits, logits + model_.config.n_vocab);
+    s.checkpoints.add(std::move(cp));
 }
 
 // Samples the next token and either finishes the request or schedules the token for the next step.
@@ -216,6 +248,8 @@ void Batcher::sample_next(Slot& s, const float* logits) {
         return finish(s, StopReason::Error, "internal error: the grammar refused a token its mask allowed");
     s.out.tokens.push_back(id);
     ++s.out.stats.predicted_n;
+    if (s.req.n_logprobs >= 0 && s.req.on_logprob)
+        s.req.on_logprob(token_logprob(logits, model_.config.n_vocab, id, s.req.n_logprobs));
     if (emit_text(s, s.decoder ? s.decoder->push(id) : std::string())) return;  // stop string or caller stop
     if (s.state.n_past >= s.state.n_ctx) return finish(s, StopReason::ContextFull);  // no room to feed it
     if (s.req.max_tokens > 0 && s.out.stats.predicted_n >= s.req.max_tokens) return finish(s, StopReason::Length);
@@ -325,6 +359,65 @@ void Batcher::finish(Slot& s, StopReason why, const std::string& error) {
     s.next_token = -1;
     // Cancelled mid-prompt: the state holds a prompt prefix, which `fed` records, so it stays reusable.
     if (cb.on_done) cb.on_done(o);
+}
+
+Batcher::Slot& Batcher::idle_slot(int i) {
+    if (i < 0 || i >= int(slots_.size())) fail(strfmt("slot %d does not exist (there are %zu)", i, slots_.size()));
+    Slot& s = *slots_[size_t(i)];
+    if (s.active) fail(strfmt("slot %d is busy", i));
+    return s;
+}
+
+uint64_t Batcher::fingerprint() const {
+    if (!fingerprint_) fingerprint_ = model_fingerprint(model_);
+    return fingerprint_;
+}
+
+size_t Batcher::save_slot(int i, const std::string& path, bool prompt_only) {
+    Slot& s = idle_slot(i);
+    if (prompt_only) {
+        const StateCheckpoint* cp = s.checkpoints.newest();
+        if (!cp) fail("there is no prompt state to save (checkpoints are off)");
+        return write_state_file(path, fingerprint(), cp->tokens, cp->state, cp->logits);
+    }
+    static const std::vector<float> none;
+    return write_state_file(path, fingerprint(), s.fed, s.state, s.has_logits ? s.logits : none);
+}
+
+StateFileContents Batcher::restore_slot(int i, const std::string& path) {
+    Slot& s = idle_slot(i);
+    s.fed.clear();
+    s.has_logits = false;
+    StateFileContents c = read_state_file(path, fingerprint(), model_.config.n_vocab, s.state);
+    s.fed = c.tokens;
+    if (!c.logits.empty()) {
+        std::copy(c.logits.begin(), c.logits.end(), s.logits.begin());
+        s.has_logits = true;
+    }
+    return c;
+}
+
+void Batcher::erase_slot(int i) {
+    Slot& s = idle_slot(i);
+    s.state.reset();
+    s.fed.clear();
+    s.has_logits = false;
+    s.checkpoints.clear();
+}
+
+Batcher::SlotInfo Batcher::slot_info(int i) const {
+    const Slot& s = *slots_.at(size_t(i));
+    SlotInfo r;
+    r.active = s.active;
+    r.n_tokens = s.fed.size();
+    if (s.active) {
+        r.prompt_n = s.req.prompt.size();
+        r.predicted_n = s.out.stats.predicted_n;
+    }
+    r.n_checkpoints = s.checkpoints.size();
+    r.checkpoint_bytes = s.checkpoints.bytes();
+    r.state_bytes = s.state.bytes();
+    return r;
 }
 
 void Batcher::abort_all(const std::string& error) {

@@ -11,8 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/checkpoints.h"
 #include "engine/loaded_model.h"
 #include "grammar/grammar.h"
+#include "engine/logprobs.h"
+#include "engine/state_file.h"
 #include "sample/sampler.h"
 
 namespace bf {
@@ -37,6 +40,9 @@ struct GenRequest {
     // Output constrained to this grammar from the first generated token: each step only tokens the grammar
     // accepts next, and end-of-generation only where it may end (needs a tokenizer; not with ignore_eos).
     std::shared_ptr<const Grammar> grammar;
+    int n_logprobs = -1;            // -1: none; 0..kMaxTopLogprobs: each token's logprob and that many alternatives
+    // With n_logprobs >= 0: each output token's log-probabilities, just before on_text gets its text.
+    std::function<void(const TokenLogprob&)> on_logprob;
 };
 
 // llama-server's `timings` counters, plus sampling time for the CLI's report.
@@ -69,6 +75,8 @@ struct BatcherOptions {
     KvType kv_type = KvType::F32;
     int64_t batch = 512;   // tokens per step (decode tokens first, then prompt chunks); INT64_MAX: whole prompts
     bool no_batch = false; // one slot per step (round robin), for comparison with batching
+    int ctx_checkpoints = 0;        // state checkpoints kept per slot (end of each prompt); 0: none
+    size_t checkpoint_bytes = 0;    // memory bound of one slot's checkpoints
 };
 
 class VocabTrie;
@@ -82,8 +90,8 @@ public:
 
     // Throws bf::Error for an empty prompt, one longer than the context, or ids out of the vocabulary.
     void check(const GenRequest& r) const;
-    // Starts a request on a free slot: the one whose saved tokens are the longest prefix of the prompt
-    // (reused as is), else the least recently used one (reset). Requires free_slots() > 0; calls check().
+    // Starts a request on a free slot: the one whose saved tokens, or one of whose checkpoints' tokens, are
+    // the longest prefix of the prompt (reused as is, or restored), else the least recently used one (reset). Requires free_slots() > 0; calls check().
     // on_done may run inside admit (a fully reused prompt whose first sample stops it).
     void admit(GenRequest r, GenCallbacks cb);
     // One forward pass over every active slot; samples, streams and finishes requests.
@@ -92,6 +100,24 @@ public:
     void abort_all(const std::string& error);
     // Drops the saved state of idle slots (chat's /reset).
     void forget();
+
+    // Saved slot files (engine/state_file.h); the slot must be idle (else bf::Error). save writes what the
+    // slot's state has seen, or with prompt_only its newest checkpoint (the state at the end of the last
+    // prompt: `--prompt-cache`); it returns the file size. restore returns the file's contents (the
+    // tokens now in the slot) and throws StateFileError for a file of another model, truncated or corrupted.
+    size_t save_slot(int i, const std::string& path, bool prompt_only = false);
+    StateFileContents restore_slot(int i, const std::string& path);
+    void erase_slot(int i);  // forgets slot i's state and checkpoints
+
+    struct SlotInfo {
+        bool active = false;
+        size_t n_tokens = 0;      // tokens the state has seen
+        size_t prompt_n = 0;      // the request's prompt tokens (active)
+        int64_t predicted_n = 0;  // tokens generated so far (active)
+        size_t n_checkpoints = 0, checkpoint_bytes = 0, state_bytes = 0;
+    };
+    SlotInfo slot_info(int i) const;
+    uint64_t fingerprint() const;  // of the model (state files)
 
     int free_slots() const;
     bool idle() const { return free_slots() == int(slots_.size()); }
@@ -103,6 +129,7 @@ public:
 private:
     struct Slot;
     void sample_next(Slot& s, const float* logits);
+    void keep_checkpoint(Slot& s, const float* logits);
     bool emit_text(Slot& s, const std::string& piece);
     void finish(Slot& s, StopReason why, const std::string& error = "");
     const uint8_t* grammar_mask(Slot& s);  // null after finishing the request with an error
@@ -119,6 +146,8 @@ private:
     size_t rr_ = 0;              // round-robin position for no_batch
     std::atomic<int64_t> steps_{0};
     std::unique_ptr<VocabTrie> trie_;
+    mutable uint64_t fingerprint_ = 0;  // computed on first use
+    Slot& idle_slot(int i);
 };
 
 // One request alone on `b` (one slot for `run` and `chat`), stepped to its end; `cancelled` (Ctrl-C)

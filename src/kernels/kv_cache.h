@@ -58,6 +58,15 @@ public:
     size_t bytes() const { return k_.size() + v_.size() + 2 * (ks_.size() + vs_.size()); }
     KvView view() const;
 
+    // The stored blocks as they are (state files, engine/state_file.cpp); whoever fills them keeps the
+    // layout above: ceil(n_tok / 16) blocks of codes and scales.
+    struct Storage {
+        int64_t& n_tok;
+        std::vector<uint8_t>&k, &v;
+        std::vector<uint16_t>&ks, &vs;
+    };
+    Storage storage() { return {n_tok_, k_, v_, ks_, vs_}; }
+
 private:
     KvType type_ = KvType::Q8_0;
     int64_t n_kv_head_ = 0, head_dim_ = 0, n_tok_ = 0;

@@ -11,6 +11,8 @@
 
 #include <httplib.h>
 
+#include "server/http_reply.h"
+#include "server/logprobs_json.h"
 #include "server/protocol.h"
 #include "server/web_page.h"
 
@@ -43,38 +45,10 @@ bool json_post_without_body(const httplib::Request& req) {
     return false;
 }
 
-void send_error(httplib::Response& res, int status, const std::string& msg, const std::string& type = "") {
-    res.status = status;
-    res.set_content(dump_json(error_json(status, msg, type)), "application/json; charset=utf-8");
-}
-
-void send_json(httplib::Response& res, const json& j) {
-    res.status = 200;
-    res.set_content(dump_json(j), "application/json; charset=utf-8");
-}
-
 std::string make_id(const char* prefix) {
     static std::atomic<uint64_t> counter{0};
     thread_local std::mt19937_64 rng(std::random_device{}());
     return strfmt("%s%016llx%llu", prefix, (unsigned long long)rng(), (unsigned long long)counter.fetch_add(1));
-}
-
-// Runs a handler body, mapping errors to responses.
-template <class F>
-void guarded(httplib::Response& res, F&& f) {
-    try {
-        f();
-    } catch (const ApiError& e) {
-        send_error(res, e.status(), e.what(), e.type());
-    } catch (const QueueFull& e) {
-        send_error(res, 503, e.what());
-    } catch (const Error& e) {
-        send_error(res, 400, e.what());
-    } catch (const std::bad_alloc&) {
-        send_error(res, 500, "out of memory");
-    } catch (const std::exception& e) {
-        send_error(res, 500, e.what());
-    }
 }
 
 // What a streaming response needs after the handler has returned.
@@ -84,6 +58,14 @@ struct StreamCtx {
     std::string id, model;
     int64_t created = 0;
     ChatDeltaSplitter split;
+    const Tokenizer* tok = nullptr;
+    bool logprobs = false;
+    size_t text_offset = 0;  // completions' text_offset of the next token
+
+    json logprobs_json(const std::vector<TokenLogprob>& lps) {
+        if (!logprobs) return nullptr;
+        return chat ? chat_logprobs_json(lps, *tok) : text_logprobs_json(lps, *tok, text_offset);
+    }
 
     json chunk(json choice) const {
         return {{"id", id},
@@ -202,10 +184,10 @@ void ApiServer::routes() {
     s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         send_error(res, 500, "internal error");
     });
-    if (opt_.verbose)
-        s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-            std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
-        });
+    s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+        counts_.add(res.status);
+        if (opt_.verbose) std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    });
 
     add_web_page_routes(s);
 
@@ -255,6 +237,7 @@ void ApiServer::routes() {
                 gp.stop = cr.stop;
                 gp.ignore_eos = cr.ignore_eos;
                 gp.grammar = cr.grammar;
+                gp.n_logprobs = cr.n_logprobs;
 
                 auto ctx = std::make_shared<StreamCtx>();
                 ctx->chat = chat;
@@ -262,18 +245,22 @@ void ApiServer::routes() {
                 ctx->id = make_id(chat ? "chatcmpl-" : "cmpl-");
                 ctx->model = model_id();
                 ctx->created = int64_t(std::time(nullptr));
+                ctx->tok = &model_->tok;
+                ctx->logprobs = cr.n_logprobs >= 0;
                 ctx->gs = sched_->submit(std::move(gp));
 
                 if (!cr.stream) {
                     std::string text;
+                    std::vector<TokenLogprob> lps;
                     GenEvent ev;
                     for (;;) {
                         if (!ctx->gs->next(ev, std::chrono::milliseconds(1000))) continue;
+                        lps.insert(lps.end(), ev.logprobs.begin(), ev.logprobs.end());
                         if (ev.done) break;
                         text += ev.text;
                     }
                     if (!ev.error.empty()) throw ApiError(500, ev.error);
-                    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_name(ev.finish)}};
+                    json choice = {{"index", 0}, {"logprobs", ctx->logprobs_json(lps)}, {"finish_reason", finish_reason_name(ev.finish)}};
                     if (chat) choice["message"] = chat_message_json(text);
                     else choice["text"] = text;
                     send_json(res, {{"id", ctx->id},
@@ -309,7 +296,11 @@ void ApiServer::routes() {
                             for (const auto& d : deltas) out.push_back(ctx->delta_chunk(d));
                         };
                         if (ctx->chat) add_text(ctx->split.push(ev.text));
-                        else if (!ev.text.empty()) out.push_back(ctx->text_chunk(ev.text));
+                        else if (!ev.text.empty() || !ev.logprobs.empty()) out.push_back(ctx->text_chunk(ev.text));
+                        if (!ev.logprobs.empty() && ctx->logprobs) {  // on this event's first chunk
+                            if (out.empty()) out.push_back(ctx->delta_chunk({{"content", ""}}));
+                            out.front()["choices"][0]["logprobs"] = ctx->logprobs_json(ev.logprobs);
+                        }
                         if (ev.done) {
                             if (ctx->chat) add_text(ctx->split.flush());
                             if (!ev.error.empty()) {
@@ -393,6 +384,8 @@ void ApiServer::routes() {
         });
     });
 
+    slot_routes(s);
+
     // Known routes with the wrong method: 405 rather than 404.
     auto not_allowed = [](const httplib::Request&, httplib::Response& res) { send_error(res, 405, "method not allowed"); };
     for (const char* p : kJsonPostPaths) {
@@ -400,7 +393,7 @@ void ApiServer::routes() {
         s.Put(p, not_allowed);
         s.Delete(p, not_allowed);
     }
-    for (const char* p : {"/health", "/v1/health", "/v1/models", "/models"}) {
+    for (const char* p : {"/health", "/v1/health", "/v1/models", "/models", "/metrics", "/slots"}) {
         s.Post(p, not_allowed);
         s.Put(p, not_allowed);
         s.Delete(p, not_allowed);

@@ -7,11 +7,17 @@
 #include <string>
 #include <thread>
 
+#include "server/metrics.h"
 #include "server/scheduler.h"
 
 namespace bf {
 
 class HttpServer;  // httplib::Server with access to its listening socket
+}  // namespace bf
+namespace httplib {
+class Server;
+}
+namespace bf {
 
 struct ServerOptions {
     std::string model_path;
@@ -24,6 +30,7 @@ struct ServerOptions {
     size_t max_body = 1 << 20;    // bytes; larger bodies get 413
     int http_threads = 0;         // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
     bool verbose = false;         // one log line per request on stderr
+    std::string slot_save_path;   // directory of saved slot files; empty: slot save/restore is off
 };
 
 class ApiServer {
@@ -47,6 +54,7 @@ public:
 
 private:
     void routes();
+    void slot_routes(httplib::Server& s);  // /metrics, /slots and slot save/restore/erase (slot_routes.cpp)
     std::string model_id() const;
 
     ServerOptions opt_;
@@ -54,6 +62,7 @@ private:
     std::unique_ptr<ServedModel> model_;
     std::unique_ptr<Scheduler> sched_;
     std::atomic<bool> ready_{false};
+    RequestCounts counts_;
     std::thread listen_thread_;
     int port_ = 0;
     std::mutex stop_mu_;

@@ -33,6 +33,7 @@ const char* endpoint_path(Endpoint ep) {
         case Endpoint::Tokenize: return "/tokenize";
         case Endpoint::Detokenize: return "/detokenize";
         case Endpoint::ApplyTemplate: return "/apply-template";
+        case Endpoint::SlotAction: return "/slots/{id}";
     }
     return "?";
 }
@@ -65,6 +66,9 @@ const std::map<Endpoint, FieldSet>& field_table() {
         allow({text}, {"prompt"});
         allow({Endpoint::Tokenize}, {"content", "add_special", "parse_special", "with_pieces"});
         allow({Endpoint::Detokenize}, {"tokens"});
+        allow({chat}, {"logprobs", "top_logprobs"});  // OpenAI's: a bool and a count
+        allow({text}, {"logprobs"});                  // OpenAI's completions: a count
+        allow({Endpoint::SlotAction}, {"filename"});  // server/slot_routes.cpp
         return t;
     }();
     return table;
@@ -237,6 +241,19 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
         }
     }
     if (auto n = get_int(body, "n"); n && *n != 1) bad("only 'n' = 1 is supported");
+    auto top_count = [&](const char* key) -> int {
+        const auto v = get_int(body, key);
+        if (v && (*v < 0 || *v > kMaxTopLogprobs)) bad(strfmt("'%s' must be between 0 and %d", key, kMaxTopLogprobs));
+        return v ? int(*v) : -1;
+    };
+    if (chat) {  // OpenAI: logprobs (bool) turns them on, top_logprobs asks for alternatives
+        const int top = top_count("top_logprobs");
+        const bool on = get_bool(body, "logprobs").value_or(false);
+        if (top >= 0 && !on) bad("'top_logprobs' needs 'logprobs': true");
+        r.n_logprobs = on ? std::max(top, 0) : -1;
+    } else {
+        r.n_logprobs = top_count("logprobs");
+    }
     r.stream = get_bool(body, "stream").value_or(false);
     r.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
     if (const json* so = field(body, "stream_options")) {

@@ -39,7 +39,7 @@ json error_json(int status, const std::string& message, const std::string& type 
 std::string dump_json(const json& j);
 
 // The JSON endpoints. Each has its own list of request fields it implements (protocol.cpp, field_table()).
-enum class Endpoint { ChatCompletions, Completions, Tokenize, Detokenize, ApplyTemplate };
+enum class Endpoint { ChatCompletions, Completions, Tokenize, Detokenize, ApplyTemplate, SlotAction };
 const char* endpoint_path(Endpoint ep);
 
 // Parses a request body as a JSON object whose fields `ep` all implements; ApiError 400 otherwise (an empty
@@ -65,6 +65,8 @@ struct CompletionRequest {
     std::vector<std::string> stop;
     bool ignore_eos = false;
     std::shared_ptr<const Grammar> grammar;  // grammar / json_schema / response_format (structured_output.h)
+    // -1: no logprobs. Chat: `logprobs: true` and `top_logprobs` (0..20); completions: `logprobs` (0..20).
+    int n_logprobs = -1;
 };
 
 CompletionRequest parse_completion_request(const json& body, bool chat);

@@ -36,6 +36,8 @@ BatcherOptions batcher_options(const SchedulerOptions& o) {
     b.kv_type = o.kv_type;
     b.batch = o.batch;
     b.no_batch = o.no_batch;
+    b.ctx_checkpoints = o.ctx_checkpoints;
+    b.checkpoint_bytes = o.checkpoint_bytes;
     return b;
 }
 }  // namespace
@@ -70,23 +72,58 @@ std::shared_ptr<GenStream> Scheduler::submit(GenParams p) {
     return out;
 }
 
+void Scheduler::run_on_engine(const std::function<void(Batcher&)>& f) {
+    std::packaged_task<void()> task([&] { f(batcher_); });
+    std::future<void> done = task.get_future();
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (stop_) fail("the server is shutting down");
+        tasks_.push_back(std::move(task));
+    }
+    cv_.notify_all();
+    done.get();
+}
+
+SchedulerMetrics Scheduler::metrics() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    SchedulerMetrics m = metrics_;
+    m.queued = queue_.size();
+    return m;
+}
+
+void Scheduler::count_done(const GenStats& st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    metrics_.prompt_tokens += st.prompt_n;
+    metrics_.cache_tokens += st.cache_n;
+    metrics_.predicted_tokens += st.predicted_n;
+    metrics_.prompt_ms += st.prompt_ms;
+    metrics_.predicted_ms += st.predicted_ms;
+    ++metrics_.requests_done;
+}
+
 void Scheduler::run() {
     std::deque<Pending> incoming;
     for (;;) {
+        std::deque<std::packaged_task<void()>> tasks;
         {
             std::unique_lock<std::mutex> lk(mu_);
-            if (batcher_.idle()) cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            metrics_.busy_slots = int(batcher_.options().n_slots) - batcher_.free_slots();
+            if (batcher_.idle()) cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !tasks_.empty(); });
             if (stop_) {
-                for (auto& p : queue_) p.out->push({"", true, FinishReason::None, {}, "the server is shutting down"});
+                for (auto& p : queue_) p.out->push({"", true, FinishReason::None, {}, "the server is shutting down", {}});
                 queue_.clear();
+                for (auto& t : tasks_) t();  // their waiters must not hang; they see the slots as they are
+                tasks_.clear();
                 break;
             }
+            tasks.swap(tasks_);
             // Take as many waiting requests as there are free slots (first come, first served).
             for (int n_free = batcher_.free_slots(); n_free > 0 && !queue_.empty(); --n_free) {
                 incoming.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }
         }
+        for (auto& t : tasks) t();  // exceptions go to the waiting caller through the future
         while (!incoming.empty()) {
             admit(std::move(incoming.front()));
             incoming.pop_front();
@@ -103,15 +140,21 @@ void Scheduler::admit(Pending p) {
     }
     std::shared_ptr<GenStream> out = p.out;
     GenCallbacks cb;
-    cb.on_text = [out](const std::string& text) {
-        if (!text.empty()) out->push({text, false, FinishReason::None, {}, ""});
+    // Log-probabilities wait here for the text of their token (which a stop-string check may hold back).
+    auto lp = std::make_shared<std::vector<TokenLogprob>>();
+    p.params.on_logprob = [lp](const TokenLogprob& t) { lp->push_back(t); };
+    cb.on_text = [out, lp](const std::string& text) {
+        if (!text.empty() || !lp->empty()) out->push({text, false, FinishReason::None, {}, "", std::move(*lp)});
+        lp->clear();
         return true;
     };
     cb.cancelled = [out] { return out->cancelled(); };
-    cb.on_done = [this, out](GenOutcome& o) {
+    cb.on_done = [this, out, lp](GenOutcome& o) {
         GenEvent done;
         done.done = true;
+        done.logprobs = std::move(*lp);
         done.timings = o.stats;
+        count_done(o.stats);
         switch (o.stop) {
             case StopReason::EndOfGeneration:
             case StopReason::StopString: done.finish = FinishReason::Stop; break;
@@ -128,7 +171,7 @@ void Scheduler::admit(Pending p) {
     try {
         batcher_.admit(std::move(p.params), std::move(cb));
     } catch (const Error& e) {  // checked at submit; kept so that one bad request cannot stop the thread
-        p.out->push({"", true, FinishReason::None, {}, e.what()});
+        p.out->push({"", true, FinishReason::None, {}, e.what(), {}});
     }
 }
 

@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +37,7 @@ struct GenEvent {
     FinishReason finish = FinishReason::None;  // with done
     GenTimings timings;                        // with done
     std::string error;                         // with done: non-empty if the request failed
+    std::vector<TokenLogprob> logprobs;        // the tokens behind `text` (requests with logprobs)
 };
 
 // The per-request channel: the scheduler pushes, one HTTP thread reads.
@@ -61,11 +64,21 @@ struct SchedulerOptions {
     int64_t batch = 512;      // tokens per forward_batch call (decode tokens + prompt chunks)
     size_t max_queue = 128;   // requests waiting for a slot; beyond this submit() throws QueueFull
     bool no_batch = false;    // one slot per step (round robin), for comparison with batching
+    int ctx_checkpoints = 8;            // state checkpoints per slot (--ctx-checkpoints)
+    size_t checkpoint_bytes = 256u << 20;  // per slot (--ctx-checkpoint-mb / slots)
 };
 
 class QueueFull : public Error {
 public:
     using Error::Error;
+};
+
+// Totals since start for /metrics (tokens and milliseconds of finished requests), and the state now.
+struct SchedulerMetrics {
+    int64_t prompt_tokens = 0, cache_tokens = 0, predicted_tokens = 0, requests_done = 0;
+    double prompt_ms = 0, predicted_ms = 0;
+    int busy_slots = 0;
+    size_t queued = 0;
 };
 
 class Scheduler {
@@ -82,6 +95,9 @@ public:
     const SchedulerOptions& options() const { return opt_; }
     int64_t steps() const { return batcher_.steps(); }     // forward_batch calls so far
     int64_t cancelled() const { return cancelled_.load(); }  // requests dropped because the client left
+    // Runs f on the scheduler thread between steps (slot files, /slots) and waits for it; rethrows its error.
+    void run_on_engine(const std::function<void(Batcher&)>& f);
+    SchedulerMetrics metrics() const;
 
 private:
     struct Pending {
@@ -91,15 +107,18 @@ private:
 
     void run();
     void admit(Pending p);
+    void count_done(const GenStats& s);
 
     const ServedModel& m_;
     SchedulerOptions opt_;
     Batcher batcher_;  // used by the scheduler thread only
     std::atomic<int64_t> cancelled_{0};
 
-    std::mutex mu_;  // guards queue_ and stop_
+    mutable std::mutex mu_;  // guards queue_, tasks_, stop_ and metrics_
     std::condition_variable cv_;
     std::deque<Pending> queue_;
+    std::deque<std::packaged_task<void()>> tasks_;
+    SchedulerMetrics metrics_;
     bool stop_ = false;
     std::thread thread_;
 };

@@ -161,3 +161,41 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
 }
 
 }  // namespace
+
+namespace {
+// The prompt tokens `run` reports as prefilled ("prompt eval time = ... / N tokens").
+int prefilled(const std::string& err) {
+    std::smatch m;
+    if (!std::regex_search(err, m, std::regex(R"(prompt eval time = +[0-9.]+ ms / +([0-9]+) tokens)"))) return -1;
+    return std::stoi(m[1]);
+}
+}  // namespace
+
+TEST(Cli, PromptCacheReusesTheSavedPromptState) {
+    const std::string cache = tmp() + "/prompt.cache";
+    fs::remove(cache);
+    const std::string base = "run -m " + chat_model() + " --raw -n 6 -s 3 --temp 0.9 ";
+    const std::string p1 = "-p \"The saved prompt\"", p2 = "-p \"The saved prompt, extended\"";
+    const Result first = bitflash(base + p1 + " --prompt-cache " + cache);
+    ASSERT_EQ(first.code, 0) << first.err;
+    ASSERT_TRUE(fs::exists(cache));
+    EXPECT_EQ(prefilled(first.err), 16);
+    // The same prompt: all of it comes from the file (with its logits), and the output is the same.
+    const Result again = bitflash(base + p1 + " --prompt-cache " + cache);
+    EXPECT_EQ(prefilled(again.err), 0) << again.err;
+    EXPECT_EQ(again.out, first.out);
+    // A prompt extending it prefills only the rest, and generates what a run without the cache does.
+    const Result plain = bitflash(base + p2);
+    const Result ext = bitflash(base + p2 + " --prompt-cache " + cache);
+    ASSERT_EQ(ext.code, 0) << ext.err;
+    EXPECT_EQ(prefilled(ext.err), 10) << ext.err;
+    EXPECT_EQ(ext.out, plain.out);
+    // A damaged cache is reported and skipped, never fatal.
+    std::string bytes = slurp(cache);
+    bytes[bytes.size() / 2] ^= 1;
+    std::ofstream(cache, std::ios::binary) << bytes;
+    const Result damaged = bitflash(base + p1 + " --prompt-cache " + cache);
+    EXPECT_EQ(damaged.code, 0) << damaged.err;
+    EXPECT_NE(damaged.err.find("not using the prompt cache"), std::string::npos) << damaged.err;
+    EXPECT_EQ(damaged.out, first.out);
+}

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "../common/gen_fixture.h"
+#include "requests.h"
 #include "engine/batch_generate.h"
 #include "engine/threads.h"
 
@@ -157,15 +158,6 @@ TEST(StopRules, ManySequencesStopAtEndOfGenerationAndFullContext) {
         EXPECT_EQ(j.output, head(f.greedy, 8));
         EXPECT_EQ(j.stop, StopReason::ContextFull);
     }
-}
-
-GenRequest greedy_request(const std::vector<int32_t>& prompt, int64_t max_tokens) {
-    GenRequest r;
-    r.prompt = prompt;
-    r.sampler.temp = 0;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    return r;
 }
 
 // Decode tokens go first in a step; prompt chunks get what is left of the budget.

@@ -135,7 +135,9 @@ TEST(Scheduler, MaxTokensAndFullContext) {
 
 TEST(Scheduler, SlotChoiceLongestPrefixElseLeastRecentlyUsed) {
     auto m = served();
-    Scheduler s(*m, opts(2, 256));
+    SchedulerOptions o = opts(2, 256);
+    o.ctx_checkpoints = 0;  // the slots' own states only (checkpoints: BatcherCheckpoints.*, ServerCheckpoints.*)
+    Scheduler s(*m, o);
     const std::vector<int32_t> P = ref_prompt(), Q = {3, 1, 4, 1, 5, 9, 2, 6}, Z = {7, 7, 7, 8};
     // A slot keeps what its state has seen: the prompt and every generated token but the last.
     auto extend = [&](const std::vector<int32_t>& prompt, const std::string& reply) {

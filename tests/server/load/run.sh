@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load test of `bitflash serve` from a second process: starts the server binary on 127.0.0.1, waits for /health,
-# runs the node scripts (64 openai-client streams, 1200 malformed requests), stops the server.
+# runs the node scripts (64 openai-client streams, 1200 malformed requests, 5-turn conversations), stops the server.
 # Usage: tests/server/load/run.sh [path/to/bitflash] [model.gguf]   Exit code 0 = pass.
 # Needs node and `npm install --prefix tests/server/load` (the official `openai` package).
 set -u
@@ -44,6 +44,7 @@ echo "run.sh: server on port $PORT"
 status=0
 timeout 900 node "$HERE/streams.mjs" "http://127.0.0.1:$PORT/v1" 64 || status=1
 timeout 300 node "$HERE/abuse.mjs" "$PORT" 1200 || status=1
+timeout 600 node "$HERE/conversation.mjs" "http://127.0.0.1:$PORT/v1" 2 || status=1
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died"; status=1; }
 [ $status -eq 0 ] && echo "run.sh: PASS" || { echo "run.sh: FAIL (server log: )"; tail -20 "$WORK/server.log"; }
 exit $status
