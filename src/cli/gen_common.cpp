@@ -30,6 +30,7 @@ void GenFlags::declare(ArgParser& p) {
     p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
     p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
     p.flag({"--no-perf"}, &no_perf, "do not print timings");
+    p.flag({"--check-tensors"}, &check_tensors, "scan the weights for NaN/Inf at load (slower load)");
     p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
     p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
 }
@@ -71,7 +72,7 @@ std::unique_ptr<LoadedModel> load_for_generation(const GenFlags& f) {
     if (f.ctx < 1) fail("-c must be >= 1");
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
     set_num_threads(int(f.threads));
-    return load_model(path, f.chat_template);
+    return load_model(path, f.chat_template, "", f.check_tensors);
 }
 
 BatcherOptions one_slot(const GenFlags& f) {

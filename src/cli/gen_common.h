@@ -24,7 +24,7 @@ struct GenFlags {
     int64_t n_predict = -1, threads = 0, ctx = 4096, batch = 512, seed = -1, top_k = 40, repeat_last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence = 0.0, frequency = 0.0;
     std::string cache_type_k = "f32", cache_type_v = "f32";
-    bool raw = false, verbose_prompt = false, no_perf = false;
+    bool raw = false, verbose_prompt = false, no_perf = false, check_tensors = false;
 
     void declare(ArgParser& p);
     KvType kv_type() const { return parse_cache_types(cache_type_k, cache_type_v); }

@@ -2,6 +2,7 @@
 #include "engine/batcher.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -196,6 +197,14 @@ void Batcher::step() {
 void Batcher::sample_next(Slot& s, const float* logits) {
     s.next_token = -1;
     if (s.req.max_tokens == 0) return finish(s, StopReason::Length);
+    // Guard: NaN/Inf logits mean broken weights or activations; sampling them would emit garbage quietly.
+    const float* end = logits + model_.config.n_vocab;
+    if (const float* bad = std::find_if(logits, end, [](float x) { return !std::isfinite(x); }); bad != end)
+        return finish(s, StopReason::Error,
+                      strfmt("the model produced a %s logit (token id %lld) after %lld tokens: its weights or "
+                             "activations are broken (load it with --check-tensors to scan the weights)",
+                             std::isnan(*bad) ? "NaN" : "infinite", (long long)(bad - logits),
+                             (long long)s.state.n_past));
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t id = s.sampler->sample(logits);
     s.sampler->accept(id);
@@ -302,6 +311,7 @@ GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const
                            },
                            nullptr});
     while (!done) b.step();
+    if (result.stop == StopReason::Error) fail(result.error);
     return result;
 }
 

@@ -113,6 +113,7 @@ private:
 };
 
 // One request alone on `b` (one slot for `run` and `chat`), stepped to its end.
+// Throws bf::Error with the request's error when it finished with StopReason::Error.
 GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text);
 
 }  // namespace bf

@@ -24,6 +24,7 @@ struct ServerOptions {
     size_t max_body = 1 << 20;    // bytes; larger bodies get 413
     int http_threads = 0;         // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
     bool verbose = false;         // one log line per request on stderr
+    bool check_tensors = false;   // scan the weights for NaN/Inf at load
 };
 
 class ApiServer {
