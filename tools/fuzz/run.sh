@@ -36,8 +36,11 @@ case "$target" in
 esac
 [ "$target" = tokenizer_json ] && maxlen=16384  # the twin's tokenizer.json seed is 8 KB
 bin="$out/fuzz_$target"
-echo "== building $bin"
-"$cxx" "${flags[@]}" "$here/fuzz_$target.cpp" "${srcs[@]}" "${core[@]}" "${libs[@]}" -o "$bin"
+# Rebuilt only when a source or any header is newer than the binary (BF_FUZZ_REBUILD=0: never, if it exists).
+if [ ! -x "$bin" ] || { [ "${BF_FUZZ_REBUILD:-1}" != 0 ] && [ -n "$(find "$here/fuzz_$target.cpp" "${srcs[@]}" "${core[@]}" "$s" -name '*.[ch]*' -newer "$bin" | head -n 1)" ]; }; then
+    echo "== building $bin"
+    "$cxx" "${flags[@]}" "$here/fuzz_$target.cpp" "${srcs[@]}" "${core[@]}" "${libs[@]}" -o "$bin"
+fi
 corpus="$out/corpus_$target"
 crashes="$out/crashes_$target"
 mkdir -p "$corpus" "$crashes"
