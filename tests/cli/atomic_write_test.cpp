@@ -1,6 +1,6 @@
 // convert and quantize never leave a partial file under the output name: killed with SIGKILL while the
 // temporary file is being written, or failing on a write error (a file-size limit), the final name stays
-// absent; an ordinary error also removes the temporary file.
+// absent; an ordinary error also removes the temporary file. The truncated temporary is refused.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -75,7 +75,8 @@ bool killed_mid_write(const std::vector<std::string>& args, const std::string& o
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
     while (std::chrono::steady_clock::now() < deadline) {
         std::error_code ec;
-        if (fs::file_size(out + ".tmp", ec) > (1u << 20)) {
+        const auto size = fs::file_size(out + ".tmp", ec);  // (uintmax_t)-1 with ec set while it is absent
+        if (!ec && size > (1u << 20)) {
             ::kill(pid, SIGKILL);
             EXPECT_EQ(wait_code(pid), 128 + SIGKILL);
             EXPECT_FALSE(fs::exists(out)) << "a partial file exists under the final name " << out;
@@ -102,6 +103,10 @@ TEST(AtomicWrite, ConvertKilledMidWriteLeavesNoFinalFile) {
     for (int attempt = 0; attempt < 5 && kills < 2; ++attempt)
         kills += killed_mid_write({"convert", "--random", big_config(), "-o", out, "-q"}, out);
     EXPECT_GE(kills, 1) << "never caught convert mid-write";
+    // The leftover temporary is a truncated GGUF: refused with the tensor and the shortfall named.
+    const bf::testing::Result r = bf::testing::bitflash("run -m " + out + ".tmp -p hi");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("runs past the end of the file"), std::string::npos) << r.err;
 }
 
 TEST(AtomicWrite, QuantizeKilledMidWriteLeavesNoFinalFile) {
