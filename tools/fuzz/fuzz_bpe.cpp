@@ -14,8 +14,8 @@
 
 static const bf::Tokenizer& tokenizer() {
     static const bf::Tokenizer t = [] {
-        const char* dir = std::getenv("BF_FUZZ_TOKENIZER");  // run.sh points this at the twin's tokenizer.json
-        std::ifstream f(dir ? dir : "models/sambay-math-f32twin/tokenizer.json", std::ios::binary);
+        const char* path = std::getenv("BF_FUZZ_TOKENIZER");  // run.sh: the twin model's tokenizer.json
+        std::ifstream f(path ? path : "models/sambay-math-f32twin/tokenizer.json", std::ios::binary);
         std::stringstream ss;
         ss << f.rdbuf();
         return bf::Tokenizer::from_hf_json(ss.str());
