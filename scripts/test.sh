@@ -47,3 +47,8 @@ echo "== aarch64 kernels (cross-built, run under qemu: a CPU with the dot produc
 bash scripts/cross_aarch64.sh build-aarch64 --gtest_brief=1
 QEMU_CPU=cortex-a53 qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/bitflash_kernels_tests --gtest_brief=1 \
     --gtest_filter='Matmul.KernelSelection:ActQuant.*:KvAttn*'
+
+# Short libFuzzer runs of every target (ASan + UBSan) from the committed seeds; the long campaign's
+# figures are in docs/RELIABILITY.md. Fails on any crash, leak, timeout or sanitizer report.
+echo "== fuzz targets (${BF_FUZZ_SECONDS:-20} s each)"
+BF_FUZZ_DIR="$PWD/build/fuzz" bash tools/fuzz/run.sh all "${BF_FUZZ_SECONDS:-20}"

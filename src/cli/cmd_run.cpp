@@ -130,7 +130,6 @@ int cmd_run(int argc, char** argv) {
     req.max_tokens = f.n_predict;
     req.grammar = constraint;
     const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
-    if (r.stop == StopReason::Error) fail(r.error);
     save_prompt_cache(engine, f);
     if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");

@@ -32,6 +32,7 @@ int cmd_serve(int argc, char** argv) {
     declare_cache_types(p, &ctk, &ctv);
     p.option({"--api-key"}, &o.api_key, "KEY", "require 'Authorization: Bearer KEY' (not for /health)");
     p.option({"-a", "--alias"}, &o.alias, "NAME", "model id shown by /v1/models (default: the path)");
+    p.flag({"--check-tensors"}, &o.check_tensors, "scan the weights for NaN/Inf at load (slower load)");
     p.option({"--chat-template"}, &o.chat_template, "NAME|FILE", "phi4-mini, chatml, or a Jinja file (default: the model's)");
     p.option({"--max-queue"}, &max_queue, "N", "requests that may wait for a slot; more get 503 (default 128)");
     p.option({"--max-body"}, &max_body, "BYTES", "largest request body; larger gets 413 (default 1048576)");

@@ -25,6 +25,7 @@ void GenFlags::declare_model(ArgParser& p) {
     declare_cache_types(p, &cache_type_k, &cache_type_v);
     p.flag({"--mlock"}, &mlock, "keep the model in RAM (mlockall; a warning if the limit forbids it)");
     p.flag({"--log-disable"}, &log_disable, "no info lines or timings on stderr (errors still show)");
+    p.flag({"--check-tensors"}, &check_tensors, "scan the weights for NaN/Inf at load (slower load)");
     p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
     p.ignored({"-fa", "--flash-attn"}, true, "accepted and ignored");
     p.ignored({"--jinja"}, false, "accepted and ignored (templates are always Jinja)");
@@ -112,7 +113,7 @@ std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f) {
     }
     (void)f.kv_type();  // reject a bad -ctk/-ctv before the load
     set_engine_threads(int(f.threads));
-    auto lm = load_model(path, f.chat_template);
+    auto lm = load_model(path, f.chat_template, "", f.check_tensors);
     if (f.ctx == 0) f.ctx = lm->model.config.n_ctx_train;
     if (f.ctx < 1) fail(path + " records no context length: give -c N");
     if (f.mlock && mlockall(MCL_CURRENT) != 0)

@@ -21,6 +21,7 @@ void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vect
     o.kv_type = kv_type;
     o.batch = std::numeric_limits<int64_t>::max();  // admitted prompts go whole into the next step
     Batcher b(m, nullptr, eog, o);
+    std::string error;  // the first failed sequence's, raised once the batcher is idle
     size_t next = 0;
     while (next < jobs.size() || !b.idle()) {
         while (next < jobs.size() && b.free_slots() > 0) {
@@ -29,7 +30,8 @@ void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vect
             r.prompt = jobs[i].prompt;
             r.sampler.temp = 0;  // greedy
             r.max_tokens = n_predict;
-            b.admit(std::move(r), {nullptr, [&jobs, &on_done, i](GenOutcome& out) {
+            b.admit(std::move(r), {nullptr, [&jobs, &on_done, &error, i](GenOutcome& out) {
+                                       if (out.stop == StopReason::Error && error.empty()) error = out.error;
                                        jobs[i].output.insert(jobs[i].output.end(), out.tokens.begin(), out.tokens.end());
                                        jobs[i].stop = out.stop;
                                        if (on_done) on_done(i);
@@ -38,6 +40,7 @@ void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vect
         }
         b.step();
     }
+    if (!error.empty()) fail(error);
 }
 
 }  // namespace bf

@@ -2,6 +2,7 @@
 #include "engine/batcher.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "grammar/vocab_trie.h"
@@ -234,6 +235,14 @@ void Batcher::keep_checkpoint(Slot& s, const float* logits) {
 void Batcher::sample_next(Slot& s, const float* logits) {
     s.next_token = -1;
     if (s.req.max_tokens == 0) return finish(s, StopReason::Length);
+    // Guard: NaN/Inf logits mean broken weights or activations; sampling them would emit garbage quietly.
+    const float* end = logits + model_.config.n_vocab;
+    if (const float* bad = std::find_if(logits, end, [](float x) { return !std::isfinite(x); }); bad != end)
+        return finish(s, StopReason::Error,
+                      strfmt("the model produced a %s logit (token id %lld) after %lld tokens: its weights or "
+                             "activations are broken (load it with --check-tensors to scan the weights)",
+                             std::isnan(*bad) ? "NaN" : "infinite", (long long)(bad - logits),
+                             (long long)s.state.n_past));
     const auto t0 = std::chrono::steady_clock::now();
     const uint8_t* allowed = nullptr;
     if (s.matcher && !(allowed = grammar_mask(s))) return;
@@ -434,6 +443,7 @@ GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const
                            },
                            std::move(cancelled)});
     while (!done) b.step();
+    if (result.stop == StopReason::Error) fail(result.error);
     return result;
 }
 

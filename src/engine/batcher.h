@@ -151,7 +151,7 @@ private:
 };
 
 // One request alone on `b` (one slot for `run` and `chat`), stepped to its end; `cancelled` (Ctrl-C)
-// is polled before each step.
+// is polled before each step. Throws bf::Error with the request's error when it finished with StopReason::Error.
 GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const std::string&)>& on_text,
                         std::function<bool()> cancelled = nullptr);
 

@@ -8,13 +8,15 @@
 
 #include "core/error.h"
 #include "engine/model_files.h"
+#include "formats/tensor_check.h"
 
 namespace bf {
 
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& template_name,
-                                        const std::string& fallback_template) {
+                                        const std::string& fallback_template, bool check_tensors) {
     const auto t0 = std::chrono::steady_clock::now();
     auto file = std::make_shared<GgufFile>(GgufFile::open(path));
+    if (check_tensors) check_tensors_finite(*file);
     auto lm = std::unique_ptr<LoadedModel>(new LoadedModel{Model::from_gguf(file), load_tokenizer(*file), {}, {}, path, 0});
     lm->eog = load_eog_ids(*file, lm->tok);
     if (!template_name.empty()) {

@@ -22,9 +22,9 @@ struct LoadedModel {
 
 // Loads model, tokenizer, end-of-generation ids and chat template: `template_name` (a built-in name or a
 // Jinja file) if given, else the model's own, else `fallback_template` (a built-in name; "" = none).
-// Throws bf::Error.
+// check_tensors (--check-tensors): first scan every tensor for NaN/Inf. Throws bf::Error.
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& template_name,
-                                        const std::string& fallback_template = "");
+                                        const std::string& fallback_template = "", bool check_tensors = false);
 
 // The model's template applied to the messages. Throws bf::Error when there is no template.
 std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt);

@@ -1,5 +1,8 @@
 // GgufWriter: buffered, streaming GGUF v3 writer. Tensor data is never held in memory; sizes and
 // offsets come from the declared shapes, and finish() refuses a file whose data is incomplete.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +40,17 @@ void check_value(const GgufValue& v, int depth) {
     if (e == GgufType::BOOL)
         for (int64_t x : v.ints)
             if (x != 0 && x != 1) fail("bool array element is not 0 or 1");
+}
+
+// Makes a rename durable (the directory entry itself). Best effort: some filesystems refuse fsync on a
+// directory, and the file is complete either way.
+void sync_parent_dir(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
 }
 
 }  // namespace
@@ -151,6 +165,10 @@ void GgufWriter::finish() {
                     tensors_.size()));
     }
     flush();
+    // The data must be on disk before the rename makes it the file under its final name: otherwise a crash
+    // soon after could leave a complete-looking name over incomplete contents.
+    if (::fsync(::fileno(fp_)) != 0)
+        fail(strfmt("GGUF writer: syncing '%s' failed: %s", tmp_path_.c_str(), std::strerror(errno)));
     const int rc = std::fclose(fp_);
     fp_ = nullptr;
     if (rc != 0) fail(strfmt("GGUF writer: closing '%s' failed: %s", tmp_path_.c_str(), std::strerror(errno)));
@@ -158,6 +176,7 @@ void GgufWriter::finish() {
         fail(strfmt("GGUF writer: cannot rename '%s' to '%s': %s", tmp_path_.c_str(), path_.c_str(),
                     std::strerror(errno)));
     stage_ = Stage::Done;
+    sync_parent_dir(path_);
 }
 
 void GgufWriter::flush() {

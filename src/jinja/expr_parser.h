@@ -54,6 +54,18 @@ private:
         }
         ~Depth() { --p->depth_; }
     };
+    // A run of left-associative operators (a + b + ...) nests its tree one level per operator: counted in
+    // the same depth, so that neither the renderer's recursion nor the tree's destruction can overflow.
+    struct Chain {
+        ExprParser* p;
+        int n = 0;
+        explicit Chain(ExprParser* q) : p(q) {}
+        void link() {
+            ++n;
+            if (++p->depth_ > kMaxDepth) syntax_error(p->peek().off, "expression nested too deeply");
+        }
+        ~Chain() { p->depth_ -= n; }
+    };
     template <class... A>
     static ExprP node(Expr::Op op, size_t off, std::string name, A&&... args) {
         auto e = std::make_unique<Expr>();
@@ -70,16 +82,20 @@ private:
     }
     ExprP or_expr() {
         ExprP e = and_expr();
+        Chain chain(this);
         while (is_name("or")) {
             const size_t off = t_[p_++].off;
+            chain.link();
             e = node(Expr::Or, off, "", std::move(e), and_expr());
         }
         return e;
     }
     ExprP and_expr() {
         ExprP e = not_expr();
+        Chain chain(this);
         while (is_name("and")) {
             const size_t off = t_[p_++].off;
+            chain.link();
             e = node(Expr::And, off, "", std::move(e), not_expr());
         }
         return e;
@@ -94,23 +110,28 @@ private:
     }
     ExprP compare() {
         ExprP e = additive();
+        Chain chain(this);
         while (true) {
             const size_t off = peek().off;
             if (peek().kind == Tok::Op && (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
                                            peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
                 const std::string op = t_[p_++].text;
+                chain.link();
                 e = node(Expr::Cmp, off, op, std::move(e), additive());
             } else if (is_name("in")) {
                 ++p_;
+                chain.link();
                 e = node(Expr::In, off, "", std::move(e), additive());
             } else if (is_name("not") && is_name("in", 1)) {
                 p_ += 2;
+                chain.link();
                 e = node(Expr::NotIn, off, "", std::move(e), additive());
             } else if (is_name("is")) {
                 ++p_;
                 bool negate = false;
                 if (is_name("not")) ++p_, negate = true;
                 const std::string test = expect_name();
+                chain.link();
                 e = node(negate ? Expr::IsNot : Expr::Is, off, test, std::move(e));
             } else {
                 return e;
@@ -119,16 +140,20 @@ private:
     }
     ExprP additive() {
         ExprP e = multiplicative();
+        Chain chain(this);
         while (is_op("+") || is_op("-") || is_op("~")) {
             const Tok& t = t_[p_++];
+            chain.link();
             e = node(t.text == "~" ? Expr::Concat : Expr::Arith, t.off, t.text, std::move(e), multiplicative());
         }
         return e;
     }
     ExprP multiplicative() {
         ExprP e = unary();
+        Chain chain(this);
         while (is_op("*") || is_op("/") || is_op("%") || is_op("//")) {
             const Tok& t = t_[p_++];
+            chain.link();
             e = node(Expr::Arith, t.off, t.text, std::move(e), unary());
         }
         return e;
@@ -143,8 +168,10 @@ private:
     }
     ExprP filtered() {
         ExprP e = postfix();
+        Chain chain(this);
         while (is_op("|")) {
             const size_t off = t_[p_++].off;
+            chain.link();
             e = node(Expr::Filter, off, expect_name(), std::move(e));
             if (is_op("(")) call_args(*e);
         }
@@ -160,8 +187,10 @@ private:
     }
     ExprP postfix() {
         ExprP e = primary();
+        Chain chain(this);
         while (true) {
             const size_t off = peek().off;
+            if (is_op(".") || is_op("[")) chain.link();
             if (is_op(".")) {
                 ++p_;
                 std::string name = expect_name();

@@ -1,4 +1,4 @@
-// The tree-walking renderer: statements, expressions, tests, filters and loop variables.
+// The tree-walking renderer: statements, expressions, tests, filters and loop variables, within Limits.
 #include "jinja/render.h"
 
 #include <algorithm>
@@ -20,15 +20,27 @@ std::string trim(const std::string& s, const char* ws = " \t\r\n\f\v") {
     return s.substr(a, s.find_last_not_of(ws) - a + 1);
 }
 
+// Short enough for an error message, whatever the value's size.
+std::string brief(const Value& v) {
+    if (v.bytes <= 60) return v.repr();
+    switch (v.kind) {
+        case Value::Kind::String: return strfmt("a string of %zu bytes", v.s.size());
+        case Value::Kind::Array: return strfmt("a list of %zu items", v.arr->size());
+        default: return strfmt("a dict of %zu keys", v.obj->size());
+    }
+}
+
 class Renderer {
 public:
-    explicit Renderer(Object globals) { scopes_.push_back(std::move(globals)); }
+    Renderer(Object globals, const Limits& limits) : lim_(limits) { scopes_.push_back(std::move(globals)); }
 
     void run(const std::vector<Node>& nodes, std::string& out) {
+        const Nest nest(*this, nodes.empty() ? 0 : nodes.front().off);
         for (const Node& nd : nodes) {
+            step(nd.off);
             switch (nd.kind) {
-                case Node::Text: out += nd.text; break;
-                case Node::Output: out += eval(*nd.expr).str(); break;
+                case Node::Text: append(out, nd.text, nd.off); break;
+                case Node::Output: append(out, eval(*nd.expr).str(), nd.off); break;
                 case Node::Set: scopes_.back()[nd.text] = eval(*nd.expr); break;
                 case Node::If: {
                     bool done = false;
@@ -43,22 +55,33 @@ public:
                 }
                 case Node::For: {
                     const Value seq = eval(*nd.expr);
-                    Array items;
-                    if (seq.kind == Value::Kind::Array) {
-                        items = *seq.arr;
-                    } else if (seq.kind == Value::Kind::Object) {
-                        for (const auto& [k, v] : *seq.obj) items.push_back(Value::string(k));
-                    } else if (seq.kind == Value::Kind::String) {
-                        for (char c : seq.s) items.push_back(Value::string(std::string(1, c)));
-                    } else if (seq.kind != Value::Kind::Undefined && seq.kind != Value::Kind::None) {
+                    using K = Value::Kind;
+                    if (seq.kind != K::Array && seq.kind != K::Object && seq.kind != K::String &&
+                        seq.kind != K::Undefined && seq.kind != K::None)
                         eval_error(nd.expr->off, "for loop over a value that is not a sequence");
+                    // Every iteration will run (there is no break), so refuse before building the items.
+                    const size_t n = seq.kind == K::Array    ? seq.arr->size()
+                                     : seq.kind == K::Object ? seq.obj->size()
+                                     : seq.kind == K::String ? seq.s.size()
+                                                             : 0;
+                    iterations_ += n;
+                    if (iterations_ > lim_.max_loop_iterations)
+                        over(nd.off, "loop iterations", lim_.max_loop_iterations, "max_loop_iterations");
+                    Array built;
+                    if (seq.kind == K::Object) {
+                        for (const auto& [k, v] : *seq.obj) built.push_back(Value::string(k));
+                    } else if (seq.kind == K::String) {
+                        charge(n * sizeof(Value), nd.off);
+                        for (char c : seq.s) built.push_back(Value::string(std::string(1, c)));
                     }
+                    const Array& items = seq.kind == K::Array ? *seq.arr : built;  // seq keeps the list alive
                     if (items.empty()) {
                         run(nd.else_body, out);
                         break;
                     }
                     const int64_t len = static_cast<int64_t>(items.size());
                     for (int64_t k = 0; k < len; ++k) {
+                        step(nd.off);
                         Object scope;  // a fresh scope per iteration, as Jinja scopes loop bodies
                         scope[nd.text] = items[k];
                         scope["loop"] = Value::object({{"index0", Value::integer(k)},
@@ -79,6 +102,51 @@ public:
     }
 
 private:
+    // Counts one level of run()/eval() recursion.
+    struct Nest {
+        Renderer& r;
+        Nest(Renderer& rr, size_t off) : r(rr) {
+            if (++r.depth_ > r.lim_.max_depth) r.over(off, "nesting depth", r.lim_.max_depth, "max_depth");
+        }
+        ~Nest() { --r.depth_; }
+    };
+
+    [[noreturn]] static void over(size_t off, const char* what, uint64_t limit, const char* name) {
+        eval_error(off, strfmt("template exceeds its limit of %llu %s (jinja::Limits::%s)",
+                               static_cast<unsigned long long>(limit), what, name));
+    }
+    void step(size_t off) {
+        if (++steps_ > lim_.max_steps) over(off, "steps", lim_.max_steps, "max_steps");
+    }
+    // Memory written or read in bulk: string copies, list building, comparisons and searches.
+    void charge(uint64_t bytes, size_t off) {
+        built_ += bytes;
+        if (built_ > lim_.max_bytes_built) over(off, "bytes built", lim_.max_bytes_built, "max_bytes_built");
+    }
+    void append(std::string& out, const std::string& piece, size_t off) {
+        charge(piece.size(), off);
+        if (out.size() + piece.size() > lim_.max_output_bytes)
+            over(off, "bytes of output", lim_.max_output_bytes, "max_output_bytes");
+        out += piece;
+    }
+
+    // Every expression goes through here: one step, one level of depth, and its result's nesting; strings
+    // are copied by value, so each result string is charged (lists are shared, and charged when built).
+    Value eval(const Expr& e) {
+        const Nest nest(*this, e.off);
+        step(e.off);
+        Value r = compute(e);
+        if (r.kind == Value::Kind::String) built(r, e.off);
+        if (r.depth > lim_.max_depth) over(e.off, "levels of nested lists", lim_.max_depth, "max_depth");
+        return r;
+    }
+    const Value& built(const Value& v, size_t off) {
+        if (v.bytes > lim_.max_output_bytes)
+            over(off, "bytes in one value", lim_.max_output_bytes, "max_output_bytes");
+        charge(v.bytes, off);
+        return v;
+    }
+
     Value lookup(const std::string& name) const {
         for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
             if (auto f = it->find(name); f != it->end()) return f->second;
@@ -101,7 +169,7 @@ private:
         return Value();  // undefined, as Jinja's default Undefined
     }
 
-    Value eval(const Expr& e) {
+    Value compute(const Expr& e) {
         using K = Value::Kind;
         switch (e.op) {
             case Expr::Lit: return e.lit;
@@ -112,6 +180,7 @@ private:
             case Expr::Neg: {
                 const Value v = eval(*e.args[0]);
                 if (v.kind != K::Int) eval_error(e.off, "unary '-' needs a number");
+                if (v.i == INT64_MIN) eval_error(e.off, "integer overflow");
                 return Value::integer(-v.i);
             }
             case Expr::And: {
@@ -125,6 +194,7 @@ private:
             case Expr::Cond: return eval(*e.args[1]).truthy() ? eval(*e.args[0]) : eval(*e.args[2]);
             case Expr::Cmp: {
                 const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
+                charge(std::min(a.bytes, b.bytes), e.off);
                 if (e.name == "==") return Value::boolean(equal(a, b));
                 if (e.name == "!=") return Value::boolean(!equal(a, b));
                 int c;
@@ -139,6 +209,7 @@ private:
             case Expr::In:
             case Expr::NotIn: {
                 const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
+                charge(b.bytes, e.off);
                 bool found = false;
                 if (b.kind == K::String && a.kind == K::String) found = b.s.find(a.s) != std::string::npos;
                 else if (b.kind == K::Object) found = a.kind == K::String && b.obj->count(a.s);
@@ -162,33 +233,45 @@ private:
                 else eval_error(e.off, "unknown test '" + e.name + "'");
                 return Value::boolean(e.op == Expr::Is ? r : !r);
             }
-            case Expr::Concat: return Value::string(eval(*e.args[0]).str() + eval(*e.args[1]).str());
+            case Expr::Concat: {
+                const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
+                sum_fits(a, b, e.off);
+                return Value::string(a.str() + b.str());
+            }
             case Expr::Arith: {
                 const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
-                if (e.name == "+" && a.kind == K::String && b.kind == K::String) return Value::string(a.s + b.s);
+                if (e.name == "+" && a.kind == K::String && b.kind == K::String) {
+                    sum_fits(a, b, e.off);
+                    return Value::string(a.s + b.s);
+                }
                 if (e.name == "+" && a.kind == K::Array && b.kind == K::Array) {
+                    sum_fits(a, b, e.off);
                     Array r = *a.arr;
                     r.insert(r.end(), b.arr->begin(), b.arr->end());
-                    return Value::array(std::move(r));
+                    return built(Value::array(std::move(r)), e.off);
                 }
                 if (a.kind != K::Int || b.kind != K::Int)
-                    eval_error(e.off, "unsupported operand types for '" + e.name + "' (" + a.repr() + ", " + b.repr() + ")");
+                    eval_error(e.off, "unsupported operand types for '" + e.name + "' (" + brief(a) + ", " + brief(b) + ")");
                 if ((e.name == "/" || e.name == "//" || e.name == "%") && b.i == 0) eval_error(e.off, "division by zero");
-                if (e.name == "+") return Value::integer(a.i + b.i);
-                if (e.name == "-") return Value::integer(a.i - b.i);
-                if (e.name == "*") return Value::integer(a.i * b.i);
-                if (e.name == "%") return Value::integer(a.i % b.i);
-                return Value::integer(a.i / b.i);  // integer division only: no floats in this subset
+                int64_t r = 0;
+                bool overflow;
+                if (e.name == "+") overflow = __builtin_add_overflow(a.i, b.i, &r);
+                else if (e.name == "-") overflow = __builtin_sub_overflow(a.i, b.i, &r);
+                else if (e.name == "*") overflow = __builtin_mul_overflow(a.i, b.i, &r);
+                else if ((overflow = a.i == INT64_MIN && b.i == -1)) {}  // the one quotient that does not fit
+                else r = e.name == "%" ? a.i % b.i : a.i / b.i;     // integer division only: no floats here
+                if (overflow) eval_error(e.off, "integer overflow in '" + e.name + "'");
+                return Value::integer(r);
             }
             case Expr::List: {
                 Array r;
                 for (const ExprP& x : e.args) r.push_back(eval(*x));
-                return Value::array(std::move(r));
+                return built(Value::array(std::move(r)), e.off);
             }
             case Expr::Filter: return filter(e);
             case Expr::Call: {
                 if (e.name == "raise_exception")
-                    eval_error(e.off, "template raised: " + (e.args.empty() ? std::string() : eval(*e.args[0]).str()));
+                    eval_error(e.off, "template raised: " + (e.args.empty() ? std::string() : eval(*e.args[0]).str().substr(0, 1000)));
                 eval_error(e.off, "unknown function '" + e.name + "'");
             }
             case Expr::Method: {
@@ -200,6 +283,7 @@ private:
                 if ((e.name == "startswith" || e.name == "endswith") && e.args.size() == 2) {
                     const Value a = eval(*e.args[1]);
                     if (a.kind != K::String) eval_error(e.off, e.name + " needs a string argument");
+                    charge(a.s.size(), e.off);
                     const bool r = e.name == "startswith" ? v.s.compare(0, a.s.size(), a.s) == 0
                                                           : v.s.size() >= a.s.size() &&
                                                                 v.s.compare(v.s.size() - a.s.size(), a.s.size(), a.s) == 0;
@@ -232,13 +316,22 @@ private:
         eval_error(e.off, "unsupported filter '" + e.name + "'");
     }
 
+    // Refuses a concatenation whose result would be over the size limit before building it.
+    void sum_fits(const Value& a, const Value& b, size_t off) const {
+        if (a.bytes + b.bytes > lim_.max_output_bytes)
+            over(off, "bytes in one value", lim_.max_output_bytes, "max_output_bytes");
+    }
+
+    const Limits& lim_;
     std::vector<Object> scopes_;
+    uint64_t steps_ = 0, iterations_ = 0, built_ = 0;
+    int depth_ = 0;
 };
 
 }  // namespace
 
-std::string render(const std::vector<Node>& nodes, Object globals) {
-    Renderer r(std::move(globals));
+std::string render(const std::vector<Node>& nodes, Object globals, const Limits& limits) {
+    Renderer r(std::move(globals), limits);
     std::string out;
     r.run(nodes, out);
     return out;

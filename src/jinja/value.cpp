@@ -1,7 +1,27 @@
-// Equality of Jinja values.
+// Jinja values: building lists and dicts (with their size and depth) and equality.
 #include "jinja/value.h"
 
+#include <algorithm>
+
 namespace bf::jinja {
+
+// sizeof(Value) per element bounds an element's separator and quotes in str() and its own footprint.
+Value Value::array(Array a) {
+    Value v;
+    v.kind = Kind::Array;
+    v.bytes = sizeof(Value) * a.size();
+    for (const Value& x : a) v.bytes += x.bytes, v.depth = std::max(v.depth, x.depth + 1);
+    v.arr = std::make_shared<Array>(std::move(a));
+    return v;
+}
+
+Value Value::object(Object o) {
+    Value v;
+    v.kind = Kind::Object;
+    for (const auto& [key, x] : o) v.bytes += sizeof(Value) + key.size() + x.bytes, v.depth = std::max(v.depth, x.depth + 1);
+    v.obj = std::make_shared<Object>(std::move(o));
+    return v;
+}
 
 bool equal(const Value& a, const Value& b) {
     using K = Value::Kind;

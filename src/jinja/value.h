@@ -19,13 +19,23 @@ struct Value {
     std::string s;
     std::shared_ptr<Array> arr;
     std::shared_ptr<Object> obj;
+    // Set by the factories: an upper bound on str()'s length and on the memory a deep copy takes (which the
+    // renderer's limits charge), and the nesting of lists and dicts (str() and equal() recurse that deep).
+    size_t bytes = 0;
+    int depth = 0;
 
     static Value none() { Value v; v.kind = Kind::None; return v; }
     static Value boolean(bool x) { Value v; v.kind = Kind::Bool; v.b = x; return v; }
     static Value integer(int64_t x) { Value v; v.kind = Kind::Int; v.i = x; return v; }
-    static Value string(std::string x) { Value v; v.kind = Kind::String; v.s = std::move(x); return v; }
-    static Value array(Array a) { Value v; v.kind = Kind::Array; v.arr = std::make_shared<Array>(std::move(a)); return v; }
-    static Value object(Object o) { Value v; v.kind = Kind::Object; v.obj = std::make_shared<Object>(std::move(o)); return v; }
+    static Value string(std::string x) {
+        Value v;
+        v.kind = Kind::String;
+        v.s = std::move(x);
+        v.bytes = v.s.size();
+        return v;
+    }
+    static Value array(Array a);
+    static Value object(Object o);
 
     bool truthy() const {
         switch (kind) {

@@ -123,7 +123,7 @@ int ApiServer::start() {
     return port_;
 }
 
-void ApiServer::load_model() { set_model(load_served_model(opt_.model_path, opt_.chat_template)); }
+void ApiServer::load_model() { set_model(load_served_model(opt_.model_path, opt_.chat_template, opt_.check_tensors)); }
 
 void ApiServer::set_model(std::unique_ptr<ServedModel> m) {
     if (ready_) fail("the model is already loaded");

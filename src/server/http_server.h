@@ -31,6 +31,7 @@ struct ServerOptions {
     int http_threads = 0;         // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
     bool verbose = false;         // one log line per request on stderr
     std::string slot_save_path;   // directory of saved slot files; empty: slot save/restore is off
+    bool check_tensors = false;   // scan the weights for NaN/Inf at load
 };
 
 class ApiServer {

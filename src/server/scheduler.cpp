@@ -8,8 +8,9 @@
 
 namespace bf {
 
-std::unique_ptr<ServedModel> load_served_model(const std::string& path, const std::string& template_name) {
-    return load_model(path, template_name, "phi4-mini");
+std::unique_ptr<ServedModel> load_served_model(const std::string& path, const std::string& template_name,
+                                               bool check_tensors) {
+    return load_model(path, template_name, "phi4-mini", check_tensors);
 }
 
 bool GenStream::next(GenEvent& out, std::chrono::milliseconds timeout) {

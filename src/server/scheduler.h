@@ -24,7 +24,8 @@ using ServedModel = LoadedModel;
 
 // Loads the model bundle; the chat template is `template_name` (a built-in name or a Jinja file), else the
 // model's own, else phi4-mini (the model family this engine serves). Throws bf::Error.
-std::unique_ptr<ServedModel> load_served_model(const std::string& path, const std::string& template_name);
+std::unique_ptr<ServedModel> load_served_model(const std::string& path, const std::string& template_name,
+                                               bool check_tensors = false);
 
 enum class FinishReason { None, Stop, Length };
 

@@ -1,56 +1,66 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer entries straight from the sources with clang (ASan + UBSan) and runs each one.
-# Usage: tools/fuzz/run.sh [seconds per target, default 60] [target ...]   (targets: gguf safetensors)
-# Needs clang++ and Debian's libclang-rt-14-dev (libFuzzer runtime). Corpora and crashes go to
-# $BF_FUZZ_DIR (default /tmp/bf_fuzz); seeds are written there on first use.
+# Builds one libFuzzer entry straight from the sources with clang (ASan + UBSan) and runs it.
+# Usage: tools/fuzz/run.sh TARGET|all [SECONDS, default 60]
+#   targets: gguf safetensors config tokenizer_json bpe template http
+# Needs clang++ and Debian's libclang-rt-14-dev (libFuzzer runtime). Seeds and dictionaries come from
+# tools/fuzz/{corpus,dict}; the growing corpus, binaries and crashes go to $BF_FUZZ_DIR (default
+# /tmp/bf_fuzz). Extra libFuzzer flags can be passed in BF_FUZZ_FLAGS. Exit status: non-zero on a crash.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-secs="${1:-60}"
-shift || true
-targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(gguf safetensors)
+all=(gguf safetensors config tokenizer_json bpe template http)
+target="${1:?usage: tools/fuzz/run.sh TARGET|all [SECONDS] (targets: ${all[*]})}"
+secs="${2:-60}"
+if [ "$target" = all ]; then
+    for t in "${all[@]}"; do "$0" "$t" "$secs"; done
+    exit 0
+fi
 out="${BF_FUZZ_DIR:-/tmp/bf_fuzz}"
 mkdir -p "$out"
 cxx="${CXX_FUZZ:-clang++}"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/src")
-core=("$root/src/core/error.cpp" "$root/src/core/dtype.cpp")
-
-seed_gguf() {  # a small valid GGUF: two kvs, one f32 tensor [2] at offset 0
-    python3 - "$1" <<'PY'
-import struct, sys
-b = b"GGUF" + struct.pack("<IQQ", 3, 1, 2)
-def s(x): return struct.pack("<Q", len(x)) + x
-b += s(b"general.architecture") + struct.pack("<I", 8) + s(b"test")
-b += s(b"tok") + struct.pack("<IIQ", 9, 8, 2) + s(b"a") + s(b"bc")
-b += s(b"w") + struct.pack("<IQIQ", 1, 2, 0, 0)
-b += b"\0" * ((32 - len(b) % 32) % 32) + struct.pack("<ff", 1.0, 2.0)
-open(sys.argv[1], "wb").write(b)
-PY
-}
-seed_st() {
-    python3 - "$1" <<'PY'
-import struct, sys
-h = b'{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}}'
-open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + struct.pack("<ffHH", 1.0, 2.0, 0x3f80, 0xc000))
-PY
-}
-
-for t in "${targets[@]}"; do
-    case "$t" in
-        gguf) srcs=("$root/src/formats/gguf_value.cpp" "$root/src/formats/gguf_reader.cpp") ;;
-        safetensors) srcs=("$root/src/formats/safetensors.cpp") ;;
-        *) echo "unknown target $t (gguf, safetensors)" >&2; exit 2 ;;
-    esac
-    bin="$out/fuzz_$t"
+s="$root/src"
+core=("$s/core/error.cpp" "$s/core/dtype.cpp")
+gguf=("$s/formats/gguf_value.cpp" "$s/formats/gguf_reader.cpp")
+tok=("$s/tokenizer/bpe.cpp" "$s/tokenizer/hf_json.cpp" "$s/tokenizer/tokenizer.cpp" "$s/tokenizer/unicode.cpp")
+libs=()
+maxlen=8192
+case "$target" in
+    gguf) srcs=("${gguf[@]}") ;;
+    safetensors) srcs=("$s/formats/safetensors.cpp") ;;
+    config) srcs=("$s/model/config.cpp" "${gguf[@]}" "$s/formats/gguf_writer.cpp") ;;
+    tokenizer_json | bpe) srcs=("${tok[@]}"); libs=($(pkg-config --libs libpcre2-8)) ;;
+    template) srcs=("$s"/jinja/*.cpp) ;;
+    http) srcs=("$s/server/protocol.cpp" "$s/engine/reasoning.cpp" "$s/sample/sampler.cpp") ;;
+    *) echo "unknown target '$target' (${all[*]})" >&2; exit 2 ;;
+esac
+[ "$target" = tokenizer_json ] && maxlen=16384  # the twin's tokenizer.json seed is 8 KB
+bin="$out/fuzz_$target"
+# Rebuilt only when a source or any header is newer than the binary (BF_FUZZ_REBUILD=0: never, if it exists).
+if [ ! -x "$bin" ] || { [ "${BF_FUZZ_REBUILD:-1}" != 0 ] && [ -n "$(find "$here/fuzz_$target.cpp" "${srcs[@]}" "${core[@]}" "$s" -name '*.[ch]*' -newer "$bin" | head -n 1)" ]; }; then
     echo "== building $bin"
-    "$cxx" "${flags[@]}" "$here/fuzz_$t.cpp" "${srcs[@]}" "${core[@]}" -o "$bin"
-    corpus="$out/corpus_$t"
-    mkdir -p "$corpus" "$out/crashes_$t"
-    if [ -z "$(ls -A "$corpus")" ]; then
-        if [ "$t" = gguf ]; then seed_gguf "$corpus/seed"; else seed_st "$corpus/seed"; fi
-    fi
-    echo "== running $t for ${secs}s"
-    "$bin" "$corpus" -max_total_time="$secs" -max_len=4096 -rss_limit_mb=2048 \
-        -artifact_prefix="$out/crashes_$t/" -print_final_stats=1 2>&1 | tail -n 25
-done
+    "$cxx" "${flags[@]}" "$here/fuzz_$target.cpp" "${srcs[@]}" "${core[@]}" "${libs[@]}" -o "$bin"
+fi
+corpus="$out/corpus_$target"
+crashes="$out/crashes_$target"
+mkdir -p "$corpus" "$crashes"
+cp -n "$here/corpus/$target"/* "$corpus/" 2>/dev/null || true
+dict=()
+[ -f "$here/dict/$target.dict" ] && dict=(-dict="$here/dict/$target.dict")
+export BF_FUZZ_TOKENIZER="$root/models/sambay-math-f32twin/tokenizer.json"
+echo "== running $target for ${secs}s"
+log="$out/log_$target.txt"
+set +e
+# shellcheck disable=SC2086
+"$bin" "$corpus" "${dict[@]}" -max_total_time="$secs" -max_len="$maxlen" -rss_limit_mb=2048 -timeout=20 \
+    -artifact_prefix="$crashes/" -print_final_stats=1 ${BF_FUZZ_FLAGS:-} >"$log" 2>&1
+rc=$?
+set -e
+{ grep -E "^#[0-9]+.*(DONE|cov:)" "$log" || true; } | tail -n 1
+grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true
+if [ $rc -ne 0 ]; then
+    tail -n 40 "$log"
+    echo "== $target: FAILED (exit $rc), see $log and $crashes" >&2
+    exit $rc
+fi
+echo "== $target: ok"
