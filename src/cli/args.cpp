@@ -1,3 +1,4 @@
+// The flag parser shared by every subcommand: options, flags, ignored llama.cpp flags, help text.
 #include "cli/args.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The subcommand table: names, one-line summaries and `bitflash help`.
 #include "cli/commands.h"
 
 namespace bf {

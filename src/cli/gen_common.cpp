@@ -1,3 +1,4 @@
+// Flags and helpers shared by the generating commands (run, chat, eval): model load, one-slot batcher, output.
 #include "cli/gen_common.h"
 
 #include <sys/mman.h>

@@ -1,3 +1,4 @@
+// Model and text loading shared by the text tools (perplexity, imatrix): a model with its tokenizer, a tokenized file.
 #include "cli/text_eval.h"
 
 #include <fstream>

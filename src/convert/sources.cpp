@@ -1,3 +1,4 @@
+// Reading a Hugging Face checkpoint folder (config.json, safetensors shards) for the converter.
 #include "convert/sources.h"
 
 #include <cmath>

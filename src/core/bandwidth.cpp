@@ -1,3 +1,4 @@
+// The memory read-bandwidth probe (bench, tools/cpp/membw): N threads reading first-touched ranges.
 #include "core/bandwidth.h"
 
 #include <omp.h>

@@ -1,3 +1,4 @@
+// Weight types: names, block sizes and bytes per block (ggml's type ids).
 #include "core/dtype.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Errors with a clear message (fail, strfmt) used everywhere.
 #include "core/error.h"
 
 #include <cstdarg>

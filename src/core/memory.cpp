@@ -1,3 +1,4 @@
+// Memory facts of the process: page release of mapped files, the peak RSS reading and its reset.
 #include "core/memory.h"
 
 #include <sys/mman.h>

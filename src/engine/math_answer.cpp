@@ -1,3 +1,4 @@
+// Extracting and comparing final answers (\boxed{...}, numbers, fractions) for eval.
 #include "engine/math_answer.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// What a GGUF carries besides weights: tokenizer, end-of-generation ids, chat template.
 #include "engine/model_files.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Splitting <think>...</think> reasoning from the answer, also while streaming.
 #include "engine/reasoning.h"
 
 #include <algorithm>

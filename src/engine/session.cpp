@@ -1,3 +1,4 @@
+// A single sequence fed token by token or in chunks (bench, perplexity), with save/restore.
 #include "engine/session.h"
 
 #include "core/error.h"

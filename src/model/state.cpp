@@ -1,3 +1,4 @@
+// A sequence's decode state: conv tails, SSM states, sliding-window rings, the shared K/V.
 #include "model/state.h"
 
 #include <algorithm>

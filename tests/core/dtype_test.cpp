@@ -1,3 +1,4 @@
+// Weight type table: sizes, names and ids against ggml's.
 #include <gtest/gtest.h>
 
 #include "core/dtype.h"

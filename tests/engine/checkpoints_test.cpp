@@ -7,14 +7,14 @@
 #include "../common/gen_fixture.h"
 #include "requests.h"
 #include "engine/batcher.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 namespace {
 
 using namespace bf::testing;
 
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 // A checkpoint of `tokens` whose state holds `floats` floats of SSM state (so its bytes are known).
 StateCheckpoint make_cp(std::vector<int32_t> tokens, size_t floats = 16, bool logits = true) {

@@ -1,3 +1,4 @@
+// Answer extraction and matching on hand-written cases.
 #include <gtest/gtest.h>
 
 #include "engine/math_answer.h"

@@ -1,3 +1,4 @@
+// The <think> splitter, whole and streamed in every split of the text.
 #include <gtest/gtest.h>
 
 #include "engine/reasoning.h"

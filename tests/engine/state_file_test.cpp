@@ -9,14 +9,14 @@
 #include "../common/gen_fixture.h"
 #include "requests.h"
 #include "engine/batcher.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 
 namespace bf {
 namespace {
 
 using namespace bf::testing;
 
-const int kOneThread = (set_num_threads(1), 0);
+const int kOneThread = (set_engine_threads(1), 0);
 
 TEST(Crc32, StandardCheckValue) {
     EXPECT_EQ(crc32_update(0, "123456789", 9), 0xCBF43926u);

@@ -10,7 +10,7 @@
 
 #include "../common/byte_tokenizer.h"
 #include "../common/cli_run.h"
-#include "kernels/matmul.h"
+#include "engine/threads.h"
 #include "server/http_server.h"
 
 namespace bf {
@@ -21,7 +21,7 @@ using json = nlohmann::json;
 using testing::bitflash;
 using testing::tmp;
 
-const int kOneThread = (set_num_threads(1), 0);  // a shared, busy machine
+const int kOneThread = (set_engine_threads(1), 0);  // a shared, busy machine
 
 std::string nested_loops() {  // ten nested loops over a 10-element list: 10^10 iterations unbounded
     std::string s;
