@@ -28,12 +28,13 @@ stop_busy() {
 trap stop_busy EXIT
 trap 'stop_busy; exit 130' INT TERM
 
-# Prints "load threads t/s" from the bench's markdown row of the decode test (tgN).
+# Prints "load threads t/s": avg_ts of the decode test (n_gen N) from the bench's jsonl output.
 row() {
-  local load=$1 t=$2 line
-  line=$("$bf" bench -m "$model" -p 0 -n "$n_gen" -t "$t" -r "$reps" --no-bandwidth | grep "tg$n_gen" | head -1)
-  [ -n "$line" ] || { echo "$0: no tg$n_gen row from bitflash bench" >&2; exit 1; }
-  printf '%-10s %-8s %s\n' "$load" "$t" "$(echo "$line" | awk -F'|' '{print $(NF-1)}' | xargs)"
+  local load=$1 t=$2 ts
+  ts=$("$bf" bench -m "$model" -p 0 -n "$n_gen" -t "$t" -r "$reps" --no-bandwidth -o jsonl |
+       grep "\"n_gen\":$n_gen," | head -1 | grep -o '"avg_ts":[0-9.eE+-]*' | cut -d: -f2)
+  [ -n "$ts" ] || { echo "$0: no tg$n_gen result from bitflash bench" >&2; exit 1; }
+  printf '%-10s %-8s %.2f\n' "$load" "$t" "$ts"
 }
 
 printf '%-10s %-8s %s\n' load threads "decode t/s"

@@ -97,7 +97,7 @@ void print_markdown(const BenchRun& run) {
     if (any_kv_type) head.insert(head.end(), {"type_k", "type_v"});
     head.insert(head.end(), {"test", "t/s"});
     if (any_decode) head.push_back("weights GB/s");
-    if (any_probe) head.insert(head.end(), {"% of bw before/after", "bound t/s", "of bound"});
+    if (any_probe) head.insert(head.end(), {"weights % of bw before/after", "bound t/s", "of bound"});
     if (any_energy) head.push_back("J/token");
     std::vector<std::vector<std::string>> rows;
     for (const BenchTest& t : run.tests) {

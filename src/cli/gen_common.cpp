@@ -143,13 +143,19 @@ GenOutcome stream_reply(Batcher& engine, GenRequest req, const GenFlags& f) {
     };
     install_sigint_stop();
     clear_interrupt();
-    const GenOutcome r = generate_one(
-        engine, std::move(req),
-        [&](const std::string& piece) {
-            print(shown.push(piece));
-            return true;
-        },
-        interrupted);
+    GenOutcome r;
+    try {
+        r = generate_one(
+            engine, std::move(req),
+            [&](const std::string& piece) {
+                print(shown.push(piece));
+                return true;
+            },
+            interrupted);
+    } catch (const Error&) {  // end the line and any dimmed reasoning before the error is printed
+        print(shown.flush() + "\n");
+        throw;
+    }
     print(shown.flush() + "\n");
     return r;
 }

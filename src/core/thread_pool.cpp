@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <utility>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -153,7 +154,12 @@ void ThreadPool::work_on(uint32_t gen, int id) {
         if (!next_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
         // Chunk claimed: the job cannot be replaced before done_ counts it, so its fields are stable.
         const int64_t b = int64_t(uint32_t(cur)) * grain_, e = std::min(n_items_, b + grain_);
-        (*fn_)(b, e, id);
+        try {
+            (*fn_)(b, e, id);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mu_);
+            if (!error_) error_ = std::current_exception();
+        }
         if (done_.fetch_add(1) + 1 == uint32_t(lim) && caller_sleeping_.load())  // seq_cst: see run()
             futex_wake_all(&done_);
     }
@@ -189,6 +195,10 @@ void ThreadPool::run(int64_t n_items, int64_t grain, ChunkFn fn) {
         caller_sleeping_.store(1);  // seq_cst with the load below and the worker's fetch_add, then its load
         for (uint32_t d; (d = done_.load()) != total;) futex_wait(&done_, d);
         caller_sleeping_.store(0);
+    }
+    if (error_) {  // every chunk is counted: no other thread touches error_ until the next job
+        std::exception_ptr e = std::exchange(error_, nullptr);
+        std::rethrow_exception(e);
     }
 }
 

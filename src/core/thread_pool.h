@@ -2,6 +2,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -92,6 +93,10 @@ private:
     std::atomic<uint32_t> sleepers_{0};
     alignas(64) std::atomic<uint32_t> done_{0};       // chunks finished; futex word the caller sleeps on
     std::atomic<uint32_t> caller_sleeping_{0};
+    // The first exception a chunk of the current job threw (any thread); run() rethrows it once every chunk
+    // is counted, so no worker still runs the job's function when its caller's frame is gone.
+    std::mutex error_mu_;
+    std::exception_ptr error_;
     std::atomic<bool> quit_{false};
 };
 

@@ -145,11 +145,13 @@ void Batcher::admit(GenRequest r, GenCallbacks cb) {
             s.req.sampler_seen = 0;
         }
         for (size_t i = s.req.sampler_seen; i < s.req.prompt.size(); ++i) s.sampler->accept(s.req.prompt[i]);
+        // A grammar too ambiguous at its start throws here: the request ends with that error, the slot is freed.
+        s.matcher = s.req.grammar ? std::make_unique<GrammarMatcher>(s.req.grammar) : nullptr;
     } catch (const Error& e) {
+        s.matcher.reset();
         return finish(s, StopReason::Error, e.what());
     }
     s.decoder = tok_ ? std::make_unique<StreamDecoder>(*tok_) : nullptr;
-    s.matcher = s.req.grammar ? std::make_unique<GrammarMatcher>(s.req.grammar) : nullptr;
     if (!s.prefilling()) {  // the whole prompt is the saved state: sample from its saved logits
         s.t_first = std::chrono::steady_clock::now();
         keep_checkpoint(s, s.logits.data());
@@ -386,7 +388,7 @@ size_t Batcher::save_slot(int i, const std::string& path, bool prompt_only) {
     Slot& s = idle_slot(i);
     if (prompt_only) {
         const StateCheckpoint* cp = s.checkpoints.newest();
-        if (!cp) fail("there is no prompt state to save (checkpoints are off)");
+        if (!cp) return 0;  // no prompt has ended in this slot (e.g. Ctrl-C during prefill): nothing to save
         return write_state_file(path, fingerprint(), cp->tokens, cp->state, cp->logits);
     }
     static const std::vector<float> none;

@@ -103,7 +103,8 @@ public:
 
     // Saved slot files (engine/state_file.h); the slot must be idle (else bf::Error). save writes what the
     // slot's state has seen, or with prompt_only its newest checkpoint (the state at the end of the last
-    // prompt: `--prompt-cache`); it returns the file size. restore returns the file's contents (the
+    // prompt: `--prompt-cache`); it returns the file size, or 0 (nothing written) when prompt_only finds no
+    // checkpoint (no prompt has ended yet: interrupted during prefill). restore returns the file's contents (the
     // tokens now in the slot) and throws StateFileError for a file of another model, truncated or corrupted.
     size_t save_slot(int i, const std::string& path, bool prompt_only = false);
     StateFileContents restore_slot(int i, const std::string& path);

@@ -254,8 +254,8 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
     const Shape pair_shape{2, D, 1, 0, 1.0f};
     const int64_t n_units = (m1 - m0) * n_qb, nu = kGroups * 8 * D;
     parallel_for(n_units, threaded ? 1 : n_units, [&](int64_t unit0, int64_t unit1, int worker) {
-        Workspace& ws = workspace(worker);
-        float* const u = ws.get<float>(Workspace::kPrefillValues, size_t(nu));
+        KernelScratch& ws = workspace(worker);
+        float* const u = ws.get<float>(KernelScratch::kPrefillValues, size_t(nu));
         for (int64_t unit = unit0; unit < unit1; ++unit) {
             const int64_t m = m0 + unit / n_qb, t_begin = (unit % n_qb) * kQBlock;
             const int64_t t_end = std::min(a.n_q, t_begin + kQBlock), ng = (t_end - t_begin + 3) / 4;
@@ -272,8 +272,8 @@ void prefill_pairs(const DiffAttnArgs& a, const Shape& sh, bool threaded, int64_
             int64_t ulo = glo[0], uhi = ghi[0];
             for (int64_t gi = 1; gi < ng; ++gi) ulo = std::min(ulo, glo[gi]), uhi = std::max(uhi, ghi[gi]);
             // group gi: rows (query qi, head i) of its n keys at s + 8·base[gi]; 4 rows at w + 4·base[gi]
-            float* const s = ws.get<float>(Workspace::kPrefillScores, size_t(8 * base[ng]));
-            float* const w = ws.get<float>(Workspace::kPrefillWeights, size_t(4 * base[ng]));
+            float* const s = ws.get<float>(KernelScratch::kPrefillScores, size_t(8 * base[ng]));
+            float* const w = ws.get<float>(KernelScratch::kPrefillWeights, size_t(4 * base[ng]));
             // fn(gi, lo, hi) for the keys [lo, hi) of group gi, chunk by chunk, all groups per chunk.
             auto by_chunks = [&](auto&& fn) {
                 for (int64_t c0 = ulo; c0 < uhi; c0 += kKeyChunk)
@@ -335,14 +335,14 @@ constexpr int64_t kMaxTransposedKeys = 2048;  // 10 MB of transposed f32 keys at
 // Prefill (many queries): the visible keys are transposed (all K heads at once up to kMaxTransposedKeys
 // keys; beyond that one V pair's two K heads per pass, 17 MB at 32K), then each query runs scores →
 // softmax → combined weights → V sum, four queries at a time so every key row read serves four.
-void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded, Workspace& ws) {
+void prefill_attention(const DiffAttnArgs& a, const Shape& sh, bool threaded, KernelScratch& ws) {
     const int64_t H = a.n_head, D = a.head_dim, P = H / 2;
     int64_t jl = a.key_lo[0], jh = a.key_hi[0];
     for (int64_t t = 1; t < a.n_q; ++t) jl = std::min(jl, a.key_lo[t]), jh = std::max(jh, a.key_hi[t]);
     const int64_t nk = jh - jl, ldk = (nk + 64 + 15) / 16 * 16;
     const int64_t n_vpair = P / sh.group, pairs_per_pass = nk <= kMaxTransposedKeys ? n_vpair : 1;
     // The caller's buffer, read by every worker below.
-    float* const ktp = ws.get<float>(Workspace::kKeysT, size_t(2 * pairs_per_pass * D * ldk));
+    float* const ktp = ws.get<float>(KernelScratch::kKeysT, size_t(2 * pairs_per_pass * D * ldk));
     for (int64_t m0 = 0; m0 < n_vpair; m0 += pairs_per_pass) {
         const int64_t m1 = std::min(n_vpair, m0 + pairs_per_pass), n_heads = 2 * (m1 - m0);
         parallel_for(n_heads, threaded ? 1 : n_heads, [&](int64_t g0, int64_t g1, int) {
@@ -374,7 +374,7 @@ void diff_attention(const DiffAttnArgs& a) {
     for (int64_t t = 0; t < a.n_q; ++t) keys += a.key_hi[t] - a.key_lo[t];
     const bool threaded = keys * H * a.head_dim > (int64_t(1) << 16);
     ThreadPool::Owner owner(kernel_pool());  // the scratch below is ours until the output is written
-    Workspace& ws = workspace(owner.worker());
+    KernelScratch& ws = workspace(owner.worker());
 
     if (a.n_q > 1) return prefill_attention(a, sh, threaded, ws);
     // One query, keys split into parts: local maxima, then exponentials and sums against the global
@@ -382,7 +382,7 @@ void diff_attention(const DiffAttnArgs& a) {
     const int64_t lo = a.key_lo[0], n = a.key_hi[0] - lo, P = H / 2;
     const float* k = a.k + lo * a.kv_stride;
     const float* v = a.v + lo * a.kv_stride;
-    float* const sp = ws.get<float>(Workspace::kDecodeScores, size_t(H * n));  // the caller's, shared by the parts
+    float* const sp = ws.get<float>(KernelScratch::kDecodeScores, size_t(H * n));  // the caller's, shared by the parts
     const int np = decode_parts(threaded, n / 16);
     std::vector<float> mx(size_t(np * H), -INFINITY), sum(size_t(np * H), 0.0f), u(size_t(np * P * w2), 0.0f);
     std::vector<float> gmx(size_t(H), -INFINITY), c1(static_cast<size_t>(P)), c2(static_cast<size_t>(P));
@@ -527,7 +527,7 @@ BF_SIMD_CLONES void span_coefficients(const float* m, const float* M, const floa
 }
 
 // Scratch of one query: codes, block-major scores, per-span and per-part statistics. Kept in a worker's
-// Workspace between calls: MB-sized buffers would page-fault on every call.
+// KernelScratch between calls: MB-sized buffers would page-fault on every call.
 struct QueryScratch {
     std::vector<int8_t> qc;
     std::vector<int32_t> qsum;
@@ -602,7 +602,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
 
     if (a.n_q > 1 || decode_parts(threaded, n_span) == 1) {  // one query per chunk, in one part
         parallel_for(a.n_q, threaded ? 1 : a.n_q, [&](int64_t t0, int64_t t1, int worker) {
-            QueryScratch& qs = workspace(worker).object<QueryScratch>(Workspace::kQuantQuery);
+            QueryScratch& qs = workspace(worker).object<QueryScratch>(KernelScratch::kQuantQuery);
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t hi_t = a.key_hi[t];
                 qs.size(H, D, (hi_t + kKvBlock - 1) / kKvBlock, 1);
@@ -618,7 +618,7 @@ void diff_attention_quant(const DiffAttnQuantArgs& a) {
     // One query, whole spans split into parts: every part's statistics, then (once all are in) each part
     // merges the parts' statistics itself and sums its spans' values.
     const int np = decode_parts(threaded, n_span);
-    QueryScratch& qs = workspace(owner.worker()).object<QueryScratch>(Workspace::kQuantQuery);
+    QueryScratch& qs = workspace(owner.worker()).object<QueryScratch>(KernelScratch::kQuantQuery);
     qs.size(H, D, (hi + kKvBlock - 1) / kKvBlock, np);
     quantize_query(a.q, H, D, qs.qc.data(), qs.qsum.data(), qs.qscale.data());
     parallel_for(np, 1, [&](int64_t p0, int64_t p1, int) {

@@ -14,10 +14,10 @@ namespace {
 
 struct Compute {
     ThreadPool pool;
-    std::vector<std::unique_ptr<Workspace>> spaces;
+    std::vector<std::unique_ptr<KernelScratch>> spaces;
     Compute() { size_spaces(); }
     void size_spaces() {
-        while (int(spaces.size()) < pool.size()) spaces.push_back(std::make_unique<Workspace>());
+        while (int(spaces.size()) < pool.size()) spaces.push_back(std::make_unique<KernelScratch>());
     }
 };
 
@@ -28,7 +28,7 @@ Compute& compute() {
 
 }  // namespace
 
-uint8_t* Workspace::bytes(Buf b, size_t n) {
+uint8_t* KernelScratch::bytes(Buf b, size_t n) {
     Bytes& s = bufs_[b];
     if (n > s.cap) {
         const size_t cap = (n + 63) / 64 * 64;
@@ -42,7 +42,7 @@ uint8_t* Workspace::bytes(Buf b, size_t n) {
 
 ThreadPool& kernel_pool() { return compute().pool; }
 
-Workspace& workspace(int worker) {
+KernelScratch& workspace(int worker) {
     auto& spaces = compute().spaces;
     BF_CHECK(worker >= 0 && size_t(worker) < spaces.size());
     return *spaces[size_t(worker)];

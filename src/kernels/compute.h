@@ -1,4 +1,4 @@
-// The kernels' threads and scratch: one process-wide ThreadPool and a Workspace of scratch per worker.
+// The kernels' threads and scratch: one process-wide ThreadPool and a KernelScratch of scratch per worker.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,8 +10,8 @@
 namespace bf {
 
 // Scratch memory of one worker, kept between calls (MB-sized buffers allocated per call would page-fault
-// every time). A worker uses only its own Workspace, so no locking; one slot per use, listed here.
-class Workspace {
+// every time). A worker uses only its own KernelScratch, so no locking; one slot per use, listed here.
+class KernelScratch {
 public:
     enum Buf {
         kActQuant,       // matmul: quantized activations of the caller, read by every worker
@@ -69,7 +69,7 @@ private:
 // The pool every kernel splits its loops on; sized by set_num_threads.
 ThreadPool& kernel_pool();
 // Worker w's scratch (w from a parallel_for chunk or a ThreadPool::Owner of kernel_pool()).
-Workspace& workspace(int worker);
+KernelScratch& workspace(int worker);
 
 // Threads used by the kernels; n <= 0: every core this process may use (resolve_thread_count).
 // Not to be called while a kernel runs.

@@ -192,7 +192,7 @@ void per_token(int64_t n_tokens, F&& fn) {
 // Q8_0 activations of n_tokens rows of x into the caller's scratch, set in a: codes and block scales;
 // with `lanes` (8 tokens or more), each token chunk's tokens-in-lanes copy (made once here, not by every
 // row range); with `sums`, the sums of 16 codes (and, with lanes, the K-quant min terms in lanes).
-void q8_activations(const KernelTable& kt, Workspace& ws, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums,
+void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums,
                     MatArgs* a) {
     const int64_t nb = cols / 32;
     const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
@@ -203,7 +203,7 @@ void q8_activations(const KernelTable& kt, Workspace& ws, const float* x, int64_
     const size_t sbytes = sums ? size_t(round_up(n_tokens * (cols / 16) * 4, 64)) : 0;
     const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(cols) * 4);
     const size_t lsbytes = size_t(n_lanes * kernels::q8_lanes_scales(cols)) * 4;
-    uint8_t* buf = ws.get<uint8_t>(Workspace::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
+    uint8_t* buf = ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
     auto* q = reinterpret_cast<int8_t*>(buf);
     auto* d = reinterpret_cast<float*>(buf + qbytes);
     auto* xs = reinterpret_cast<int32_t*>(buf + qbytes + dbytes);
@@ -292,7 +292,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     if (n_tokens > kMaxElems / w.cols) fail("matmul: too many tokens for this matrix");
     const KernelTable& kt = active_kernels();
     ThreadPool::Owner owner(kernel_pool());  // the activation scratch is ours until the rows are done
-    Workspace& ws = workspace(owner.worker());
+    KernelScratch& ws = workspace(owner.worker());
     MatArgs a;
     a.cols = w.cols;
     a.n_tok = n_tokens;
@@ -339,7 +339,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             const QuantTernaryFn quant_t = kt.quant_ternary ? kt.quant_ternary : ref_kernels()->quant_ternary;
             const size_t qbytes = size_t(round_up(n_tokens * kp, 64));
             const size_t sbytes = size_t(round_up(n_tokens * 4, 64));
-            uint8_t* buf = ws.get<uint8_t>(Workspace::kActQuant, qbytes + sbytes + size_t(n_tokens * nb) * 4);
+            uint8_t* buf = ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + sbytes + size_t(n_tokens * nb) * 4);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);

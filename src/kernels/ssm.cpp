@@ -175,7 +175,7 @@ void selective_scan(const ScanArgs& a) {
     }
     parallel_for(n_blocks, grain, [&](int64_t b0, int64_t b1, int worker) {
         // d_state <= 1024 (ModelConfig): <= 128 KiB of states and decays per worker
-        float* scratch = workspace(worker).get<float>(Workspace::kScanState, size_t(2 * N * kLanes));
+        float* scratch = workspace(worker).get<float>(KernelScratch::kScanState, size_t(2 * N * kLanes));
         for (int64_t b = b0; b < b1; ++b)
             scan_block(a, b * kLanes, std::min(kLanes, a.d_inner - b * kLanes), scratch, scratch + N * kLanes);
     });

@@ -37,9 +37,13 @@ const char* const kJsonPostPaths[] = {"/v1/chat/completions", "/chat/completions
 
 // A POST with neither Content-Length nor chunked encoding has no body; httplib would wait for one until the
 // read timeout (30 s), so such a request to a JSON route is answered before the body is read.
+bool post_without_length(const httplib::Request& req) {
+    return req.method == "POST" && !req.has_header("Content-Length") &&
+           req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos;
+}
+
 bool json_post_without_body(const httplib::Request& req) {
-    if (req.method != "POST" || req.has_header("Content-Length")) return false;
-    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) return false;
+    if (!post_without_length(req)) return false;
     for (const char* p : kJsonPostPaths)
         if (req.path == p) return true;
     return false;
@@ -162,6 +166,10 @@ void ApiServer::routes() {
         }
         if (json_post_without_body(req)) {
             send_error(res, 400, "the request has no body (no Content-Length): send a JSON object");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (post_without_length(req) && req.path.rfind("/slots/", 0) == 0) {  // would wait 30 s for a body
+            send_error(res, 411, "POST /slots/{id} needs a Content-Length (0 for erase; curl: -d '')");
             return httplib::Server::HandlerResponse::Handled;
         }
         if (!ready_) {

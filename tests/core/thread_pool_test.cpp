@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,23 @@ TEST(ThreadPool, EveryItemOnceForManySizesGrainsAndThreadCounts) {
         ASSERT_EQ(pool.size(), threads);
         for (int64_t n : {0, 1, 2, 3, 7, 8, 63, 64, 65, 1000, 4097})
             for (int64_t grain : {0, 1, 2, 3, 16, 1000, 5000}) check_cover(pool, n, grain);
+    }
+}
+
+// A chunk that throws (on the caller or on a worker) reaches the caller once every chunk has finished (with
+// workers the other chunks still run; alone, the loop stops at the throw), and the pool serves the next loops.
+TEST(ThreadPool, AnExceptionInAChunkReachesTheCallerAndThePoolGoesOn) {
+    for (int threads : {1, 2, 4}) {
+        ThreadPool pool(threads);
+        for (int round = 0; round < 50; ++round) {
+            std::atomic<int> ran{0};
+            EXPECT_THROW(pool.parallel_for(64, 1, [&](int64_t b, int64_t, int) {
+                ran++;
+                if (b % 7 == 3) throw std::runtime_error("chunk " + std::to_string(b));
+            }), std::runtime_error);
+            EXPECT_EQ(ran.load(), threads > 1 ? 64 : 4);
+            check_cover(pool, 1000, 3);
+        }
     }
 }
 

@@ -15,27 +15,27 @@
 namespace bf {
 namespace {
 
-TEST(Workspace, SlotsAreAlignedKeptAndSeparate) {
-    Workspace ws;
-    auto* a = ws.get<float>(Workspace::kActQuant, 100);
-    auto* b = ws.get<int32_t>(Workspace::kScanState, 7);
+TEST(KernelScratch, SlotsAreAlignedKeptAndSeparate) {
+    KernelScratch ws;
+    auto* a = ws.get<float>(KernelScratch::kActQuant, 100);
+    auto* b = ws.get<int32_t>(KernelScratch::kScanState, 7);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % 64, 0u);
     EXPECT_NE(static_cast<void*>(a), static_cast<void*>(b));
     for (int i = 0; i < 100; ++i) a[i] = float(i);
-    EXPECT_EQ(ws.get<float>(Workspace::kActQuant, 50), a);  // no larger: the same memory, contents kept
+    EXPECT_EQ(ws.get<float>(KernelScratch::kActQuant, 50), a);  // no larger: the same memory, contents kept
     EXPECT_EQ(a[99], 99.0f);
-    float* grown = ws.get<float>(Workspace::kActQuant, 1 << 20);
+    float* grown = ws.get<float>(KernelScratch::kActQuant, 1 << 20);
     grown[(1 << 20) - 1] = 1.0f;  // the whole new size is usable (ASan checks)
     struct Obj {
         int n = 41;
     };
-    EXPECT_EQ(ws.object<Obj>(Workspace::kQuantQuery).n, 41);
-    ws.object<Obj>(Workspace::kQuantQuery).n = 7;
-    EXPECT_EQ(ws.object<Obj>(Workspace::kQuantQuery).n, 7);
+    EXPECT_EQ(ws.object<Obj>(KernelScratch::kQuantQuery).n, 41);
+    ws.object<Obj>(KernelScratch::kQuantQuery).n = 7;
+    EXPECT_EQ(ws.object<Obj>(KernelScratch::kQuantQuery).n, 7);
 }
 
-TEST(Workspace, OnePerWorkerAfterResizing) {
+TEST(KernelScratch, OnePerWorkerAfterResizing) {
     for (int threads : {1, 3, 2}) {
         set_num_threads(threads);
         EXPECT_EQ(num_threads(), threads);

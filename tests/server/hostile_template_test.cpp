@@ -77,8 +77,10 @@ TEST(HostileTemplate, ServerAnswers400AndKeepsServing) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(120, 0);
     const json chat = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}};
+    const json messages_only = {{"messages", chat["messages"]}};  // /apply-template takes nothing else
     for (const char* path : {"/v1/chat/completions", "/apply-template"}) {
-        auto r = c.Post(path, chat.dump(), "application/json");
+        const json& body = std::string(path) == "/apply-template" ? messages_only : chat;
+        auto r = c.Post(path, body.dump(), "application/json");
         ASSERT_TRUE(r) << path;
         EXPECT_EQ(r->status, 400) << path << ": " << r->body;
         EXPECT_NE(r->body.find("max_loop_iterations"), std::string::npos) << r->body;

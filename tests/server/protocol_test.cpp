@@ -76,8 +76,8 @@ TEST(ServerProtocol, RefusesFieldsItDoesNotImplement) {
     EXPECT_EQ(refusal("{" + msgs + R"(, "logit_bias": null})", chat), "");
 
     // Unknown fields are named, sorted, each endpoint with its own list.
-    EXPECT_EQ(refusal("{" + msgs + R"(, "logprobs": true, "foo": 1})", chat),
-              "/v1/chat/completions does not implement the request fields 'foo', 'logprobs'");
+    EXPECT_EQ(refusal("{" + msgs + R"(, "logit_bias": {}, "foo": 1})", chat),
+              "/v1/chat/completions does not implement the request fields 'foo', 'logit_bias'");
     EXPECT_EQ(refusal(R"({"prompt": "p", "messages": []})", text),
               "/v1/completions does not implement the request field 'messages'");
     EXPECT_EQ(refusal("{" + msgs + R"(, "prompt": "p"})", chat),

@@ -84,16 +84,35 @@ TEST(StructuredOutput, RandomModelOutputValidatesAgainstTheSchema) {
     EXPECT_GT(optional_seen, 0);  // the optional properties are reachable, not only the required ones
 }
 
+// A grammar the matcher refuses at its start (too ambiguous) ends the request with that error and frees
+// the slot, instead of leaving it generating unconstrained.
+TEST(StructuredOutput, GrammarRefusedAtItsStartFreesTheSlot) {
+    auto lm = load_served_model(model_path(), "");
+    Batcher b(*lm, BatcherOptions{});
+    GenRequest r;
+    r.prompt = lm->tok.encode("hi", true);
+    r.max_tokens = 4;
+    r.grammar = std::make_shared<const Grammar>(parse_gbnf("root ::= ((\"a\"{0,1000}){0,1000}){0,1000}"));
+    const int free_before = b.free_slots();
+    EXPECT_THROW(generate_one(b, r, nullptr), Error);
+    EXPECT_EQ(b.free_slots(), free_before);
+    EXPECT_TRUE(b.idle());
+}
+
 TEST(StructuredOutput, NothingAllowedStopsWithAClearError) {
     auto lm = load_served_model(model_path(), "");
     Batcher b(*lm, BatcherOptions{});
     GenRequest r;
     r.prompt = lm->tok.encode("hi", true);
     r.grammar = std::make_shared<const Grammar>(parse_gbnf("root ::= \"a\" [^\\x00-\\U0010FFFF]"));  // "a", then no character
-    const GenOutcome g = generate_one(b, r, nullptr);
-    EXPECT_EQ(g.stop, StopReason::Error);
-    EXPECT_EQ(g.tokens.size(), 1u);  // "a" was generated, then nothing was allowed
-    EXPECT_NE(g.error.find("the grammar allows no token"), std::string::npos) << g.error;
+    std::string text;
+    try {
+        generate_one(b, r, [&](const std::string& piece) { return text += piece, true; });
+        ADD_FAILURE() << "generate_one returned although the grammar allows no token after \"a\"";
+    } catch (const Error& e) {  // generate_one turns StopReason::Error into an exception
+        EXPECT_NE(std::string(e.what()).find("the grammar allows no token"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(text, "a");  // "a" was generated, then nothing was allowed
     r.ignore_eos = true;
     EXPECT_THROW(b.check(r), Error);
 }

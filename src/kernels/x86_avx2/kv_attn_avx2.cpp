@@ -180,7 +180,7 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     const __m256i ones = _mm256_set1_epi16(1);
     ThreadPool::Owner owner(kernel_pool());  // a no-op inside the attention's loop; tests call us directly
     auto* bw = reinterpret_cast<KvBlockWeights*>(
-        workspace(owner.worker()).bytes(Workspace::kKvWeights, size_t(a.n_pair * 2) * sizeof(KvBlockWeights)));
+        workspace(owner.worker()).bytes(KernelScratch::kKvWeights, size_t(a.n_pair * 2) * sizeof(KvBlockWeights)));
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t p = 0; p < a.n_pair; ++p)
             for (int64_t half = 0; half < 2; ++half) quantize_block_weights(a, b, p, half, bw[p * 2 + half]);

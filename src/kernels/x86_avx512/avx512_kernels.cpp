@@ -401,10 +401,10 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const uint8_t*>(a.w);
     const int64_t kp = a.kp, nb = kp / 256, row_bytes = kp / 4, n_tok = a.n_tok;
     ThreadPool::Owner owner(kernel_pool());  // a no-op inside the matmul's loop; tests call us directly
-    Workspace& ws = workspace(owner.worker());
-    uint8_t* u = ws.bytes(Workspace::kTernaryTile, size_t(kPG * kSeg));  // 64-byte aligned
-    auto* part = reinterpret_cast<int32_t*>(ws.bytes(Workspace::kTernaryPart, size_t(n_tok * kPG) * 4));
-    auto* xtot = reinterpret_cast<int32_t*>(ws.bytes(Workspace::kTernaryTotals, size_t(n_tok) * 4));
+    KernelScratch& ws = workspace(owner.worker());
+    uint8_t* u = ws.bytes(KernelScratch::kTernaryTile, size_t(kPG * kSeg));  // 64-byte aligned
+    auto* part = reinterpret_cast<int32_t*>(ws.bytes(KernelScratch::kTernaryPart, size_t(n_tok * kPG) * 4));
+    auto* xtot = reinterpret_cast<int32_t*>(ws.bytes(KernelScratch::kTernaryTotals, size_t(n_tok) * 4));
     const __m512i mask = _mm512_set1_epi8(3);
     for (int64_t t = 0; t < n_tok; ++t) {
         int32_t s = 0;

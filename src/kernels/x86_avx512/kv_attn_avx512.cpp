@@ -160,9 +160,9 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 // Spans of kKvSpan blocks (one set of coefficients each): the span's weights are quantized first, then
 // its V is read block by block, every (V head, pair) of a block in turn: one sequential stream.
 template <bool Q4>
-void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, Workspace& space) {
-    auto* wq = reinterpret_cast<int32_t*>(space.bytes(Workspace::kKvWeights, size_t(kKvSpan * a.n_pair * 2 * 4) * 4));
-    auto* ws = reinterpret_cast<float*>(space.bytes(Workspace::kKvScales, size_t(kKvSpan * a.n_pair * 2) * 4));
+void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, KernelScratch& space) {
+    auto* wq = reinterpret_cast<int32_t*>(space.bytes(KernelScratch::kKvWeights, size_t(kKvSpan * a.n_pair * 2 * 4) * 4));
+    auto* ws = reinterpret_cast<float*>(space.bytes(KernelScratch::kKvScales, size_t(kKvSpan * a.n_pair * 2) * 4));
     for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
         s1 = span_end(s0, b1);
         // The next span's weights come from L3 in an order the prefetchers do not follow: ask for them.
@@ -197,9 +197,9 @@ void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     if (a.kv.head_dim != 64 || !(a.group == 1 || a.group == 2)) return ref_kv_values(a, b0, b1);
     ThreadPool::Owner owner(kernel_pool());  // a no-op inside the attention's loop; tests call us directly
-    Workspace& space = workspace(owner.worker());
+    KernelScratch& space = workspace(owner.worker());
     const size_t n_corr = size_t(a.n_pair * 2 * 16);
-    auto* corr = reinterpret_cast<float*>(space.bytes(Workspace::kKvCorr, n_corr * 4));
+    auto* corr = reinterpret_cast<float*>(space.bytes(KernelScratch::kKvCorr, n_corr * 4));
     std::fill(corr, corr + n_corr, 0.0f);
     if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1, corr, space);
     else values_all<false>(a, b0, b1, corr, space);
