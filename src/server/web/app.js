@@ -16,13 +16,18 @@ function setState(state, text) {
   $('stop').disabled = !busy;
 }
 
-// Runs `change` (which adds text) and keeps the conversation scrolled to its end if it was there before,
-// so a reader who scrolled up is not pulled down.
+// Keeps the conversation scrolled to its end while the reader is there, so a reader who scrolled up is not
+// pulled down. The position is read once per frame-sized interval, not per streamed piece: reading
+// scrollHeight forces a layout of the whole log, and a fast model streams thousands of pieces a second.
+let stickToEnd = true, followTimer = null;
 function follow(change) {
-  const log = $('log');
-  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   change();
-  if (atEnd) log.scrollTop = log.scrollHeight;
+  if (followTimer) return;
+  followTimer = setTimeout(() => {
+    followTimer = null;
+    const log = $('log');
+    if (stickToEnd) log.scrollTop = log.scrollHeight;
+  }, 30);
 }
 
 function addMessage(role, text) {
@@ -133,6 +138,8 @@ async function send() {
   const userBox = addMessage('user', text);
   const box = addMessage('assistant', '');
   const content = box.querySelector('.content');
+  const contentText = document.createTextNode('');
+  content.append(contentText);
   let reply = '';
   const started = epoch;
   controller = new AbortController();
@@ -148,7 +155,7 @@ async function send() {
       const delta = choice.delta || {};
       follow(() => {
         if (delta.reasoning_content) reasoningText(box).append(delta.reasoning_content);
-        if (delta.content) content.append(delta.content);
+        if (delta.content) contentText.appendData(delta.content);  // one text node: no node per piece
       });
       if (delta.content) reply += delta.content;
       if (choice.finish_reason) [finish, timings] = [choice.finish_reason, chunk.timings];
@@ -211,6 +218,10 @@ $('input').addEventListener('keydown', (e) => {
   }
 });
 $('stop').addEventListener('click', stop);
+$('log').addEventListener('scroll', () => {
+  const log = $('log');
+  stickToEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+});
 $('clear').addEventListener('click', clearConversation);
 showModel();
 $('input').focus();
