@@ -33,7 +33,9 @@ struct Fnv {
 class Writer {
 public:
     std::string buf;
-    void bytes(const void* p, size_t n) { buf.append(static_cast<const char*>(p), n); }
+    void bytes(const void* p, size_t n) {
+        if (n) buf.append(static_cast<const char*>(p), n);  // an empty vector's data() may be null
+    }
     template <class T>
     void put(T v) {
         bytes(&v, sizeof v);
@@ -50,6 +52,7 @@ public:
     Reader(const std::string& b, const std::string& path) : buf_(b), path_(path) {}
     void bytes(void* p, size_t n) {
         if (n > buf_.size() - pos_) bad("truncated");
+        if (n == 0) return;  // an empty vector's data() may be null: memcpy must not see it
         std::memcpy(p, buf_.data() + pos_, n);
         pos_ += n;
     }
