@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool chat = data[0] & 1;
     const std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
     try {
-        const bf::json j = bf::parse_body(body);
+        const bf::json j = bf::parse_body(body, chat ? bf::Endpoint::ChatCompletions : bf::Endpoint::Completions);
         bf::CompletionRequest r = bf::parse_completion_request(j, chat);
         if (r.sampler.repeat_last_n < 0) r.sampler.repeat_last_n = 64;  // the server maps -1 to the context
         constexpr int32_t kVocab = 37;
