@@ -5,6 +5,7 @@ pkgs=(cmake g++ make pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev
       libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev   # Debian's httplib .pc enables TLS/zlib/brotli
       clang libclang-rt-14-dev             # libFuzzer for tools/fuzz
+      clang-format-14                      # the layout check (.clang-format)
       python3-numpy python3-torch          # tools/reference (float64 reference) and tools/train
       libopenblas0-pthread                 # torch on Debian is ~30x slower with the reference BLAS
       nodejs npm                           # test oracles from the npm registry (tiktoken, openai, @huggingface/gguf)

@@ -26,6 +26,10 @@ export BF_SERVER_NGINX_TEST=1
 echo "== layers (README's drawing, CMake dependencies, docs/ARCHITECTURE.md and every #include agree)"
 /usr/bin/python3 scripts/check_layers.py
 
+echo "== layout (.clang-format: every C++ file in src/, tests/ and tools/ as clang-format leaves it)"
+git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'tools/*.cpp' 'tools/*.h' |
+    xargs clang-format-14 --dry-run --Werror
+
 echo "== reference (float64 NumPy SambaY) self-tests"
 /usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
 # Only the distillation test of tools/train runs here (~20 s, 15 CPU s: a tiny model, 3 steps, 1 vs 2 gloo

@@ -16,7 +16,8 @@ ArgParser::ArgParser(std::string usage_line, std::string description)
     : usage_line_(std::move(usage_line)), description_(std::move(description)) {}
 
 void ArgParser::flag(std::vector<std::string> names, bool* target, std::string help) {
-    opts_.push_back({std::move(names), "", std::move(help), false, false, [target](const std::string&) { *target = true; }});
+    opts_.push_back(
+        {std::move(names), "", std::move(help), false, false, [target](const std::string&) { *target = true; }});
 }
 
 void ArgParser::option(std::vector<std::string> names, std::string* target, std::string metavar, std::string help) {
@@ -26,30 +27,33 @@ void ArgParser::option(std::vector<std::string> names, std::string* target, std:
 
 void ArgParser::option(std::vector<std::string> names, int64_t* target, std::string metavar, std::string help) {
     const std::string name = names.front();
-    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
-                         char* end = nullptr;
-                         errno = 0;
-                         const long long x = std::strtoll(v.c_str(), &end, 10);
-                         if (v.empty() || *end != '\0' || errno == ERANGE)
-                             fail("option " + name + " expects an integer, got '" + v + "'");
-                         *target = x;
-                     }});
+    opts_.push_back(
+        {std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
+             char* end = nullptr;
+             errno = 0;
+             const long long x = std::strtoll(v.c_str(), &end, 10);
+             if (v.empty() || *end != '\0' || errno == ERANGE)
+                 fail("option " + name + " expects an integer, got '" + v + "'");
+             *target = x;
+         }});
 }
 
 void ArgParser::option(std::vector<std::string> names, double* target, std::string metavar, std::string help) {
     const std::string name = names.front();
-    opts_.push_back({std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
-                         char* end = nullptr;
-                         errno = 0;
-                         const double x = std::strtod(v.c_str(), &end);
-                         if (v.empty() || *end != '\0' || errno == ERANGE)
-                             fail("option " + name + " expects a number, got '" + v + "'");
-                         *target = x;
-                     }});
+    opts_.push_back(
+        {std::move(names), std::move(metavar), std::move(help), true, false, [target, name](const std::string& v) {
+             char* end = nullptr;
+             errno = 0;
+             const double x = std::strtod(v.c_str(), &end);
+             if (v.empty() || *end != '\0' || errno == ERANGE)
+                 fail("option " + name + " expects a number, got '" + v + "'");
+             *target = x;
+         }});
 }
 
 void ArgParser::ignored(std::vector<std::string> names, bool takes_value, std::string help) {
-    opts_.push_back({std::move(names), takes_value ? "N" : "", std::move(help), takes_value, false, [](const std::string&) {}});
+    opts_.push_back(
+        {std::move(names), takes_value ? "N" : "", std::move(help), takes_value, false, [](const std::string&) {}});
 }
 
 void ArgParser::refuse(std::vector<std::string> names, bool takes_value, std::string reason) {
@@ -97,7 +101,8 @@ bool ArgParser::given(const std::string& name) const {
 std::string ArgParser::usage() const {
     std::string s = "usage: " + usage_line_ + "\n" + description_ + "\n";
     if (!pos_.empty()) s += "\narguments:\n";
-    for (const auto& p : pos_) s += "  " + p.name + std::string(p.name.size() < 26 ? 26 - p.name.size() : 1, ' ') + p.help + "\n";
+    for (const auto& p : pos_)
+        s += "  " + p.name + std::string(p.name.size() < 26 ? 26 - p.name.size() : 1, ' ') + p.help + "\n";
     s += "\noptions:\n";
     for (const auto& o : opts_) {
         if (o.hidden) continue;

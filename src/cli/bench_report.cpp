@@ -145,16 +145,18 @@ void print_markdown(const BenchRun& run) {
     std::printf("\n");
     for (const BenchTest& t : run.tests) {
         if (!t.decode_only()) continue;
-        std::printf("%s, %lld threads: %s of weights + %s of K/V read per token", t.name().c_str(), (long long)t.n_threads,
-                    human_bytes(m.weight_bytes_per_token).c_str(), human_bytes(t.kv_bytes_per_token).c_str());
+        std::printf("%s, %lld threads: %s of weights + %s of K/V read per token", t.name().c_str(),
+                    (long long)t.n_threads, human_bytes(m.weight_bytes_per_token).c_str(),
+                    human_bytes(t.kv_bytes_per_token).c_str());
         if (t.bw_before > 0)
-            std::printf("; read bandwidth %.1f GB/s before, %.1f GB/s after (best pass of each probe)", t.bw_before / 1e9,
-                        t.bw_after / 1e9);
+            std::printf("; read bandwidth %.1f GB/s before, %.1f GB/s after (best pass of each probe)",
+                        t.bw_before / 1e9, t.bw_after / 1e9);
         std::printf("\n");
     }
     std::printf("energy: %s\n", run.energy.c_str());
     std::printf("peak RSS: %s%s (weights %s)\n", human_bytes(run.peak_rss).c_str(),
-                run.rss_excludes_probes ? "" : " (includes the bandwidth probe's buffer)", human_bytes(double(m.size)).c_str());
+                run.rss_excludes_probes ? "" : " (includes the bandwidth probe's buffer)",
+                human_bytes(double(m.size)).c_str());
 }
 
 }  // namespace
@@ -200,8 +202,10 @@ void print_bench(const BenchRun& run, const std::string& format) {
     if (format == "json" || format == "jsonl") {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const BenchTest& t : run.tests) {
-            if (format == "jsonl") std::printf("%s\n", fields(run, t).dump().c_str());
-            else all.push_back(fields(run, t));
+            if (format == "jsonl")
+                std::printf("%s\n", fields(run, t).dump().c_str());
+            else
+                all.push_back(fields(run, t));
         }
         if (format == "json") std::printf("%s\n", all.dump(2).c_str());
         return;
@@ -229,7 +233,8 @@ void plot_depth_curve(const BenchRun& run, const std::string& png) {
     for (const BenchTest& t : run.tests) {
         if (!t.decode_only()) continue;
         if (std::find(threads.begin(), threads.end(), t.n_threads) == threads.end()) threads.push_back(t.n_threads);
-        f << t.n_threads << " " << t.n_depth << " " << t.avg_ts() << " " << t.stddev_ts() << " " << t.bound_ts(run.model) << "\n";
+        f << t.n_threads << " " << t.n_depth << " " << t.avg_ts() << " " << t.stddev_ts() << " "
+          << t.bound_ts(run.model) << "\n";
         bound |= t.bound_ts(run.model) > 0;
     }
     f.close();
@@ -241,12 +246,13 @@ void plot_depth_curve(const BenchRun& run, const std::string& png) {
                          "set offsets graph 0.03, graph 0.03, graph 0.05, 0\nset key below\nplot ";
     for (size_t i = 0; i < threads.size(); ++i) {
         const long long th = (long long)threads[i];
-        script += strfmt("%s'%s' using ($1==%lld?$2:1/0):3:4 with yerrorlines lc %zu pt 7 title '%lld threads'", i ? ", " : "",
-                         dat.c_str(), th, i + 1, th);
+        script += strfmt("%s'%s' using ($1==%lld?$2:1/0):3:4 with yerrorlines lc %zu pt 7 title '%lld threads'",
+                         i ? ", " : "", dat.c_str(), th, i + 1, th);
         if (bound)
-            script += strfmt(", '%s' using ($1==%lld && $5>0?$2:1/0):5 with lines dt 2 lc %zu title 'bound, %lld threads "
-                             "(weights + K/V bytes / probed bandwidth)'",
-                             dat.c_str(), th, i + 1, th);
+            script += strfmt(
+                ", '%s' using ($1==%lld && $5>0?$2:1/0):5 with lines dt 2 lc %zu title 'bound, %lld threads "
+                "(weights + K/V bytes / probed bandwidth)'",
+                dat.c_str(), th, i + 1, th);
     }
     std::ofstream(png + ".gp") << script << "\n";
     const std::string cmd = "gnuplot '" + png + ".gp'";

@@ -18,9 +18,10 @@ struct BenchTest {
     std::string type_kv, test_time;
     std::vector<double> samples_ns;  // one per repetition
     // Decode tests (n_gen > 0, n_prompt = 0) only:
-    double bw_before = 0, bw_after = 0;  // best pass of the read-bandwidth probes right before/after, bytes/s (0 = none)
-    double kv_bytes_per_token = 0;       // K/V cache bytes each generated token reads (mid-run average)
-    double joules_per_token = -1;        // < 0: no energy counters
+    double bw_before = 0,
+           bw_after = 0;            // best pass of the read-bandwidth probes right before/after, bytes/s (0 = none)
+    double kv_bytes_per_token = 0;  // K/V cache bytes each generated token reads (mid-run average)
+    double joules_per_token = -1;   // < 0: no energy counters
 
     std::string name() const;  // "pp512", "tg128", "pp512+tg128", with " @ d1024" at a depth
     std::vector<double> samples_ts() const;

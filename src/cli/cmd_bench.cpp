@@ -45,7 +45,11 @@ std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
     return out;
 }
 
-double now_ns() { return double(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()); }
+double now_ns() {
+    return double(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
 
 std::string utc_now() {
     const std::time_t t = std::time(nullptr);
@@ -90,20 +94,23 @@ int cmd_bench(int argc, char** argv) {
     std::string ctk = kv_type_name(kDefaultKvType), ctv = ctk;
     int64_t reps = 5, chunk = 512, bw_mib = 2048;
     bool no_bw = false;
-    ArgParser p("bitflash bench -m MODEL.gguf [-p 512] [-n 128] [-pg 2048,512] [-t 1,2] [-r 5] [-d 0,8192,32768] "
-                "[-o md|csv|json|jsonl] [--plot FILE.png]",
-                "Measures prompt processing (pp) and generation (tg) speed like llama-bench: mean ± stddev over -r runs,\n"
-                "at each context depth -d (prefilled once, growing from one depth to the next). Decode tests are framed by\n"
-                "read-bandwidth probes and compared with the bound (weight + K/V bytes per token) / bandwidth; joules per\n"
-                "token where RAPL counters are readable (root overridable by BF_POWERCAP_ROOT). Random token ids.");
+    ArgParser p(
+        "bitflash bench -m MODEL.gguf [-p 512] [-n 128] [-pg 2048,512] [-t 1,2] [-r 5] [-d 0,8192,32768] "
+        "[-o md|csv|json|jsonl] [--plot FILE.png]",
+        "Measures prompt processing (pp) and generation (tg) speed like llama-bench: mean ± stddev over -r runs,\n"
+        "at each context depth -d (prefilled once, growing from one depth to the next). Decode tests are framed by\n"
+        "read-bandwidth probes and compared with the bound (weight + K/V bytes per token) / bandwidth; joules per\n"
+        "token where RAPL counters are readable (root overridable by BF_POWERCAP_ROOT). Random token ids.");
     p.option({"-m", "--model"}, &model_path, "FNAME", "model GGUF");
     p.option({"-p", "--n-prompt"}, &p_arg, "N,...", "prompt lengths (0 = skip; default 512)");
     p.option({"-n", "--n-gen"}, &n_arg, "N,...", "generated tokens (0 = skip; default 128)");
     p.option({"-pg"}, &pg_arg, "PP,TG", "also a prompt of PP tokens then TG generated, t/s over the whole");
     p.option({"-t", "--threads"}, &t_arg, "N,...", "thread counts (default: all cores)");
-    p.option({"-d", "--n-depth"}, &d_arg, "N,...", "context depths before each test (default 0); e.g. 0,4096,...,32768 for a depth curve");
+    p.option({"-d", "--n-depth"}, &d_arg, "N,...",
+             "context depths before each test (default 0); e.g. 0,4096,...,32768 for a depth curve");
     p.option({"-r", "--repetitions"}, &reps, "N", "repetitions (default 5)");
-    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &chunk, "N", "prompt tokens per forward pass (default 512)");
+    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &chunk, "N",
+             "prompt tokens per forward pass (default 512)");
     p.option({"-o", "--output"}, &out, "FMT", "md (default), csv, json or jsonl, with llama-bench's field names");
     p.option({"--plot"}, &plot, "FILE.png", "draw decode speed and its bound against depth (gnuplot)");
     declare_cache_types(p, &ctk, &ctv);
@@ -112,7 +119,8 @@ int cmd_bench(int argc, char** argv) {
     p.ignored({"-ngl", "--n-gpu-layers"}, true, "accepted and ignored (CPU only)");
     if (!p.parse(argc, argv)) return 0;
     if (model_path.empty()) fail("-m MODEL.gguf is required");
-    if (out != "md" && out != "csv" && out != "json" && out != "jsonl") fail("-o must be md, csv, json or jsonl, not '" + out + "'");
+    if (out != "md" && out != "csv" && out != "json" && out != "jsonl")
+        fail("-o must be md, csv, json or jsonl, not '" + out + "'");
     if (plot.find_first_of("'\n") != std::string::npos) fail("--plot: the file name may not contain ' or a newline");
     if (reps < 1 || reps > 100000) fail("-r must be between 1 and 100000");
     if (chunk < 1) fail("-b must be >= 1");
@@ -122,16 +130,19 @@ int cmd_bench(int argc, char** argv) {
     auto depths = parse_list(d_arg, "-d");
     std::sort(depths.begin(), depths.end());
     depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
-    const auto threads = t_arg.empty() ? std::vector<int64_t>{int64_t(resolve_thread_count(0))}
-                                       : parse_list(t_arg, "-t");
+    const auto threads =
+        t_arg.empty() ? std::vector<int64_t>{int64_t(resolve_thread_count(0))} : parse_list(t_arg, "-t");
     for (int64_t t : threads)
         if (t < 1 || t > 1024) fail("-t values must be between 1 and 1024");
     std::vector<int64_t> pg;
     if (!pg_arg.empty()) {
         pg = parse_list(pg_arg, "-pg");
-        if (pg.size() != 2 || pg[0] < 1 || pg[1] < 1) fail("-pg expects PP,TG (two numbers >= 1), got '" + pg_arg + "'");
+        if (pg.size() != 2 || pg[0] < 1 || pg[1] < 1)
+            fail("-pg expects PP,TG (two numbers >= 1), got '" + pg_arg + "'");
     }
-    const auto nonzero = [](const std::vector<int64_t>& v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x > 0; }); };
+    const auto nonzero = [](const std::vector<int64_t>& v) {
+        return std::any_of(v.begin(), v.end(), [](int64_t x) { return x > 0; });
+    };
     if (!nonzero(pps) && !nonzero(tgs) && pg.empty()) fail("nothing to measure: -p and -n are all 0 and no -pg");
     int64_t max_len = 1;
     for (auto v : pps) max_len = std::max(max_len, v);
@@ -223,7 +234,9 @@ int cmd_bench(int argc, char** argv) {
         }
         s.restore(at_depth);
     }
-    auto rank = [&](const BenchTest& x) { return std::find(threads.begin(), threads.end(), x.n_threads) - threads.begin(); };
+    auto rank = [&](const BenchTest& x) {
+        return std::find(threads.begin(), threads.end(), x.n_threads) - threads.begin();
+    };
     std::stable_sort(run.tests.begin(), run.tests.end(),  // as llama-bench: grouped by -t, in the order given
                      [&](const BenchTest& a, const BenchTest& b) { return rank(a) < rank(b); });
     run.rss_excludes_probes = rss_clean;

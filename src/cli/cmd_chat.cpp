@@ -70,8 +70,9 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
                 sampler->reset();
                 std::fprintf(stderr, "chat: conversation reset\n");
             } else {
-                std::fprintf(stderr, "chat: unknown command '%s' (/help lists them; //TEXT sends a message starting with '/')\n",
-                             cmd.c_str());
+                std::fprintf(
+                    stderr, "chat: unknown command '%s' (/help lists them; //TEXT sends a message starting with '/')\n",
+                    cmd.c_str());
             }
             continue;
         }
@@ -91,7 +92,9 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
             fresh = lm.tok.encode(rendered, true);
         }
         if (int64_t(seen.size() + fresh.size()) >= f.ctx) {
-            std::fprintf(stderr, "chat: error: the conversation (%zu + %zu tokens) does not fit the context (-c %lld); /reset to start over\n",
+            std::fprintf(stderr,
+                         "chat: error: the conversation (%zu + %zu tokens) does not fit the context (-c %lld); /reset "
+                         "to start over\n",
                          seen.size(), fresh.size(), (long long)f.ctx);
             history.pop_back();
             if (o.single_turn) return 1;
@@ -112,10 +115,13 @@ int chat_session(const GenFlags& f, const LoadedModel& lm, const ChatOptions& o)
         if (r.stop == StopReason::EndOfGeneration && int64_t(seen.size()) < f.ctx) seen.push_back(r.end_token);
         // A stopped reply stays in the history as far as it went, as llama-cli keeps it.
         history.push_back({"assistant", lm.tok.decode(r.tokens), std::nullopt});
-        if (r.stop == StopReason::Caller) std::fprintf(stderr, "chat: reply stopped (Ctrl-C at an empty prompt, /exit or Ctrl-D quits)\n");
-        if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "chat: the context (-c %lld) is full; /reset to start over\n", (long long)f.ctx);
+        if (r.stop == StopReason::Caller)
+            std::fprintf(stderr, "chat: reply stopped (Ctrl-C at an empty prompt, /exit or Ctrl-D quits)\n");
+        if (r.stop == StopReason::ContextFull)
+            std::fprintf(stderr, "chat: the context (-c %lld) is full; /reset to start over\n", (long long)f.ctx);
         // Load time belongs to the first turn only.
-        if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, first_turn ? lm.load_ms : 0).c_str(), stderr);
+        if (!f.no_perf && !f.log_disable)
+            std::fputs(format_timings(r.stats, first_turn ? lm.load_ms : 0).c_str(), stderr);
         first_turn = false;
         if (o.single_turn) break;
     }

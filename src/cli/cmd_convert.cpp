@@ -11,12 +11,13 @@ namespace bf {
 
 int cmd_convert(int argc, char** argv) {
     std::string input, output, outtype = "f32", head_type, imatrix_path, random_config, tokenizer_dir,
-        ternary_scales = "tensor";
+                               ternary_scales = "tensor";
     int64_t seed = 1;
     bool quiet = false;
-    ArgParser p("bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
-                "Converts a Hugging Face Phi-4-mini-flash (phi4flash) checkpoint to GGUF, streaming tensor by tensor.\n"
-                "Norms, biases, conv, A, D and lambdas stay f32 whatever the type.");
+    ArgParser p(
+        "bitflash convert HF_DIR -o OUT.gguf [--outtype TYPE] | bitflash convert --random CONFIG.json -o OUT.gguf",
+        "Converts a Hugging Face Phi-4-mini-flash (phi4flash) checkpoint to GGUF, streaming tensor by tensor.\n"
+        "Norms, biases, conv, A, D and lambdas stay f32 whatever the type.");
     p.positional("HF_DIR", &input, "folder with config.json, *.safetensors and tokenizer files", false);
     p.option({"-o", "--outfile"}, &output, "OUT.gguf", "output file (required)");
     p.option({"--outtype"}, &outtype, "TYPE",

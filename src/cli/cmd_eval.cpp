@@ -83,16 +83,19 @@ int cmd_eval(int argc, char** argv) {
     size_t done = 0, correct = 0;
     std::vector<char> ok(items.size(), 0);
     const auto t0 = std::chrono::steady_clock::now();
-    generate_batch(lm->model, jobs, lm->eog, f.ctx, max_tokens, int(parallel), [&](size_t i) {
-        ok[i] = answers_match(lm->tok.decode(jobs[i].output), items[i].answer);
-        correct += size_t(ok[i]);
-        ++done;
-        if (!progress) return;
-        const int width = 30, filled = int(double(done) / double(items.size()) * width);
-        std::fprintf(stderr, "%s[%s%s] %zu/%zu  accuracy %.1f%%%s", tty ? "\r" : "", std::string(size_t(filled), '=').c_str(),
-                     std::string(size_t(width - filled), ' ').c_str(), done, items.size(), 100.0 * double(correct) / double(done),
-                     tty ? "" : "\n");
-    }, f.kv_type());
+    generate_batch(
+        lm->model, jobs, lm->eog, f.ctx, max_tokens, int(parallel),
+        [&](size_t i) {
+            ok[i] = answers_match(lm->tok.decode(jobs[i].output), items[i].answer);
+            correct += size_t(ok[i]);
+            ++done;
+            if (!progress) return;
+            const int width = 30, filled = int(double(done) / double(items.size()) * width);
+            std::fprintf(stderr, "%s[%s%s] %zu/%zu  accuracy %.1f%%%s", tty ? "\r" : "",
+                         std::string(size_t(filled), '=').c_str(), std::string(size_t(width - filled), ' ').c_str(),
+                         done, items.size(), 100.0 * double(correct) / double(done), tty ? "" : "\n");
+        },
+        f.kv_type());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     size_t gen_tokens = 0;
     for (const auto& j : jobs) gen_tokens += j.output.size();
@@ -103,8 +106,12 @@ int cmd_eval(int argc, char** argv) {
         for (size_t i = 0; i < items.size(); ++i) {
             const std::string reply = lm->tok.decode(jobs[i].output);
             const auto pred = extract_answer(reply);
-            out << nlohmann::json{{"index", i}, {"problem", items[i].problem}, {"answer", items[i].answer},
-                                  {"reply", reply}, {"predicted", pred ? *pred : ""}, {"correct", bool(ok[i])},
+            out << nlohmann::json{{"index", i},
+                                  {"problem", items[i].problem},
+                                  {"answer", items[i].answer},
+                                  {"reply", reply},
+                                  {"predicted", pred ? *pred : ""},
+                                  {"correct", bool(ok[i])},
                                   {"tokens", jobs[i].output.size()}}
                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";

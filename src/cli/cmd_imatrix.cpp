@@ -45,9 +45,12 @@ int cmd_imatrix(int argc, char** argv) {
     PplStats ppl;
     for (int64_t c = 0; c < plan.n_chunk; ++c) {
         const std::span<const int32_t> chunk(tokens.data() + c * plan.n_ctx, size_t(plan.n_ctx));
-        evaluate_chunk(mt->model, st, ws, chunk, plan, batch, [&](int64_t j, const float* logits) {
-            ppl.add(-token_logprob(logits, n_vocab, chunk[size_t(j + 1)]).logprob);
-        }, LogitsFor::AllTokens);
+        evaluate_chunk(
+            mt->model, st, ws, chunk, plan, batch,
+            [&](int64_t j, const float* logits) {
+                ppl.add(-token_logprob(logits, n_vocab, chunk[size_t(j + 1)]).logprob);
+            },
+            LogitsFor::AllTokens);
         std::printf("[%lld]%.4f,", (long long)(c + 1), ppl.ppl());
         std::fflush(stdout);
     }

@@ -49,8 +49,9 @@ int cmd_logits(int argc, char** argv) {
     p.option({"--batch", "-b"}, &batch, "N", "feed the tokens in chunks of N (1 = one at a time; default all at once)");
     p.option({"-t", "--threads"}, &threads, "N", "threads (default: all cores)");
     p.option({"-c", "--ctx-size"}, &ctx, "N", "context size (default: the number of tokens)");
-    p.option({"--dump"}, &dump_dir, "DIR",
-             "also write intermediates as DIR/<name>.f32 (embed, layerNN_mixer, layerNN_out, memory), appended per chunk");
+    p.option(
+        {"--dump"}, &dump_dir, "DIR",
+        "also write intermediates as DIR/<name>.f32 (embed, layerNN_mixer, layerNN_out, memory), appended per chunk");
     if (!p.parse(argc, argv)) return 0;
     if (model_path.empty() || tokens_arg.empty() || out_path.empty()) fail("-m, --tokens and -o are required");
     const std::vector<int32_t> tokens = parse_tokens(tokens_arg);

@@ -40,7 +40,8 @@ void run_perplexity(const PplFlags& f, const ModelWithTokenizer& mt) {
         evaluate_chunk(mt.model, st, ws, chunk, plan, f.batch, [&](int64_t j, const float* logits) {
             const int32_t target = chunk[size_t(j + 1)];
             ppl.add(-token_logprob(logits, n_vocab, target).logprob);
-            if (base) encode_base_row(logits, n_vocab, target, rows.data() + (j - plan.first) * base_row_bytes(n_vocab));
+            if (base)
+                encode_base_row(logits, n_vocab, target, rows.data() + (j - plan.first) * base_row_bytes(n_vocab));
         });
         if (base) base->write_rows(rows);
         std::printf("[%lld]%.4f,", (long long)(c + 1), ppl.ppl());
@@ -75,8 +76,8 @@ void run_kl_divergence(const PplFlags& f, bool ctx_given, const ModelWithTokeniz
     KldBaseReader base(f.base);
     const int64_t n_vocab = mt.model.config.n_vocab;
     if (base.n_vocab() != n_vocab)
-        fail(strfmt("%s was made with a vocabulary of %lld, this model has %lld", f.base.c_str(), (long long)base.n_vocab(),
-                    (long long)n_vocab));
+        fail(strfmt("%s was made with a vocabulary of %lld, this model has %lld", f.base.c_str(),
+                    (long long)base.n_vocab(), (long long)n_vocab));
     ChunkPlan plan = base.plan();
     if (ctx_given && f.ctx != plan.n_ctx)
         fail(strfmt("%s was made with -c %lld, not %lld", f.base.c_str(), (long long)plan.n_ctx, (long long)f.ctx));
@@ -91,7 +92,9 @@ void run_kl_divergence(const PplFlags& f, bool ctx_given, const ModelWithTokeniz
     Workspace ws;
     KldStats kld;
     std::vector<uint8_t> rows;
-    std::printf("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
+    std::printf(
+        "chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS           "
+        " Same top p\n");
     for (int64_t c = 0; c < plan.n_chunk; ++c) {
         base.read_chunk(c, rows);
         const std::span<const int32_t> chunk(base.tokens().data() + c * plan.n_ctx, size_t(plan.n_ctx));
@@ -99,9 +102,10 @@ void run_kl_divergence(const PplFlags& f, bool ctx_given, const ModelWithTokeniz
             kld.add(rows.data() + (j - plan.first) * base_row_bytes(n_vocab), logits, n_vocab, chunk[size_t(j + 1)]);
         });
         const KldSummary s = kld.summary();
-        std::printf("%4lld    %9.4f ± %9.4f    %10.5f ± %10.5f    %10.5f ± %10.5f    %6.3f ± %6.3f %%    %6.3f ± %6.3f %%\n",
-                    (long long)(c + 1), s.ppl_q, s.ppl_q_err, s.ln_ratio, s.ln_ratio_err, s.kld, s.kld_err,
-                    100 * s.rms_dp, 100 * s.rms_dp_err, 100 * s.same_top, 100 * s.same_top_err);
+        std::printf(
+            "%4lld    %9.4f ± %9.4f    %10.5f ± %10.5f    %10.5f ± %10.5f    %6.3f ± %6.3f %%    %6.3f ± %6.3f %%\n",
+            (long long)(c + 1), s.ppl_q, s.ppl_q_err, s.ln_ratio, s.ln_ratio_err, s.kld, s.kld_err, 100 * s.rms_dp,
+            100 * s.rms_dp_err, 100 * s.same_top, 100 * s.same_top_err);
         std::fflush(stdout);
     }
     std::printf("\n");
@@ -117,12 +121,14 @@ int cmd_perplexity(int argc, char** argv) {
                 "half of each (llama-perplexity's method). --kl-divergence-base FILE saves the log-probabilities of\n"
                 "every scored token; with --kl-divergence, compares this model against such a file.");
     p.option({"-m", "--model"}, &f.model, "MODEL.gguf", "model file");
-    p.option({"-f", "--file"}, &f.text, "TEXT", "text file (optional with --kl-divergence: the tokens come from the base file)");
+    p.option({"-f", "--file"}, &f.text, "TEXT",
+             "text file (optional with --kl-divergence: the tokens come from the base file)");
     p.option({"-c", "--ctx-size"}, &f.ctx, "N", "tokens per chunk (default 512)");
     p.option({"-b", "--batch-size"}, &f.batch, "N", "tokens per forward pass (default: -c)");
     p.option({"-t", "--threads"}, &f.threads, "N", "threads (default: all cores)");
     p.option({"--chunks"}, &f.chunks, "N", "evaluate at most N chunks (default: all)");
-    p.option({"--kl-divergence-base"}, &f.base, "FILE", "write (or, with --kl-divergence, read) the base log-probabilities");
+    p.option({"--kl-divergence-base"}, &f.base, "FILE",
+             "write (or, with --kl-divergence, read) the base log-probabilities");
     p.flag({"--kl-divergence"}, &f.kl, "compare against --kl-divergence-base FILE");
     p.flag({"--parse-special"}, &f.parse_special, "tokenize added-token text such as <|user|> as its id");
     declare_cache_types(p, &f.ctk, &f.ctv);

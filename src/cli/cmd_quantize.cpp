@@ -11,10 +11,11 @@ namespace bf {
 int cmd_quantize(int argc, char** argv) {
     std::string in, out, type, head_type, imatrix_path, ternary_scales = "tensor";
     bool quiet = false;
-    ArgParser p("bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE] [--imatrix FILE] [--ternary-scales RULE]",
-                "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m |\n"
-                "q5_k_s | q5_k_m | q6_k | tq2_0 | i2_s (q4_k, q5_k mean _m; mixes: docs/formats.md).\n"
-                "Ternary types apply BitNet b1.58's absmean rule; see README on what that does to a model not trained for it.");
+    ArgParser p(
+        "bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE] [--imatrix FILE] [--ternary-scales RULE]",
+        "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m |\n"
+        "q5_k_s | q5_k_m | q6_k | tq2_0 | i2_s (q4_k, q5_k mean _m; mixes: docs/formats.md).\n"
+        "Ternary types apply BitNet b1.58's absmean rule; see README on what that does to a model not trained for it.");
     p.positional("IN.gguf", &in, "input model");
     p.positional("OUT.gguf", &out, "output model");
     p.positional("TYPE", &type, "weight type");

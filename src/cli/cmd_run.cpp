@@ -131,7 +131,8 @@ int cmd_run(int argc, char** argv) {
     req.grammar = constraint;
     const GenOutcome r = stream_reply(engine, std::move(req), f);  // Ctrl-C ends it; the timings still print
     save_prompt_cache(engine, f);
-    if (r.stop == StopReason::ContextFull) std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
+    if (r.stop == StopReason::ContextFull)
+        std::fprintf(stderr, "bitflash run: stopped: the context (-c %lld) is full\n", (long long)f.ctx);
     if (r.stop == StopReason::Caller) std::fprintf(stderr, "bitflash run: interrupted (Ctrl-C)\n");
     if (!f.no_perf && !f.log_disable) std::fputs(format_timings(r.stats, lm->load_ms).c_str(), stderr);
     return r.stop == StopReason::Caller ? 130 : 0;  // 130: the shell's code for "ended by SIGINT"

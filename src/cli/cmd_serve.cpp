@@ -33,13 +33,16 @@ int cmd_serve(int argc, char** argv) {
     p.option({"--api-key"}, &o.api_key, "KEY", "require 'Authorization: Bearer KEY' (not for /health)");
     p.option({"-a", "--alias"}, &o.alias, "NAME", "model id shown by /v1/models (default: the path)");
     p.flag({"--check-tensors"}, &o.check_tensors, "scan the weights for NaN/Inf at load (slower load)");
-    p.option({"--chat-template"}, &o.chat_template, "NAME|FILE", "phi4-mini, chatml, or a Jinja file (default: the model's)");
+    p.option({"--chat-template"}, &o.chat_template, "NAME|FILE",
+             "phi4-mini, chatml, or a Jinja file (default: the model's)");
     p.option({"--max-queue"}, &max_queue, "N", "requests that may wait for a slot; more get 503 (default 128)");
     p.option({"--max-body"}, &max_body, "BYTES", "largest request body; larger gets 413 (default 1048576)");
     p.option({"--threads-http"}, &http_threads, "N", "HTTP threads (default: slots + max-queue + 8)");
-    p.option({"--ctx-checkpoints"}, &checkpoints, "N", "state checkpoints kept per slot, at prompt ends (default 8; 0 = none)");
+    p.option({"--ctx-checkpoints"}, &checkpoints, "N",
+             "state checkpoints kept per slot, at prompt ends (default 8; 0 = none)");
     p.option({"--ctx-checkpoint-mb"}, &checkpoint_mb, "MB", "memory for all slots' checkpoints (default 1024)");
-    p.option({"--slot-save-path"}, &o.slot_save_path, "DIR", "directory for POST /slots/ID?action=save|restore (default: off)");
+    p.option({"--slot-save-path"}, &o.slot_save_path, "DIR",
+             "directory for POST /slots/ID?action=save|restore (default: off)");
     p.flag({"--no-batch"}, &no_batch, "run one slot per step (for comparing with batched steps)");
     p.flag({"-v", "--verbose"}, &verbose, "log every request");
     p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
@@ -81,7 +84,8 @@ int cmd_serve(int argc, char** argv) {
 
     ApiServer server(o);
     const int bound = server.start();
-    std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", o.host.c_str(), bound, o.model_path.c_str());
+    std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", o.host.c_str(), bound,
+                 o.model_path.c_str());
     try {
         server.load_model();
     } catch (...) {

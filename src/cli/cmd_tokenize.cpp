@@ -59,9 +59,10 @@ std::string shown_piece(const std::string& piece) {
 int cmd_tokenize(int argc, char** argv) {
     std::string model, json, prompt, file;
     bool no_special = false, show_text = false;
-    ArgParser p("bitflash tokenize -m MODEL.gguf | --tokenizer tokenizer.json [-p TEXT | -f FILE | < text] [--show-text]",
-                "Prints the token ids of a UTF-8 text (-p, -f, else stdin), space-separated. Special-token text\n"
-                "(<|end|>, ...) becomes its id, as the server's /tokenize does by default.");
+    ArgParser p(
+        "bitflash tokenize -m MODEL.gguf | --tokenizer tokenizer.json [-p TEXT | -f FILE | < text] [--show-text]",
+        "Prints the token ids of a UTF-8 text (-p, -f, else stdin), space-separated. Special-token text\n"
+        "(<|end|>, ...) becomes its id, as the server's /tokenize does by default.");
     p.option({"-m", "--model"}, &model, "MODEL.gguf", "take the tokenizer from a GGUF");
     p.option({"--tokenizer"}, &json, "FILE", "take the tokenizer from a Hugging Face tokenizer.json");
     p.option({"-p", "--prompt"}, &prompt, "TEXT", "the text (instead of stdin)");
@@ -83,8 +84,10 @@ int cmd_tokenize(int argc, char** argv) {
     const auto ids = tok.encode(text, !no_special);
     std::string out;
     for (size_t i = 0; i < ids.size(); ++i) {
-        if (show_text) out += strfmt("%6d -> '%s'\n", ids[i], shown_piece(tok.token_to_piece(ids[i])).c_str());
-        else out += (i ? " " : "") + std::to_string(ids[i]);
+        if (show_text)
+            out += strfmt("%6d -> '%s'\n", ids[i], shown_piece(tok.token_to_piece(ids[i])).c_str());
+        else
+            out += (i ? " " : "") + std::to_string(ids[i]);
     }
     if (!show_text) out += "\n";
     std::fwrite(out.data(), 1, out.size(), stdout);

@@ -33,7 +33,8 @@ void GenFlags::declare_model(ArgParser& p) {
 }
 
 void GenFlags::declare_sampling(ArgParser& p) {
-    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N", "prompt tokens per forward pass (default 512)");
+    p.option({"-b", "--batch-size", "-ub", "--ubatch-size"}, &batch, "N",
+             "prompt tokens per forward pass (default 512)");
     p.option({"-n", "--predict", "--n-predict"}, &n_predict, "N", "tokens to generate (-1 = until end of generation)");
     p.option({"-s", "--seed"}, &seed, "SEED", "RNG seed (-1 = random)");
     p.option({"--temp"}, &temp, "T", "temperature, 0 = greedy (default 0.8)");
@@ -52,7 +53,8 @@ void GenFlags::declare_output(ArgParser& p) {
     p.flag({"--raw"}, &raw, "no chat template: the prompt is fed as is (special tokens are parsed)");
     p.flag({"--verbose-prompt"}, &verbose_prompt, "print the prompt tokens before generating");
     p.flag({"--no-perf"}, &no_perf, "do not print timings");
-    p.option({"--prompt-cache"}, &prompt_cache, "FNAME", "reuse the prompt state saved in FNAME when the prompt extends it; save it there");
+    p.option({"--prompt-cache"}, &prompt_cache, "FNAME",
+             "reuse the prompt state saved in FNAME when the prompt extends it; save it there");
 }
 
 void log_info(const GenFlags& f, const std::string& line) {
@@ -77,7 +79,8 @@ KvType parse_cache_types(const std::string& k, const std::string& v) {
     auto one = [](const std::string& name) {
         if (name != "f16") return name.empty() ? kDefaultKvType : parse_kv_type(name);
         static bool said = false;  // parsed more than once per command; say it once
-        if (!said) std::fprintf(stderr, "note: no f16 K/V cache layout; f16 runs as f32 (the same or closer results)\n");
+        if (!said)
+            std::fprintf(stderr, "note: no f16 K/V cache layout; f16 runs as f32 (the same or closer results)\n");
         said = true;
         return KvType::F32;
     };
@@ -91,8 +94,10 @@ void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
     k->clear();
     v->clear();
     p.option({"-ctk", "--cache-type-k"}, k, "TYPE",
-             std::string("shared K/V cache type: f32 (f16 = f32), q8_0 or q4_0 (default ") + kv_type_name(kDefaultKvType) + ")");
-    p.option({"-ctv", "--cache-type-v"}, v, "TYPE", "the same for V (the cache is shared: alone it sets both; both must agree)");
+             std::string("shared K/V cache type: f32 (f16 = f32), q8_0 or q4_0 (default ") +
+                 kv_type_name(kDefaultKvType) + ")");
+    p.option({"-ctv", "--cache-type-v"}, v, "TYPE",
+             "the same for V (the cache is shared: alone it sets both; both must agree)");
 }
 
 std::string default_model_path() {
@@ -118,7 +123,8 @@ std::unique_ptr<LoadedModel> load_for_generation(GenFlags& f) {
     if (f.ctx == 0) f.ctx = lm->model.config.n_ctx_train;
     if (f.ctx < 1) fail(path + " records no context length: give -c N");
     if (f.mlock && mlockall(MCL_CURRENT) != 0)
-        std::fprintf(stderr, "warning: --mlock failed (%s); raise `ulimit -l` to lock the model in RAM\n", std::strerror(errno));
+        std::fprintf(stderr, "warning: --mlock failed (%s); raise `ulimit -l` to lock the model in RAM\n",
+                     std::strerror(errno));
     return lm;
 }
 
@@ -128,7 +134,7 @@ BatcherOptions one_slot(const GenFlags& f) {
     o.n_ctx = f.ctx;
     o.kv_type = f.kv_type();
     o.batch = f.batch > 0 ? f.batch : 512;  // -b 0 has always meant the default
-    if (!f.prompt_cache.empty()) {  // the end-of-prompt checkpoint is what --prompt-cache saves
+    if (!f.prompt_cache.empty()) {          // the end-of-prompt checkpoint is what --prompt-cache saves
         o.ctx_checkpoints = 1;
         o.checkpoint_bytes = SIZE_MAX;
     }

@@ -26,8 +26,10 @@ void check_model_path(const std::string& path) {
     namespace fs = std::filesystem;
     if (fs::is_directory(path)) {
         if (fs::exists(fs::path(path) / "config.json"))
-            fail(path + " is a Hugging Face checkpoint folder, not a GGUF file: convert it first, e.g. "
-                        "`bitflash convert " + path + " -o model-q8_0.gguf --outtype q8_0`");
+            fail(path +
+                 " is a Hugging Face checkpoint folder, not a GGUF file: convert it first, e.g. "
+                 "`bitflash convert " +
+                 path + " -o model-q8_0.gguf --outtype q8_0`");
         fail(path + " is a folder, not a GGUF model file");
     }
     if (ends_with(path, ".safetensors"))
@@ -36,7 +38,8 @@ void check_model_path(const std::string& path) {
 
 void check_convert_input(const std::string& path) {
     if (std::filesystem::is_regular_file(path) && has_gguf_magic(path))
-        fail(path + " is already a GGUF file: use `bitflash quantize " + path + " OUT.gguf TYPE` to change its weight type");
+        fail(path + " is already a GGUF file: use `bitflash quantize " + path +
+             " OUT.gguf TYPE` to change its weight type");
 }
 
 }  // namespace bf

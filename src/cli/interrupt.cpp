@@ -34,7 +34,7 @@ void on_sigint(int) {
 }  // namespace
 
 void install_sigint_stop() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);

@@ -80,8 +80,10 @@ void LineEditor::refresh(const std::string& prompt) const {
 void LineEditor::recall(int step) {
     if (history_.empty()) return;
     if (hist_pos_ == history_.size()) edited_ = buf_;
-    if (step < 0 && hist_pos_ > 0) --hist_pos_;
-    else if (step > 0 && hist_pos_ < history_.size()) ++hist_pos_;
+    if (step < 0 && hist_pos_ > 0)
+        --hist_pos_;
+    else if (step > 0 && hist_pos_ < history_.size())
+        ++hist_pos_;
     buf_ = hist_pos_ == history_.size() ? edited_ : history_[hist_pos_];
     cur_ = buf_.size();
 }

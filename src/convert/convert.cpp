@@ -38,8 +38,7 @@ std::string read_text(const std::string& path) {
 
 // gamma for BitNet's absmean rule; a tensor that is already ternary ({−g, 0, +g}, as exported by
 // quantization-aware training) keeps its own g, like bitnet.cpp's converter (*exact says so).
-float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& buf, int64_t chunk_rows,
-                    bool* exact) {
+float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& buf, int64_t chunk_rows, bool* exact) {
     const int64_t rows = s.shape[0], cols = s.shape[1];
     double sum = 0;
     float lo = INFINITY, hi = 0;
@@ -72,12 +71,13 @@ void warn_if_post_training_ternary(const char* who, const std::string& input, Te
     bool exact = false;
     ternary_scale(src, s, buf, chunk_rows, &exact);
     if (exact) return;
-    std::fprintf(stderr,
-                 "%s: warning: %s was not trained ternary (%s is not in {-g, 0, +g}).\n"
-                 "  Ternarizing it after training destroys most of its quality: in docs/ACCURACY.md the full-precision\n"
-                 "  twin falls from 52.8 %% to 0.2 %% on 500 held-out problems. Use q8_0 (or q4_k_m) for this model,\n"
-                 "  or make it ternary by training (tools/train/, docs/TERNARY.md).\n",
-                 who, input.c_str(), s.gguf.c_str());
+    std::fprintf(
+        stderr,
+        "%s: warning: %s was not trained ternary (%s is not in {-g, 0, +g}).\n"
+        "  Ternarizing it after training destroys most of its quality: in docs/ACCURACY.md the full-precision\n"
+        "  twin falls from 52.8 %% to 0.2 %% on 500 held-out problems. Use q8_0 (or q4_k_m) for this model,\n"
+        "  or make it ternary by training (tools/train/, docs/TERNARY.md).\n",
+        who, input.c_str(), s.gguf.c_str());
 }
 
 size_t first_ternary(const std::vector<DType>& types) {
@@ -100,8 +100,8 @@ RowQuantizer low_bit_quantizer(DType t) {
 
 // Rows are independent, and the scale searches do real work per row, so rows go to all threads; the first
 // error (NaN/Inf, too large a value) is rethrown after the loop, naming the tensor and row.
-void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out, int64_t row0, int64_t n,
-                   int64_t cols, const float* importance) {
+void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out, int64_t row0, int64_t n, int64_t cols,
+                   const float* importance) {
     const RowQuantizer q = low_bit_quantizer(type);
     const size_t row_bytes = row_nbytes(type, cols);
     std::string error;
@@ -112,7 +112,8 @@ void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out
                 q(x + i * cols, out + size_t(i) * row_bytes, cols, importance);
             } catch (const Error& e) {  // a pool worker must not throw: keep the first error for the caller
                 std::lock_guard<std::mutex> lock(error_lock);
-                if (error.empty()) error = strfmt("tensor '%s' row %lld: %s", s.gguf.c_str(), (long long)(row0 + i), e.what());
+                if (error.empty())
+                    error = strfmt("tensor '%s' row %lld: %s", s.gguf.c_str(), (long long)(row0 + i), e.what());
             }
         }
     });
@@ -308,8 +309,8 @@ void quantize_gguf(const std::string& in, const std::string& out, const ConvertO
     w.begin_data();
     for (size_t i = 0; i < specs.size(); ++i) {
         if (opt.progress)
-            print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->",
-                           dtype_name(types[i]), notes[i]);
+            print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->", dtype_name(types[i]),
+                           notes[i]);
         GgufSource source(*tensors[i]);
         write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]),
                      opt.ternary_scales);

@@ -14,18 +14,18 @@
 namespace bf {
 
 struct ConvertOptions {
-    std::string input;               // HF folder (config.json + safetensors), or a config.json with random
-    std::string output;              // .gguf path
-    DType outtype = DType::F32;      // projections; f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q5_k | q6_k | tq2_0 | i2_s
+    std::string input;           // HF folder (config.json + safetensors), or a config.json with random
+    std::string output;          // .gguf path
+    DType outtype = DType::F32;  // projections; f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q5_k | q6_k | tq2_0 | i2_s
     QuantMix mix = QuantMix::Uniform;  // llama.cpp-style mix around outtype (parse_outtype sets both)
-    std::optional<DType> head_type;  // embedding / lm_head; default: outtype (q6_k under mixes, q8_0 for ternary)
+    std::optional<DType> head_type;    // embedding / lm_head; default: outtype (q6_k under mixes, q8_0 for ternary)
     // Per-column importance (an imatrix) by GGUF tensor name, `cols` weights each; used by the Q4_0 and
     // K-quant quantizers. Not owned; null = none.
     const std::map<std::string, std::vector<float>>* importance = nullptr;
-    bool random = false;             // random weights for the config at `input`
-    std::string tokenizer_dir;       // tokenizer files from here instead of `input` (needed with random)
+    bool random = false;        // random weights for the config at `input`
+    std::string tokenizer_dir;  // tokenizer files from here instead of `input` (needed with random)
     uint64_t seed = 1;
-    bool progress = true;            // per-tensor lines on stderr
+    bool progress = true;                                  // per-tensor lines on stderr
     TernaryScales ternary_scales = TernaryScales::Tensor;  // tq2_0 block scales (convert/ternarize.h)
 };
 

@@ -23,10 +23,10 @@ struct MixName {
     QuantMix mix;
 };
 constexpr MixName kMixNames[] = {
-    {"q4_0", DType::Q4_0, QuantMix::Plain},     {"q6_k", DType::Q6_K, QuantMix::Plain},
-    {"q4_k_s", DType::Q4_K, QuantMix::Small},   {"q4_k_m", DType::Q4_K, QuantMix::Medium},
-    {"q4_k", DType::Q4_K, QuantMix::Medium},    {"q5_k_s", DType::Q5_K, QuantMix::Small},
-    {"q5_k_m", DType::Q5_K, QuantMix::Medium},  {"q5_k", DType::Q5_K, QuantMix::Medium},
+    {"q4_0", DType::Q4_0, QuantMix::Plain},    {"q6_k", DType::Q6_K, QuantMix::Plain},
+    {"q4_k_s", DType::Q4_K, QuantMix::Small},  {"q4_k_m", DType::Q4_K, QuantMix::Medium},
+    {"q4_k", DType::Q4_K, QuantMix::Medium},   {"q5_k_s", DType::Q5_K, QuantMix::Small},
+    {"q5_k_m", DType::Q5_K, QuantMix::Medium}, {"q5_k", DType::Q5_K, QuantMix::Medium},
 };
 
 bool is_low_bit(DType t) { return t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
@@ -117,7 +117,8 @@ uint32_t file_type_of(const ConvertOptions& o) {
 }
 
 std::string file_type_name(uint32_t file_type) {
-    for (const char* name : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "tq2_0", "i2_s"}) {
+    for (const char* name :
+         {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "tq2_0", "i2_s"}) {
         ConvertOptions o;
         parse_outtype(name, o);
         if (file_type_of(o) == file_type) return outtype_name(o);
@@ -140,8 +141,7 @@ DType tensor_storage_type(const TensorSpec& s, const ConvertOptions& o, const Mo
     }
     if (note)
         *note = strfmt("%s needs rows of a multiple of %lld, not %lld: %s", dtype_name(want),
-                       (long long)(is_ternary(want) ? 256 : dtype_block_elems(want)), (long long)cols,
-                       dtype_name(got));
+                       (long long)(is_ternary(want) ? 256 : dtype_block_elems(want)), (long long)cols, dtype_name(got));
     return got;
 }
 

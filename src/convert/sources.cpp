@@ -32,8 +32,7 @@ private:
 
 class CheckpointFactory : public SourceFactory {
 public:
-    CheckpointFactory(const std::string& dir, const std::vector<TensorSpec>& specs)
-        : set_(SafetensorsSet::open(dir)) {
+    CheckpointFactory(const std::string& dir, const std::vector<TensorSpec>& specs) : set_(SafetensorsSet::open(dir)) {
         std::set<std::string> expected;
         for (const auto& s : specs) {
             expected.insert(s.hf);
@@ -83,7 +82,8 @@ public:
         } else if (s.role == TensorRole::Projection) {
             // std 1/sqrt(fan_in); the projections back into the residual are damped by depth.
             float a = std::sqrt(3.0f / float(cols_));
-            if (ends("ssm_out.weight") || ends("gmu_out.weight") || ends("attn_output.weight") || ends("ffn_down.weight"))
+            if (ends("ssm_out.weight") || ends("gmu_out.weight") || ends("attn_output.weight") ||
+                ends("ffn_down.weight"))
                 a /= std::sqrt(2.0f * float(c.n_layer));
             kind_ = Kind::Uniform, lo_ = -a, hi_ = a;
         } else if (ends("norm.weight")) {
@@ -99,7 +99,7 @@ public:
             kind_ = Kind::Uniform, lo_ = -a, hi_ = a;
         } else if (n.find("lambda") != std::string::npos) {
             kind_ = Kind::Uniform, lo_ = -0.17f, hi_ = 0.17f;  // ~N(0, 0.1)
-        } else {  // biases
+        } else {                                               // biases
             kind_ = Kind::Uniform, lo_ = -0.02f, hi_ = 0.02f;
         }
     }

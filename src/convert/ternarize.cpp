@@ -94,8 +94,7 @@ void ternary_block_scales(const float* row, int64_t cols, TernaryScales mode, fl
     fail("ternarize: per-tensor scales are not per-block (internal)");
 }
 
-void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma,
-                         uint8_t* out) {
+void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma, uint8_t* out) {
     check_row_length(cols);
     const size_t block_bytes = row_nbytes(DType::TQ2_0, kBlock);
     std::vector<float> scales(size_t(cols / kBlock));

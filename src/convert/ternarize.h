@@ -33,7 +33,6 @@ void ternary_block_scales(const float* row, int64_t cols, TernaryScales mode, fl
 
 // n rows of TQ2_0 (cols % 256 == 0): codes clip(rint(w / s), -1, 1) and d = f16(s), s = gamma for
 // Tensor, else from ternary_block_scales.
-void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma,
-                         uint8_t* out);
+void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma, uint8_t* out);
 
 }  // namespace bf

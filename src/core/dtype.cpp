@@ -16,12 +16,10 @@ struct TypeInfo {
     int64_t block_bytes;
 };
 constexpr TypeInfo kTypes[] = {
-    {DType::F32, "f32", 1, 4},        {DType::F16, "f16", 1, 2},
-    {DType::Q4_0, "q4_0", 32, 18},    {DType::Q8_0, "q8_0", 32, 34},
-    {DType::Q4_K, "q4_k", 256, 144},  {DType::Q5_K, "q5_k", 256, 176},
-    {DType::Q6_K, "q6_k", 256, 210},  {DType::BF16, "bf16", 1, 2},
-    {DType::TQ1_0, "tq1_0", 256, 54}, {DType::TQ2_0, "tq2_0", 256, 66},
-    {DType::I2_S, "i2_s", 1, 1},
+    {DType::F32, "f32", 1, 4},        {DType::F16, "f16", 1, 2},       {DType::Q4_0, "q4_0", 32, 18},
+    {DType::Q8_0, "q8_0", 32, 34},    {DType::Q4_K, "q4_k", 256, 144}, {DType::Q5_K, "q5_k", 256, 176},
+    {DType::Q6_K, "q6_k", 256, 210},  {DType::BF16, "bf16", 1, 2},     {DType::TQ1_0, "tq1_0", 256, 54},
+    {DType::TQ2_0, "tq2_0", 256, 66}, {DType::I2_S, "i2_s", 1, 1},
 };
 const TypeInfo& info(DType t) {
     for (const auto& ti : kTypes)
@@ -37,7 +35,8 @@ DType dtype_from_name(const std::string& name) {
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     for (const auto& ti : kTypes)
         if (lower == ti.name) return ti.type;
-    fail("unknown type name '" + name + "' (expected f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, tq1_0, tq2_0 or i2_s)");
+    fail("unknown type name '" + name +
+         "' (expected f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, tq1_0, tq2_0 or i2_s)");
 }
 
 bool dtype_known(uint32_t id) {

@@ -9,7 +9,7 @@ namespace bf {
 enum class DType : uint32_t {
     F32 = 0,
     F16 = 1,
-    Q4_0 = 2,   // 32 weights: f16 d, 16 bytes of nibbles
+    Q4_0 = 2,  // 32 weights: f16 d, 16 bytes of nibbles
     Q8_0 = 8,
     Q4_K = 12,  // 256 weights (super-block of 8 × 32): f16 d, dmin, 12 bytes of 6-bit scales/mins, 128 of nibbles
     Q5_K = 13,  // Q4_K plus 32 bytes of fifth bits

@@ -37,7 +37,8 @@ std::string read_line(const std::string& path) {
 
 bool is_top_level_zone(const std::string& name) {
     const size_t colon = name.find(':');
-    return colon != std::string::npos && colon > 0 && colon + 1 < name.size() && name.find(':', colon + 1) == std::string::npos &&
+    return colon != std::string::npos && colon > 0 && colon + 1 < name.size() &&
+           name.find(':', colon + 1) == std::string::npos &&
            name.find_first_not_of("0123456789", colon + 1) == std::string::npos;
 }
 
@@ -73,13 +74,13 @@ EnergyMeter::EnergyMeter(const std::string& root_arg) {
         (z.name.rfind("package", 0) == 0 ? packages : all).push_back(z);
     }
     zones_ = packages.empty() ? all : packages;
-    if (zones_.empty())
-        reason_ = first_problem.empty() ? "no RAPL energy zones under " + root : first_problem;
+    if (zones_.empty()) reason_ = first_problem.empty() ? "no RAPL energy zones under " + root : first_problem;
 }
 
 std::string EnergyMeter::zone_names() const {
     std::string s;
-    for (const Zone& z : zones_) s += (s.empty() ? "" : ", ") + z.name + " (" + fs::path(z.dir).filename().string() + ")";
+    for (const Zone& z : zones_)
+        s += (s.empty() ? "" : ", ") + z.name + " (" + fs::path(z.dir).filename().string() + ")";
     return s;
 }
 

@@ -21,11 +21,10 @@ std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace bf
 
-#define BF_CHECK(cond)                                                                 \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            std::fprintf(stderr, "bitflash: internal check failed: %s (%s:%d)\n", #cond, \
-                         __FILE__, __LINE__);                                          \
-            std::abort();                                                              \
-        }                                                                              \
+#define BF_CHECK(cond)                                                                                        \
+    do {                                                                                                      \
+        if (!(cond)) {                                                                                        \
+            std::fprintf(stderr, "bitflash: internal check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+            std::abort();                                                                                     \
+        }                                                                                                     \
     } while (0)

@@ -54,7 +54,7 @@ inline uint16_t f32_to_f16(float f) {
     std::memcpy(&u, &f, 4);
     const uint32_t sign = (u >> 16) & 0x8000;
     const uint32_t absu = u & 0x7fffffffu;
-    if (absu > 0x7f800000u) return uint16_t(sign | 0x7e00);  // NaN
+    if (absu > 0x7f800000u) return uint16_t(sign | 0x7e00);   // NaN
     if (absu >= 0x47800000u) return uint16_t(sign | 0x7c00);  // >= 65536 -> inf
     if (absu < 0x38800000u) {                                 // subnormal or zero in f16
         if (absu < 0x33000000u) return uint16_t(sign);        // below half the smallest subnormal

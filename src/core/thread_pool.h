@@ -17,7 +17,9 @@ int resolve_thread_count(int n);
 class ChunkFn {
 public:
     template <class F>
-    ChunkFn(F& f) : obj_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, int64_t b, int64_t e, int w) { (*static_cast<F*>(o))(b, e, w); }) {}
+    ChunkFn(F& f)
+        : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+          call_([](void* o, int64_t b, int64_t e, int w) { (*static_cast<F*>(o))(b, e, w); }) {}
     void operator()(int64_t b, int64_t e, int w) const { call_(obj_, b, e, w); }
 
 private:
@@ -87,11 +89,11 @@ private:
     // claimed one of its chunks, which the caller waits for, so they never change under a reader.
     ChunkFn* fn_ = nullptr;
     int64_t n_items_ = 0, grain_ = 1;
-    std::atomic<uint64_t> next_{0};   // (gen << 32) | next chunk index: a claim fails once the job changed
-    std::atomic<uint64_t> limit_{0};  // (gen << 32) | number of chunks
-    alignas(64) std::atomic<uint32_t> gen_{0};        // futex word the idle workers sleep on
+    std::atomic<uint64_t> next_{0};             // (gen << 32) | next chunk index: a claim fails once the job changed
+    std::atomic<uint64_t> limit_{0};            // (gen << 32) | number of chunks
+    alignas(64) std::atomic<uint32_t> gen_{0};  // futex word the idle workers sleep on
     std::atomic<uint32_t> sleepers_{0};
-    alignas(64) std::atomic<uint32_t> done_{0};       // chunks finished; futex word the caller sleeps on
+    alignas(64) std::atomic<uint32_t> done_{0};  // chunks finished; futex word the caller sleeps on
     std::atomic<uint32_t> caller_sleeping_{0};
     // The first exception a chunk of the current job threw (any thread); run() rethrows it once every chunk
     // is counted, so no worker still runs the job's function when its caller's frame is gone.

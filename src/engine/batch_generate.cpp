@@ -30,9 +30,11 @@ void generate_batch(const Model& m, std::vector<BatchJob>& jobs, const std::vect
             r.prompt = jobs[i].prompt;
             r.sampler.temp = 0;  // greedy
             r.max_tokens = n_predict;
-            b.admit(std::move(r), {nullptr, [&jobs, &on_done, &error, i](GenOutcome& out) {
+            b.admit(std::move(r), {nullptr,
+                                   [&jobs, &on_done, &error, i](GenOutcome& out) {
                                        if (out.stop == StopReason::Error && error.empty()) error = out.error;
-                                       jobs[i].output.insert(jobs[i].output.end(), out.tokens.begin(), out.tokens.end());
+                                       jobs[i].output.insert(jobs[i].output.end(), out.tokens.begin(),
+                                                             out.tokens.end());
                                        jobs[i].stop = out.stop;
                                        if (on_done) on_done(i);
                                    },

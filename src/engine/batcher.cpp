@@ -31,12 +31,12 @@ struct Batcher::Slot {
     GenRequest req;
     GenCallbacks cb;
     std::shared_ptr<Sampler> sampler;
-    std::unique_ptr<StreamDecoder> decoder;  // null once a stop string ended the text
-    std::unique_ptr<GrammarMatcher> matcher; // with a grammar: where the output is in it
-    std::vector<uint8_t> mask;               // the grammar's allowed tokens this step
-    std::string pending;                     // output held back because it may start a stop string
-    size_t prompt_pos = 0;                   // prompt tokens in the state
-    int32_t next_token = -1;                 // sampled, to be fed at the next step
+    std::unique_ptr<StreamDecoder> decoder;   // null once a stop string ended the text
+    std::unique_ptr<GrammarMatcher> matcher;  // with a grammar: where the output is in it
+    std::vector<uint8_t> mask;                // the grammar's allowed tokens this step
+    std::string pending;                      // output held back because it may start a stop string
+    size_t prompt_pos = 0;                    // prompt tokens in the state
+    int32_t next_token = -1;                  // sampled, to be fed at the next step
     GenOutcome out;
     std::chrono::steady_clock::time_point t_start, t_first;
 
@@ -240,11 +240,11 @@ void Batcher::sample_next(Slot& s, const float* logits) {
     // Guard: NaN/Inf logits mean broken weights or activations; sampling them would emit garbage quietly.
     const float* end = logits + model_.config.n_vocab;
     if (const float* bad = std::find_if(logits, end, [](float x) { return !std::isfinite(x); }); bad != end)
-        return finish(s, StopReason::Error,
-                      strfmt("the model produced a %s logit (token id %lld) after %lld tokens: its weights or "
-                             "activations are broken (load it with --check-tensors to scan the weights)",
-                             std::isnan(*bad) ? "NaN" : "infinite", (long long)(bad - logits),
-                             (long long)s.state.n_past));
+        return finish(
+            s, StopReason::Error,
+            strfmt("the model produced a %s logit (token id %lld) after %lld tokens: its weights or "
+                   "activations are broken (load it with --check-tensors to scan the weights)",
+                   std::isnan(*bad) ? "NaN" : "infinite", (long long)(bad - logits), (long long)s.state.n_past));
     const auto t0 = std::chrono::steady_clock::now();
     const uint8_t* allowed = nullptr;
     if (s.matcher && !(allowed = grammar_mask(s))) return;
@@ -261,7 +261,7 @@ void Batcher::sample_next(Slot& s, const float* logits) {
     ++s.out.stats.predicted_n;
     if (s.req.n_logprobs >= 0 && s.req.on_logprob)
         s.req.on_logprob(token_logprob(logits, model_.config.n_vocab, id, s.req.n_logprobs));
-    if (emit_text(s, s.decoder ? s.decoder->push(id) : std::string())) return;  // stop string or caller stop
+    if (emit_text(s, s.decoder ? s.decoder->push(id) : std::string())) return;       // stop string or caller stop
     if (s.state.n_past >= s.state.n_ctx) return finish(s, StopReason::ContextFull);  // no room to feed it
     if (s.req.max_tokens > 0 && s.out.stats.predicted_n >= s.req.max_tokens) return finish(s, StopReason::Length);
     s.next_token = id;
@@ -270,7 +270,8 @@ void Batcher::sample_next(Slot& s, const float* logits) {
 const VocabTrie& Batcher::trie() {
     if (!trie_) {
         std::vector<std::string> pieces(size_t(model_.config.n_vocab));
-        for (int32_t i = 0; i < tok_->n_vocab() && i < model_.config.n_vocab; ++i) pieces[size_t(i)] = tok_->token_to_piece(i);
+        for (int32_t i = 0; i < tok_->n_vocab() && i < model_.config.n_vocab; ++i)
+            pieces[size_t(i)] = tok_->token_to_piece(i);
         trie_ = std::make_unique<VocabTrie>(pieces, eog_);
     }
     return *trie_;
@@ -349,7 +350,8 @@ void Batcher::finish(Slot& s, StopReason why, const std::string& error) {
     // Keep the logits after the last fed token while they are still this step's row: the reuse checkpoint.
     if (s.row_step == steps_.load() && s.row >= 0 && !s.has_logits) {
         const size_t V = size_t(model_.config.n_vocab);
-        std::copy(logits_.begin() + long(size_t(s.row) * V), logits_.begin() + long(size_t(s.row + 1) * V), s.logits.begin());
+        std::copy(logits_.begin() + long(size_t(s.row) * V), logits_.begin() + long(size_t(s.row + 1) * V),
+                  s.logits.begin());
         s.has_logits = true;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -439,7 +441,8 @@ GenOutcome generate_one(Batcher& b, GenRequest r, const std::function<bool(const
                         std::function<bool()> cancelled) {
     GenOutcome result;
     bool done = false;
-    b.admit(std::move(r), {on_text, [&](GenOutcome& o) {
+    b.admit(std::move(r), {on_text,
+                           [&](GenOutcome& o) {
                                result = std::move(o);
                                done = true;
                            },

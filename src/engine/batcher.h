@@ -30,17 +30,17 @@ enum class StopReason {
 };
 
 struct GenRequest {
-    std::vector<int32_t> prompt;    // 1..n_ctx tokens
-    SamplerParams sampler;          // for a new sampler, unless shared_sampler is set
+    std::vector<int32_t> prompt;              // 1..n_ctx tokens
+    SamplerParams sampler;                    // for a new sampler, unless shared_sampler is set
     std::shared_ptr<Sampler> shared_sampler;  // kept across requests (chat: penalties and RNG go on)
-    size_t sampler_seen = 0;        // prompt tokens shared_sampler has already accepted
-    int64_t max_tokens = -1;        // -1: until end of generation or the context end
-    std::vector<std::string> stop;  // stop strings
-    bool ignore_eos = false;        // end-of-generation ids do not stop
+    size_t sampler_seen = 0;                  // prompt tokens shared_sampler has already accepted
+    int64_t max_tokens = -1;                  // -1: until end of generation or the context end
+    std::vector<std::string> stop;            // stop strings
+    bool ignore_eos = false;                  // end-of-generation ids do not stop
     // Output constrained to this grammar from the first generated token: each step only tokens the grammar
     // accepts next, and end-of-generation only where it may end (needs a tokenizer; not with ignore_eos).
     std::shared_ptr<const Grammar> grammar;
-    int n_logprobs = -1;            // -1: none; 0..kMaxTopLogprobs: each token's logprob and that many alternatives
+    int n_logprobs = -1;  // -1: none; 0..kMaxTopLogprobs: each token's logprob and that many alternatives
     // With n_logprobs >= 0: each output token's log-probabilities, just before on_text gets its text.
     std::function<void(const TokenLogprob&)> on_logprob;
 };
@@ -58,7 +58,7 @@ struct GenOutcome {
     int32_t end_token = -1;       // with EndOfGeneration
     std::vector<int32_t> tokens;  // generated, without the end-of-generation token
     GenStats stats;
-    std::string error;            // with Error, and "cancelled" with Caller
+    std::string error;  // with Error, and "cancelled" with Caller
 };
 
 struct GenCallbacks {
@@ -73,10 +73,10 @@ struct BatcherOptions {
     int n_slots = 1;
     int64_t n_ctx = 4096;
     KvType kv_type = KvType::F32;
-    int64_t batch = 512;   // tokens per step (decode tokens first, then prompt chunks); INT64_MAX: whole prompts
-    bool no_batch = false; // one slot per step (round robin), for comparison with batching
-    int ctx_checkpoints = 0;        // state checkpoints kept per slot (end of each prompt); 0: none
-    size_t checkpoint_bytes = 0;    // memory bound of one slot's checkpoints
+    int64_t batch = 512;          // tokens per step (decode tokens first, then prompt chunks); INT64_MAX: whole prompts
+    bool no_batch = false;        // one slot per step (round robin), for comparison with batching
+    int ctx_checkpoints = 0;      // state checkpoints kept per slot (end of each prompt); 0: none
+    size_t checkpoint_bytes = 0;  // memory bound of one slot's checkpoints
 };
 
 class VocabTrie;
@@ -91,8 +91,9 @@ public:
     // Throws bf::Error for an empty prompt, one longer than the context, or ids out of the vocabulary.
     void check(const GenRequest& r) const;
     // Starts a request on a free slot: the one whose saved tokens, or one of whose checkpoints' tokens, are
-    // the longest prefix of the prompt (reused as is, or restored), else the least recently used one (reset). Requires free_slots() > 0; calls check().
-    // on_done may run inside admit (a fully reused prompt whose first sample stops it).
+    // the longest prefix of the prompt (reused as is, or restored), else the least recently used one (reset). Requires
+    // free_slots() > 0; calls check(). on_done may run inside admit (a fully reused prompt whose first sample stops
+    // it).
     void admit(GenRequest r, GenCallbacks cb);
     // One forward pass over every active slot; samples, streams and finishes requests.
     void step();

@@ -45,14 +45,16 @@ const StateCheckpoint* CheckpointStore::newest() const {
 
 bool CheckpointStore::add(StateCheckpoint cp) {
     if (max_count_ <= 0 || cp.bytes() > max_bytes_) return false;
-    cps_.erase(std::remove_if(cps_.begin(), cps_.end(), [&](const StateCheckpoint& c) { return c.tokens == cp.tokens; }),
-               cps_.end());
+    cps_.erase(
+        std::remove_if(cps_.begin(), cps_.end(), [&](const StateCheckpoint& c) { return c.tokens == cp.tokens; }),
+        cps_.end());
     cp.last_used = ++clock_;
     cps_.push_back(std::move(cp));
     size_t total = bytes();
     while (int(cps_.size()) > max_count_ || total > max_bytes_) {
-        auto lru = std::min_element(cps_.begin(), cps_.end(),
-                                    [](const StateCheckpoint& a, const StateCheckpoint& b) { return a.last_used < b.last_used; });
+        auto lru = std::min_element(cps_.begin(), cps_.end(), [](const StateCheckpoint& a, const StateCheckpoint& b) {
+            return a.last_used < b.last_used;
+        });
         total -= lru->bytes();
         cps_.erase(lru);
     }

@@ -34,7 +34,8 @@ KldBaseWriter::KldBaseWriter(const std::string& path, int64_t n_vocab, const Chu
     f_.reset(std::fopen(path.c_str(), "wb"));
     if (!f_) fail("cannot write " + path);
     std::vector<uint8_t> head(kKldBaseMagic, kKldBaseMagic + 8);
-    for (int64_t v : {int64_t(kKldBaseVersion), n_vocab, plan.n_ctx, plan.n_chunk, plan.first}) put_u32(head, uint32_t(v));
+    for (int64_t v : {int64_t(kKldBaseVersion), n_vocab, plan.n_ctx, plan.n_chunk, plan.first})
+        put_u32(head, uint32_t(v));
     const size_t n_tok = size_t(plan.n_chunk * plan.n_ctx);
     if (std::fwrite(head.data(), 1, head.size(), f_.get()) != head.size() ||
         std::fwrite(tokens.data(), 4, n_tok, f_.get()) != n_tok)
@@ -42,7 +43,8 @@ KldBaseWriter::KldBaseWriter(const std::string& path, int64_t n_vocab, const Chu
 }
 
 void KldBaseWriter::write_rows(const std::vector<uint8_t>& rows) {
-    if (chunks_left_ <= 0 || rows.size() != chunk_bytes_) fail("KldBaseWriter: a chunk of the wrong size or too many chunks");
+    if (chunks_left_ <= 0 || rows.size() != chunk_bytes_)
+        fail("KldBaseWriter: a chunk of the wrong size or too many chunks");
     if (std::fwrite(rows.data(), 1, rows.size(), f_.get()) != rows.size()) fail("short write to " + path_);
     --chunks_left_;
 }
@@ -78,12 +80,14 @@ KldBaseReader::KldBaseReader(const std::string& path) : path_(path) {
     const uint64_t n_rows = uint64_t(plan_.n_chunk * plan_.n_scored()), row = uint64_t(base_row_bytes(n_vocab_));
     const uint64_t rest = body - 4 * n_tok;
     if (n_rows > rest / row || rest != n_rows * row)
-        fail(strfmt("%s: size %llu does not match its header (%lld chunks of %lld tokens, vocabulary %lld)", path.c_str(),
-                    (unsigned long long)size, (long long)plan_.n_chunk, (long long)plan_.n_ctx, (long long)n_vocab_));
+        fail(strfmt("%s: size %llu does not match its header (%lld chunks of %lld tokens, vocabulary %lld)",
+                    path.c_str(), (unsigned long long)size, (long long)plan_.n_chunk, (long long)plan_.n_ctx,
+                    (long long)n_vocab_));
     tokens_.resize(size_t(n_tok));
     if (std::fread(tokens_.data(), 4, size_t(n_tok), f_.get()) != size_t(n_tok)) fail(path + ": truncated (token ids)");
     for (int32_t t : tokens_)
-        if (t < 0 || t >= n_vocab_) fail(strfmt("%s: token id %d outside its vocabulary of %lld", path.c_str(), t, (long long)n_vocab_));
+        if (t < 0 || t >= n_vocab_)
+            fail(strfmt("%s: token id %d outside its vocabulary of %lld", path.c_str(), t, (long long)n_vocab_));
     data_offset_ = kHeaderBytes + 4 * n_tok;
 }
 

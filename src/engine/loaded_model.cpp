@@ -17,7 +17,8 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::stri
     const auto t0 = std::chrono::steady_clock::now();
     auto file = std::make_shared<GgufFile>(GgufFile::open(path));
     if (check_tensors) check_tensors_finite(*file);
-    auto lm = std::unique_ptr<LoadedModel>(new LoadedModel{Model::from_gguf(file), load_tokenizer(*file), {}, {}, path, 0});
+    auto lm =
+        std::unique_ptr<LoadedModel>(new LoadedModel{Model::from_gguf(file), load_tokenizer(*file), {}, {}, path, 0});
     lm->eog = load_eog_ids(*file, lm->tok);
     if (!template_name.empty()) {
         if (std::filesystem::exists(template_name)) {
@@ -38,8 +39,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::stri
 }
 
 std::string render_prompt(const LoadedModel& lm, const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
-    if (lm.chat_template.empty())
-        fail("the model has no chat template: pass --chat-template NAME|FILE, or --raw");
+    if (lm.chat_template.empty()) fail("the model has no chat template: pass --chat-template NAME|FILE, or --raw");
     auto text = [&](int32_t id) { return id >= 0 ? lm.tok.token_to_piece(id) : std::string(); };
     return render_chat(lm.chat_template, msgs, add_generation_prompt, text(lm.tok.bos_id()), text(lm.tok.eos_id()));
 }

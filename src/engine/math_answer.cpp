@@ -69,7 +69,8 @@ std::optional<std::string> extract_answer(const std::string& reply) {
     if (!xs.empty()) return canonical(xs);
     static const std::regex num(R"(-?\d+(?:\.\d+)?)");
     std::string last;
-    for (auto it = std::sregex_iterator(tail.begin(), tail.end(), num); it != std::sregex_iterator(); ++it) last = it->str();
+    for (auto it = std::sregex_iterator(tail.begin(), tail.end(), num); it != std::sregex_iterator(); ++it)
+        last = it->str();
     if (last.empty()) return std::nullopt;
     return canonical(last);
 }

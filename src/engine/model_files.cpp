@@ -9,10 +9,12 @@ namespace bf {
 
 Tokenizer load_tokenizer(const GgufFile& f) {
     if (!f.find("tokenizer.ggml.tokens"))
-        fail("this GGUF has no tokenizer (convert from a checkpoint folder that has tokenizer.json), "
-             "or use `bitflash logits` with token ids");
+        fail(
+            "this GGUF has no tokenizer (convert from a checkpoint folder that has tokenizer.json), "
+            "or use `bitflash logits` with token ids");
     const std::string model = f.get_string("tokenizer.ggml.model");
-    if (model != "gpt2") fail("tokenizer model '" + model + "' is not supported (bitflash reads byte-level BPE, 'gpt2')");
+    if (model != "gpt2")
+        fail("tokenizer model '" + model + "' is not supported (bitflash reads byte-level BPE, 'gpt2')");
     TokenizerData d;
     d.tokens = f.get_str_array("tokenizer.ggml.tokens");
     d.token_type = f.find("tokenizer.ggml.token_type") ? f.get_i32_array("tokenizer.ggml.token_type")

@@ -10,7 +10,8 @@
 namespace bf {
 
 ChunkPlan plan_chunks(int64_t n_tokens, int64_t n_ctx, int64_t max_chunks) {
-    if (n_ctx < 3) fail(strfmt("the context size must be at least 3 (one scored token per chunk), not %lld", (long long)n_ctx));
+    if (n_ctx < 3)
+        fail(strfmt("the context size must be at least 3 (one scored token per chunk), not %lld", (long long)n_ctx));
     if (n_tokens < 2 * n_ctx)
         fail(strfmt("the text tokenizes to %lld tokens; a context of %lld needs at least %lld (two chunks)",
                     (long long)n_tokens, (long long)n_ctx, (long long)(2 * n_ctx)));
@@ -51,9 +52,7 @@ double log_sum_exp(const T* v, int64_t n, double max) {
     return max + std::log(s);
 }
 
-int32_t argmax_of(const float* v, int64_t n) {
-    return int32_t(std::max_element(v, v + n) - v);
-}
+int32_t argmax_of(const float* v, int64_t n) { return int32_t(std::max_element(v, v + n) - v); }
 
 // llama.cpp's mean and its standard error (zero below 11 samples).
 std::pair<double, double> mean_and_error(double sum, double sum2, int64_t n) {

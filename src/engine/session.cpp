@@ -6,7 +6,9 @@
 namespace bf {
 
 Session::Session(const Model& m, int64_t n_ctx, int64_t prefill_chunk, KvType kv_type)
-    : model_(m), state_(SequenceState::create(m.config, n_ctx, kv_type)), logits_(size_t(m.config.n_vocab)),
+    : model_(m),
+      state_(SequenceState::create(m.config, n_ctx, kv_type)),
+      logits_(size_t(m.config.n_vocab)),
       chunk_(prefill_chunk > 0 ? prefill_chunk : 512) {}
 
 const std::vector<float>& Session::feed(std::span<const int32_t> tokens) {

@@ -66,7 +66,8 @@ public:
     template <class T>
     void vec(std::vector<T>& v, size_t want, const char* what) {
         const uint64_t n = get<uint64_t>();
-        if (n != want) bad(strfmt("%s has %llu values, this model and context need %zu", what, (unsigned long long)n, want));
+        if (n != want)
+            bad(strfmt("%s has %llu values, this model and context need %zu", what, (unsigned long long)n, want));
         v.resize(want);
         bytes(v.data(), want * sizeof(T));
     }
@@ -195,7 +196,8 @@ StateFileContents read_state_file(const std::string& path, uint64_t fingerprint,
         if (buf.size() < 4 + 8 + 4 + 8) r.bad("truncated");
         uint32_t stored_crc;
         std::memcpy(&stored_crc, buf.data() + buf.size() - 4, 4);
-        if (crc32_update(0, buf.data(), buf.size() - 4) != stored_crc) r.bad("checksum mismatch (truncated or corrupted)");
+        if (crc32_update(0, buf.data(), buf.size() - 4) != stored_crc)
+            r.bad("checksum mismatch (truncated or corrupted)");
         if (r.get<uint64_t>() != fingerprint) r.bad("saved with another model");
         const uint32_t kv = r.get<uint32_t>();
         if (kv != uint32_t(st.kv_type))

@@ -93,19 +93,19 @@ struct GgufKv {
 
 struct GgufTensorInfo {
     std::string name;
-    uint32_t type = 0;         // raw ggml type id, validated by dtype_known()
-    std::vector<int64_t> ne;   // ne[0] innermost (reverse of the PyTorch shape)
-    uint64_t offset = 0;       // relative to the data section
+    uint32_t type = 0;        // raw ggml type id, validated by dtype_known()
+    std::vector<int64_t> ne;  // ne[0] innermost (reverse of the PyTorch shape)
+    uint64_t offset = 0;      // relative to the data section
     const uint8_t* data = nullptr;
     size_t nbytes = 0;
 
     DType dtype() const { return DType(type); }
-    int64_t rows() const;     // product of ne[1..]
-    int64_t numel() const;    // product of all ne
+    int64_t rows() const;   // product of ne[1..]
+    int64_t numel() const;  // product of all ne
 };
 
 constexpr uint32_t kGgufDefaultAlignment = 32;
-constexpr int kGgufMaxArrayDepth = 4;      // ARRAY nested at most this deep (1 = flat array)
+constexpr int kGgufMaxArrayDepth = 4;  // ARRAY nested at most this deep (1 = flat array)
 constexpr size_t kGgufMaxKeyLen = 65535;
 constexpr size_t kGgufMaxNameLen = 65535;  // reader bound; the writer keeps names < 64 for llama.cpp
 constexpr size_t kGgufWriterMaxNameLen = 63;

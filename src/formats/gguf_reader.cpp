@@ -30,19 +30,26 @@ namespace {
 // Smallest encoding of one value of each type, so a count can be bounded by the bytes left.
 uint64_t min_value_bytes(GgufType t) {
     switch (t) {
-        case GgufType::U8: case GgufType::I8: case GgufType::BOOL: return 1;
-        case GgufType::U16: case GgufType::I16: return 2;
-        case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-        case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
-        case GgufType::STRING: return 8;   // u64 length
-        case GgufType::ARRAY: return 12;   // u32 elem type + u64 count
+        case GgufType::U8:
+        case GgufType::I8:
+        case GgufType::BOOL: return 1;
+        case GgufType::U16:
+        case GgufType::I16: return 2;
+        case GgufType::U32:
+        case GgufType::I32:
+        case GgufType::F32: return 4;
+        case GgufType::U64:
+        case GgufType::I64:
+        case GgufType::F64: return 8;
+        case GgufType::STRING: return 8;  // u64 length
+        case GgufType::ARRAY: return 12;  // u32 elem type + u64 count
     }
     return 1;
 }
 
 bool valid_type(uint32_t t) { return t <= uint32_t(GgufType::F64); }
 
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // empty key, type, 1-byte value
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                  // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // empty name, n_dims, one ne, type, offset
 // Elements per tensor: 2^61 keeps bytes (at most 4 per element for known types) below 2^63.
 constexpr int64_t kMaxTensorElems = int64_t(1) << 61;
@@ -235,7 +242,8 @@ void GgufFile::parse() {
     version_ = c.get<uint32_t>("version");
     if (version_ != 2 && version_ != 3) {
         if ((version_ & 0xffffu) == 0 && version_ != 0)
-            fail(strfmt("GGUF version %u unsupported (a big-endian file? only little-endian v2/v3 are read)", version_));
+            fail(
+                strfmt("GGUF version %u unsupported (a big-endian file? only little-endian v2/v3 are read)", version_));
         fail(strfmt("GGUF version %u unsupported (only 2 and 3)", version_));
     }
     const uint64_t n_tensors = c.get<uint64_t>("tensor count");
@@ -267,8 +275,7 @@ void GgufFile::parse() {
     }
 
     if (const GgufValue* a = find("general.alignment")) {
-        if (a->type != GgufType::U32)
-            fail(strfmt("general.alignment must be u32, got %s", gguf_type_name(a->type)));
+        if (a->type != GgufType::U32) fail(strfmt("general.alignment must be u32, got %s", gguf_type_name(a->type)));
         if (a->u < 8 || (a->u & (a->u - 1)) != 0)
             fail(strfmt("general.alignment %llu is not a power of two >= 8", (unsigned long long)a->u));
         alignment_ = uint32_t(a->u);
@@ -355,9 +362,7 @@ uint64_t GgufFile::get_u64(const std::string& key) const {
 uint32_t GgufFile::get_u32(const std::string& key) const {
     return keyed(key, [&] { return get(key).as_u32(); });
 }
-uint32_t GgufFile::get_u32_or(const std::string& key, uint32_t def) const {
-    return find(key) ? get_u32(key) : def;
-}
+uint32_t GgufFile::get_u32_or(const std::string& key, uint32_t def) const { return find(key) ? get_u32(key) : def; }
 int32_t GgufFile::get_i32(const std::string& key) const {
     return keyed(key, [&] { return get(key).as_i32(); });
 }

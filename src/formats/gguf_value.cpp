@@ -76,17 +76,61 @@ std::vector<T> int_array_checked(const GgufValue& v, const char* expected) {
 
 }  // namespace
 
-GgufValue GgufValue::u8(uint8_t x) { auto v = scalar(GgufType::U8); v.u = x; return v; }
-GgufValue GgufValue::u16(uint16_t x) { auto v = scalar(GgufType::U16); v.u = x; return v; }
-GgufValue GgufValue::u32(uint32_t x) { auto v = scalar(GgufType::U32); v.u = x; return v; }
-GgufValue GgufValue::u64(uint64_t x) { auto v = scalar(GgufType::U64); v.u = x; return v; }
-GgufValue GgufValue::i8(int8_t x) { auto v = scalar(GgufType::I8); v.i = x; return v; }
-GgufValue GgufValue::i16(int16_t x) { auto v = scalar(GgufType::I16); v.i = x; return v; }
-GgufValue GgufValue::i32(int32_t x) { auto v = scalar(GgufType::I32); v.i = x; return v; }
-GgufValue GgufValue::i64(int64_t x) { auto v = scalar(GgufType::I64); v.i = x; return v; }
-GgufValue GgufValue::f32(float x) { auto v = scalar(GgufType::F32); v.f = x; return v; }
-GgufValue GgufValue::f64(double x) { auto v = scalar(GgufType::F64); v.f = x; return v; }
-GgufValue GgufValue::boolean(bool x) { auto v = scalar(GgufType::BOOL); v.b = x; return v; }
+GgufValue GgufValue::u8(uint8_t x) {
+    auto v = scalar(GgufType::U8);
+    v.u = x;
+    return v;
+}
+GgufValue GgufValue::u16(uint16_t x) {
+    auto v = scalar(GgufType::U16);
+    v.u = x;
+    return v;
+}
+GgufValue GgufValue::u32(uint32_t x) {
+    auto v = scalar(GgufType::U32);
+    v.u = x;
+    return v;
+}
+GgufValue GgufValue::u64(uint64_t x) {
+    auto v = scalar(GgufType::U64);
+    v.u = x;
+    return v;
+}
+GgufValue GgufValue::i8(int8_t x) {
+    auto v = scalar(GgufType::I8);
+    v.i = x;
+    return v;
+}
+GgufValue GgufValue::i16(int16_t x) {
+    auto v = scalar(GgufType::I16);
+    v.i = x;
+    return v;
+}
+GgufValue GgufValue::i32(int32_t x) {
+    auto v = scalar(GgufType::I32);
+    v.i = x;
+    return v;
+}
+GgufValue GgufValue::i64(int64_t x) {
+    auto v = scalar(GgufType::I64);
+    v.i = x;
+    return v;
+}
+GgufValue GgufValue::f32(float x) {
+    auto v = scalar(GgufType::F32);
+    v.f = x;
+    return v;
+}
+GgufValue GgufValue::f64(double x) {
+    auto v = scalar(GgufType::F64);
+    v.f = x;
+    return v;
+}
+GgufValue GgufValue::boolean(bool x) {
+    auto v = scalar(GgufType::BOOL);
+    v.b = x;
+    return v;
+}
 GgufValue GgufValue::string(std::string s) {
     auto v = scalar(GgufType::STRING);
     v.str = std::move(s);
@@ -135,12 +179,18 @@ GgufValue GgufValue::array(GgufType elem, const std::vector<GgufValue>& items) {
         const GgufValue& it = items[k];
         if (it.type != elem)
             fail(strfmt("array of %s: element %zu has type %s", gguf_type_name(elem), k, gguf_type_name(it.type)));
-        if (elem == GgufType::STRING) v.strs.push_back(it.str);
-        else if (elem == GgufType::ARRAY) v.arr.push_back(it);
-        else if (is_float_type(elem)) v.floats.push_back(it.f);
-        else if (elem == GgufType::BOOL) v.ints.push_back(it.b ? 1 : 0);
-        else if (is_unsigned_type(elem)) v.ints.push_back(int64_t(it.u));
-        else v.ints.push_back(it.i);
+        if (elem == GgufType::STRING)
+            v.strs.push_back(it.str);
+        else if (elem == GgufType::ARRAY)
+            v.arr.push_back(it);
+        else if (is_float_type(elem))
+            v.floats.push_back(it.f);
+        else if (elem == GgufType::BOOL)
+            v.ints.push_back(it.b ? 1 : 0);
+        else if (is_unsigned_type(elem))
+            v.ints.push_back(int64_t(it.u));
+        else
+            v.ints.push_back(it.i);
     }
     return v;
 }
@@ -161,10 +211,14 @@ GgufValue GgufValue::at(size_t idx) const {
     if (elem_type == GgufType::STRING) return string(strs[idx]);
     if (elem_type == GgufType::ARRAY) return arr[idx];
     GgufValue v = scalar(elem_type);
-    if (is_float_type(elem_type)) v.f = floats[idx];
-    else if (elem_type == GgufType::BOOL) v.b = ints[idx] != 0;
-    else if (is_unsigned_type(elem_type)) v.u = uint64_t(ints[idx]);
-    else v.i = ints[idx];
+    if (is_float_type(elem_type))
+        v.f = floats[idx];
+    else if (elem_type == GgufType::BOOL)
+        v.b = ints[idx] != 0;
+    else if (is_unsigned_type(elem_type))
+        v.u = uint64_t(ints[idx]);
+    else
+        v.i = ints[idx];
     return v;
 }
 
@@ -189,8 +243,7 @@ int64_t GgufValue::as_i64() const {
 
 uint32_t GgufValue::as_u32() const {
     const uint64_t x = as_u64();
-    if (x > std::numeric_limits<uint32_t>::max())
-        fail(strfmt("value %llu does not fit in u32", (unsigned long long)x));
+    if (x > std::numeric_limits<uint32_t>::max()) fail(strfmt("value %llu does not fit in u32", (unsigned long long)x));
     return uint32_t(x);
 }
 
@@ -238,9 +291,16 @@ static bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof 
 bool GgufValue::operator==(const GgufValue& o) const {
     if (type != o.type) return false;
     switch (type) {
-        case GgufType::U8: case GgufType::U16: case GgufType::U32: case GgufType::U64: return u == o.u;
-        case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64: return i == o.i;
-        case GgufType::F32: case GgufType::F64: return same_double(f, o.f);
+        case GgufType::U8:
+        case GgufType::U16:
+        case GgufType::U32:
+        case GgufType::U64: return u == o.u;
+        case GgufType::I8:
+        case GgufType::I16:
+        case GgufType::I32:
+        case GgufType::I64: return i == o.i;
+        case GgufType::F32:
+        case GgufType::F64: return same_double(f, o.f);
         case GgufType::BOOL: return b == o.b;
         case GgufType::STRING: return str == o.str;
         case GgufType::ARRAY:

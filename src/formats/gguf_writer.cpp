@@ -140,8 +140,7 @@ void GgufWriter::begin_data() {
 void GgufWriter::write_tensor_data(const void* data, size_t n) {
     if (stage_ != Stage::Data) fail("GGUF writer: write_tensor_data() outside begin_data()..finish()");
     if (n == 0) return;
-    if (cur_ >= tensors_.size())
-        fail(strfmt("GGUF writer: %zu bytes written after all tensor data was complete", n));
+    if (cur_ >= tensors_.size()) fail(strfmt("GGUF writer: %zu bytes written after all tensor data was complete", n));
     Pending& t = tensors_[cur_];
     if (n > t.nbytes - cur_written_)
         fail(strfmt("GGUF writer: tensor '%s': write of %zu bytes exceeds the %llu bytes left of its %llu",
@@ -216,17 +215,45 @@ void GgufWriter::put_string(const std::string& s) {
 
 void GgufWriter::put_value(const GgufValue& v, int depth) {
     switch (v.type) {
-        case GgufType::U8: { uint8_t x = uint8_t(v.u); put(&x, 1); break; }
-        case GgufType::I8: { int8_t x = int8_t(v.i); put(&x, 1); break; }
-        case GgufType::U16: { uint16_t x = uint16_t(v.u); put(&x, 2); break; }
-        case GgufType::I16: { int16_t x = int16_t(v.i); put(&x, 2); break; }
+        case GgufType::U8: {
+            uint8_t x = uint8_t(v.u);
+            put(&x, 1);
+            break;
+        }
+        case GgufType::I8: {
+            int8_t x = int8_t(v.i);
+            put(&x, 1);
+            break;
+        }
+        case GgufType::U16: {
+            uint16_t x = uint16_t(v.u);
+            put(&x, 2);
+            break;
+        }
+        case GgufType::I16: {
+            int16_t x = int16_t(v.i);
+            put(&x, 2);
+            break;
+        }
         case GgufType::U32: put_u32(uint32_t(v.u)); break;
-        case GgufType::I32: { int32_t x = int32_t(v.i); put(&x, 4); break; }
+        case GgufType::I32: {
+            int32_t x = int32_t(v.i);
+            put(&x, 4);
+            break;
+        }
         case GgufType::U64: put_u64(v.u); break;
         case GgufType::I64: put_u64(uint64_t(v.i)); break;
-        case GgufType::F32: { float x = float(v.f); put(&x, 4); break; }
+        case GgufType::F32: {
+            float x = float(v.f);
+            put(&x, 4);
+            break;
+        }
         case GgufType::F64: put(&v.f, 8); break;
-        case GgufType::BOOL: { uint8_t x = v.b ? 1 : 0; put(&x, 1); break; }
+        case GgufType::BOOL: {
+            uint8_t x = v.b ? 1 : 0;
+            put(&x, 1);
+            break;
+        }
         case GgufType::STRING: put_string(v.str); break;
         case GgufType::ARRAY: {
             put_u32(uint32_t(v.elem_type));
@@ -240,7 +267,10 @@ void GgufWriter::put_value(const GgufValue& v, int depth) {
                     for (const auto& a : v.arr) put_value(a, depth + 1);
                     break;
                 case GgufType::F32:
-                    for (double d : v.floats) { float x = float(d); put(&x, 4); }
+                    for (double d : v.floats) {
+                        float x = float(d);
+                        put(&x, 4);
+                    }
                     break;
                 case GgufType::F64:
                     for (double d : v.floats) put(&d, 8);

@@ -83,9 +83,12 @@ json parse_json(const std::string& text, const std::string& what) {
 // A non-negative JSON integer (not a float) within max.
 uint64_t json_uint(const json& v, uint64_t max, const char* what) {
     uint64_t x;
-    if (v.is_number_unsigned()) x = v.get<uint64_t>();
-    else if (v.is_number_integer() && v.get<int64_t>() >= 0) x = uint64_t(v.get<int64_t>());
-    else fail(strfmt("%s must be a non-negative integer", what));
+    if (v.is_number_unsigned())
+        x = v.get<uint64_t>();
+    else if (v.is_number_integer() && v.get<int64_t>() >= 0)
+        x = uint64_t(v.get<int64_t>());
+    else
+        fail(strfmt("%s must be a non-negative integer", what));
     if (x > max) fail(strfmt("%s = %llu exceeds %llu", what, (unsigned long long)x, (unsigned long long)max));
     return x;
 }
@@ -113,7 +116,9 @@ int64_t StTensor::cols() const {
 }
 
 SafetensorsSet::SafetensorsSet(SafetensorsSet&& o) noexcept
-    : paths_(std::move(o.paths_)), fds_(std::move(o.fds_)), sizes_(std::move(o.sizes_)),
+    : paths_(std::move(o.paths_)),
+      fds_(std::move(o.fds_)),
+      sizes_(std::move(o.sizes_)),
       tensors_(std::move(o.tensors_)) {
     o.fds_.clear();
 }
@@ -153,7 +158,8 @@ void SafetensorsSet::add_file(const std::string& path, std::map<std::string, StT
     sizes_.push_back(size);
     const std::string where = "safetensors '" + path + "'";
 
-    if (size < 8) fail(strfmt("%s: file of %llu bytes is too short for a header", where.c_str(), (unsigned long long)size));
+    if (size < 8)
+        fail(strfmt("%s: file of %llu bytes is too short for a header", where.c_str(), (unsigned long long)size));
     uint64_t hlen;
     pread_full(fd, &hlen, 8, 0, path);
     if (hlen > kMaxHeaderBytes || hlen > size - 8)
@@ -195,7 +201,8 @@ void SafetensorsSet::add_file(const std::string& path, std::map<std::string, StT
             if (e < b) fail(strfmt("data_offsets end %llu < begin %llu", (unsigned long long)e, (unsigned long long)b));
             if (e - b != uint64_t(numel) * uint64_t(esize))
                 fail(strfmt("data_offsets span %llu bytes but %lld %s elements need %llu", (unsigned long long)(e - b),
-                            (long long)numel, t.dtype.c_str(), (unsigned long long)(uint64_t(numel) * uint64_t(esize))));
+                            (long long)numel, t.dtype.c_str(),
+                            (unsigned long long)(uint64_t(numel) * uint64_t(esize))));
             t.offset = data_start + b;
             t.nbytes = e - b;
             (*out)[name] = std::move(t);
@@ -241,7 +248,8 @@ SafetensorsSet SafetensorsSet::open(const std::string& path) {
     // Each shard is opened once; the weight map decides which tensors the set exposes.
     std::map<std::string, std::map<std::string, StTensor>> shards;
     for (const auto& [name, file] : j["weight_map"].items()) {
-        if (!file.is_string()) fail(strfmt("'%s': weight_map entry for '%s' is not a string", index.c_str(), name.c_str()));
+        if (!file.is_string())
+            fail(strfmt("'%s': weight_map entry for '%s' is not a string", index.c_str(), name.c_str()));
         const std::string f = file.get<std::string>();
         if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos)
             fail(strfmt("'%s': tensor '%s' names an invalid shard file '%s'", index.c_str(), name.c_str(), f.c_str()));
@@ -282,7 +290,8 @@ const StTensor& SafetensorsSet::tensor(const std::string& name) const {
 }
 
 void SafetensorsSet::read_raw(const StTensor& t, uint64_t byte_offset, uint64_t n, void* out) const {
-    if (t.file < 0 || size_t(t.file) >= fds_.size()) fail(strfmt("tensor '%s' does not belong to this set", t.name.c_str()));
+    if (t.file < 0 || size_t(t.file) >= fds_.size())
+        fail(strfmt("tensor '%s' does not belong to this set", t.name.c_str()));
     if (byte_offset > t.nbytes || n > t.nbytes - byte_offset)
         fail(strfmt("tensor '%s': read of %llu bytes at %llu is outside its %llu bytes", t.name.c_str(),
                     (unsigned long long)n, (unsigned long long)byte_offset, (unsigned long long)t.nbytes));
@@ -292,7 +301,8 @@ void SafetensorsSet::read_raw(const StTensor& t, uint64_t byte_offset, uint64_t 
 void SafetensorsSet::read_rows_f32(const StTensor& t, int64_t row0, int64_t n_rows, float* out) const {
     const bool f32 = t.dtype == "F32", f16 = t.dtype == "F16", bf16 = t.dtype == "BF16";
     if (!f32 && !f16 && !bf16)
-        fail(strfmt("tensor '%s': dtype %s cannot be read as f32 (F32, F16, BF16 only)", t.name.c_str(), t.dtype.c_str()));
+        fail(strfmt("tensor '%s': dtype %s cannot be read as f32 (F32, F16, BF16 only)", t.name.c_str(),
+                    t.dtype.c_str()));
     const int64_t rows = t.rows();
     if (row0 < 0 || n_rows < 0 || row0 > rows || n_rows > rows - row0)
         fail(strfmt("tensor '%s': rows [%lld, +%lld) outside its %lld rows", t.name.c_str(), (long long)row0,

@@ -32,8 +32,10 @@ T load(const uint8_t* p) {
 // Byte offsets of the f16 scales inside one block of each quantized type (formats-and-conventions.md §2).
 std::vector<size_t> f16_scale_offsets(DType t) {
     switch (t) {
-        case DType::Q8_0: case DType::Q4_0: return {0};
-        case DType::Q4_K: case DType::Q5_K: return {0, 2};  // d, dmin
+        case DType::Q8_0:
+        case DType::Q4_0: return {0};
+        case DType::Q4_K:
+        case DType::Q5_K: return {0, 2};  // d, dmin
         case DType::Q6_K: return {208};
         case DType::TQ1_0: return {52};
         case DType::TQ2_0: return {64};
@@ -47,7 +49,8 @@ std::string find_nonfinite(DType type, const uint8_t* data, size_t nbytes) {
     switch (type) {
         case DType::F32:
             for (size_t i = 0; i + 4 <= nbytes; i += 4)
-                if (const char* c = classify_f32(load<uint32_t>(data + i))) return strfmt("element %zu is %s", i / 4, c);
+                if (const char* c = classify_f32(load<uint32_t>(data + i)))
+                    return strfmt("element %zu is %s", i / 4, c);
             return "";
         case DType::F16:
         case DType::BF16:
@@ -59,7 +62,8 @@ std::string find_nonfinite(DType type, const uint8_t* data, size_t nbytes) {
             return "";
         case DType::I2_S:  // one f32 scale in the 32-byte tail
             if (nbytes >= 32)
-                if (const char* c = classify_f32(load<uint32_t>(data + nbytes - 32))) return strfmt("the tensor's scale is %s", c);
+                if (const char* c = classify_f32(load<uint32_t>(data + nbytes - 32)))
+                    return strfmt("the tensor's scale is %s", c);
             return "";
         default: break;
     }

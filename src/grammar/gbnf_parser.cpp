@@ -39,8 +39,10 @@ private:
     [[noreturn]] void error(const std::string& msg, size_t at) const {
         size_t line = 1, col = 1;
         for (size_t i = 0; i < at && i < t_.size(); ++i) {
-            if (t_[i] == '\n') ++line, col = 1;
-            else ++col;
+            if (t_[i] == '\n')
+                ++line, col = 1;
+            else
+                ++col;
         }
         fail(strfmt("grammar: %s at line %zu, column %zu", msg.c_str(), line, col));
     }
@@ -53,11 +55,14 @@ private:
     void skip_space(bool newlines) {
         while (!at_end()) {
             const char c = peek();
-            if (c == ' ' || c == '\t') ++pos_;
+            if (c == ' ' || c == '\t')
+                ++pos_;
             else if (c == '#') {
                 while (!at_end() && peek() != '\n') ++pos_;
-            } else if (newlines && (c == '\n' || c == '\r')) ++pos_;
-            else break;
+            } else if (newlines && (c == '\n' || c == '\r'))
+                ++pos_;
+            else
+                break;
         }
     }
 
@@ -152,7 +157,10 @@ private:
         uint32_t v = 0;
         for (int i = 0; i < digits; ++i, ++pos_) {
             const char c = peek();
-            const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            const int d = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
             if (d < 0) error(strfmt("expected %d hex digits", digits));
             v = v * 16 + uint32_t(d);
         }
@@ -174,7 +182,13 @@ private:
             case 't': return '\t';
             case 'n': return '\n';
             case 'r': return '\r';
-            case '\\': case '"': case '[': case ']': case '-': case '^': case '/': return uint32_t(e);
+            case '\\':
+            case '"':
+            case '[':
+            case ']':
+            case '-':
+            case '^':
+            case '/': return uint32_t(e);
             default: error(strfmt("unknown escape '\\%c'", e));
         }
     }
@@ -278,9 +292,12 @@ private:
     void parse_repetition(uint32_t id, Alt& alt, size_t item) {
         int lo, hi;  // hi -1: unbounded
         const char c = peek();
-        if (c == '*') lo = 0, hi = -1, ++pos_;
-        else if (c == '+') lo = 1, hi = -1, ++pos_;
-        else if (c == '?') lo = 0, hi = 1, ++pos_;
+        if (c == '*')
+            lo = 0, hi = -1, ++pos_;
+        else if (c == '+')
+            lo = 1, hi = -1, ++pos_;
+        else if (c == '?')
+            lo = 0, hi = 1, ++pos_;
         else if (c == '{') {
             ++pos_;
             skip_space(false);

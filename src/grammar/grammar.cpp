@@ -32,7 +32,7 @@ void check_no_left_recursion(const Grammar& g) {
                 starts[r].push_back(g.elems[p].rule);
                 if (!nullable[g.elems[p].rule]) break;
             }
-    std::vector<int> color(n, 0);  // 0 new, 1 on the path, 2 done
+    std::vector<int> color(n, 0);                   // 0 new, 1 on the path, 2 done
     std::vector<std::pair<uint32_t, size_t>> path;  // rule, next edge
     for (size_t r0 = 0; r0 < n; ++r0) {
         if (color[r0]) continue;
@@ -57,7 +57,8 @@ void check_no_left_recursion(const Grammar& g) {
 
 bool Grammar::chars_match(const GrammarElem& e, uint32_t cp) const {
     bool in = false;
-    for (uint32_t i = e.ranges_begin; i < e.ranges_end && !in; ++i) in = ranges[i].first <= cp && cp <= ranges[i].second;
+    for (uint32_t i = e.ranges_begin; i < e.ranges_end && !in; ++i)
+        in = ranges[i].first <= cp && cp <= ranges[i].second;
     return in != e.negate;
 }
 
@@ -73,9 +74,12 @@ bool Grammar::chars_may_match(const GrammarElem& e, uint32_t lo, uint32_t hi) co
 std::string gbnf_literal(std::string_view s) {
     std::string out = "\"";
     for (unsigned char c : s) {
-        if (c == '"' || c == '\\') out += '\\', out += char(c);
-        else if (c < 0x20 || c == 0x7f) out += strfmt("\\x%02X", c);
-        else out += char(c);
+        if (c == '"' || c == '\\')
+            out += '\\', out += char(c);
+        else if (c < 0x20 || c == 0x7f)
+            out += strfmt("\\x%02X", c);
+        else
+            out += char(c);
     }
     return out + "\"";
 }

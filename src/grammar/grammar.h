@@ -12,14 +12,14 @@ namespace bf {
 // Limits on untrusted grammars (beyond them parse_gbnf throws bf::Error naming the limit).
 constexpr size_t kMaxGrammarBytes = 256 * 1024;
 constexpr size_t kMaxGrammarElements = 200000;  // after repetitions are expanded
-constexpr int kMaxGrammarNesting = 64;           // nested groups
-constexpr int kMaxGrammarRepeat = 1000;          // the m and n of {m,n}
+constexpr int kMaxGrammarNesting = 64;          // nested groups
+constexpr int kMaxGrammarRepeat = 1000;         // the m and n of {m,n}
 
 struct GrammarElem {
     enum Kind : uint8_t { End, Chars, Ref };
     Kind kind = End;
-    bool negate = false;   // Chars: matches code points in none of the ranges ('.' = negated, no ranges)
-    uint32_t rule = 0;     // Ref: the rule's index
+    bool negate = false;  // Chars: matches code points in none of the ranges ('.' = negated, no ranges)
+    uint32_t rule = 0;    // Ref: the rule's index
     uint32_t ranges_begin = 0, ranges_end = 0;  // Chars: [begin, end) in Grammar::ranges
 };
 

@@ -20,8 +20,9 @@ const std::map<std::string, std::string>& primitives() {
     static const std::map<std::string, std::string> p = {
         {"ws", "| \" \" | \"\\n\" [ \\t]{0,20}"},
         // \u escapes outside the surrogates (strict parsers refuse a lone one); other characters go as UTF-8.
-        {"char", "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | "
-                 "[dD] [0-7] [0-9a-fA-F]{2}))"},
+        {"char",
+         "[^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | "
+         "[dD] [0-7] [0-9a-fA-F]{2}))"},
         {"string", "\"\\\"\" char* \"\\\"\" ws"},
         {"integral-part", "[0] | [1-9] [0-9]{0,15}"},
         {"integer", "\"-\"? integral-part ws"},
@@ -58,9 +59,14 @@ private:
         if (rules_.count(name)) return name;
         rules_[name] = primitives().at(name);
         static const std::map<std::string, std::vector<std::string>> uses = {
-            {"string", {"char", "ws"}}, {"integer", {"integral-part", "ws"}}, {"number", {"integral-part", "ws"}},
-            {"boolean", {"ws"}}, {"null", {"ws"}}, {"value", {"object", "array", "string", "number", "boolean", "null"}},
-            {"object", {"ws", "string", "value"}}, {"array", {"ws", "value"}}};
+            {"string", {"char", "ws"}},
+            {"integer", {"integral-part", "ws"}},
+            {"number", {"integral-part", "ws"}},
+            {"boolean", {"ws"}},
+            {"null", {"ws"}},
+            {"value", {"object", "array", "string", "number", "boolean", "null"}},
+            {"object", {"ws", "string", "value"}},
+            {"array", {"ws", "value"}}};
         if (auto it = uses.find(name); it != uses.end())
             for (const auto& u : it->second) prim(u);
         return name;
@@ -106,14 +112,19 @@ private:
             return prim("value");
         }
         if (!s.is_object()) fail("json_schema: a schema must be an object or a boolean");
-        static const std::set<std::string> known = {
-            "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "oneOf",
-            "minItems", "maxItems", "minLength", "maxLength", "$ref", "$defs", "definitions", "title", "description",
-            "default", "examples", "$schema", "$id", "$comment"};
+        static const std::set<std::string> known = {"type",      "properties",  "required", "additionalProperties",
+                                                    "items",     "enum",        "const",    "anyOf",
+                                                    "oneOf",     "minItems",    "maxItems", "minLength",
+                                                    "maxLength", "$ref",        "$defs",    "definitions",
+                                                    "title",     "description", "default",  "examples",
+                                                    "$schema",   "$id",         "$comment"};
         for (const auto& [k, v] : s.items())
             if (!known.count(k)) fail("json_schema: keyword '" + k + "' is not supported");
         if (s.contains("$ref")) return ref(s["$ref"], depth);
-        if (s.contains("const")) { prim("ws"); return define(hint, literal(s["const"])); }
+        if (s.contains("const")) {
+            prim("ws");
+            return define(hint, literal(s["const"]));
+        }
         if (s.contains("enum")) {
             const json& e = s["enum"];
             if (!e.is_array() || e.empty()) fail("json_schema: 'enum' must be a non-empty array");
@@ -138,7 +149,8 @@ private:
         std::string body;
         for (const auto& one : t) {
             if (!one.is_string()) fail("json_schema: 'type' must be a string or a non-empty array of strings");
-            body += (body.empty() ? "" : " | ") + typed(s, one.get<std::string>(), hint + "-" + one.get<std::string>(), depth);
+            body += (body.empty() ? "" : " | ") +
+                    typed(s, one.get<std::string>(), hint + "-" + one.get<std::string>(), depth);
         }
         return define(hint, body);
     }
@@ -149,7 +161,8 @@ private:
         if (type == "string") {
             if (!s.contains("minLength") && !s.contains("maxLength")) return prim("string");
             prim("string");
-            return define(hint, "\"\\\"\" char" + bounds(count(s, "minLength", 0), count(s, "maxLength", -1)) + " \"\\\"\" ws");
+            return define(
+                hint, "\"\\\"\" char" + bounds(count(s, "minLength", 0), count(s, "maxLength", -1)) + " \"\\\"\" ws");
         }
         if (type == "number" || type == "integer" || type == "boolean" || type == "null") return prim(type);
         fail("json_schema: unknown type '" + type + "'");
@@ -162,9 +175,11 @@ private:
         std::string key;
         for (const char* prefix : {"#/$defs/", "#/definitions/"})
             if (target.rfind(prefix, 0) == 0) key = prefix;
-        if (key.empty()) fail("json_schema: '$ref' \"" + target + "\" is not supported (only #/$defs/... and #/definitions/...)");
+        if (key.empty())
+            fail("json_schema: '$ref' \"" + target + "\" is not supported (only #/$defs/... and #/definitions/...)");
         const std::string section = key.substr(2, key.size() - 3), name = target.substr(key.size());
-        if (!root_.is_object() || !root_.contains(section) || !root_[section].is_object() || !root_[section].contains(name))
+        if (!root_.is_object() || !root_.contains(section) || !root_[section].is_object() ||
+            !root_[section].contains(name))
             fail("json_schema: '$ref' \"" + target + "\" points to nothing");
         const std::string rule = new_name("def-" + name);
         refs_[target] = rule;  // before visiting, so that recursive schemas refer to the rule
@@ -178,7 +193,9 @@ private:
         if (s.contains("additionalProperties")) {
             const json& a = s["additionalProperties"];
             if (!a.is_boolean() || (a.get<bool>() && props && !props->empty()))
-                fail("json_schema: 'additionalProperties' other than false (or true without 'properties') is not supported");
+                fail(
+                    "json_schema: 'additionalProperties' other than false (or true without 'properties') is not "
+                    "supported");
         }
         if (!props || props->empty()) return prim("object");
         std::set<std::string> required;
@@ -205,7 +222,8 @@ private:
         for (size_t i = kvs.size(); i-- > 0;) {
             first = define(hint + "-first", req[i] ? kvs[i] + " " + rest : kvs[i] + " " + rest + " | " + first);
             if (i > 0)
-                rest = define(hint + "-rest", req[i] ? "\",\" ws " + kvs[i] + " " + rest : "(\",\" ws " + kvs[i] + ")? " + rest);
+                rest = define(hint + "-rest",
+                              req[i] ? "\",\" ws " + kvs[i] + " " + rest : "(\",\" ws " + kvs[i] + ")? " + rest);
         }
         const std::string body = "\"{\" ws " + first + " ";
         return define(hint, body + "\"}\" ws");

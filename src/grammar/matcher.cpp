@@ -17,7 +17,8 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> g) : g_(std::move(
 
 void GrammarMatcher::add_unique(GrammarState& out, const std::vector<uint32_t>& st) const {
     for (size_t i = 0; i < out.n_stacks(); ++i)
-        if (out.ends[i] - out.begin(i) == st.size() && std::equal(st.begin(), st.end(), out.elems.begin() + out.begin(i)))
+        if (out.ends[i] - out.begin(i) == st.size() &&
+            std::equal(st.begin(), st.end(), out.elems.begin() + out.begin(i)))
             return;
     if (out.n_stacks() >= kMaxGrammarStacks)
         fail(strfmt("grammar: too ambiguous here (more than %zu parse stacks)", kMaxGrammarStacks));
@@ -46,7 +47,8 @@ void GrammarMatcher::expand_seed(GrammarState& out) const {
         const uint32_t p = cur_.back();
         cur_.pop_back();
         if (el[p + 1].kind != GrammarElem::End) cur_.push_back(p + 1);
-        if (cur_.size() + 1 > kMaxGrammarStackDepth) fail(strfmt("grammar: nesting deeper than %zu", kMaxGrammarStackDepth));
+        if (cur_.size() + 1 > kMaxGrammarStackDepth)
+            fail(strfmt("grammar: nesting deeper than %zu", kMaxGrammarStackDepth));
         for (uint32_t a : g_->rule_alts[el[p].rule]) {
             work_elems_.insert(work_elems_.end(), cur_.begin(), cur_.end());
             if (el[a].kind != GrammarElem::End) work_elems_.push_back(a);
@@ -89,10 +91,14 @@ bool GrammarMatcher::step(const GrammarState& in, uint8_t b, GrammarState& out) 
         }
         out.elems = in.elems;
         out.ends = in.ends;
-        if (b >= 0xc2 && b <= 0xdf) out.need = 1, out.partial = b & 0x1f, out.min_cp = 0x80;
-        else if (b >= 0xe0 && b <= 0xef) out.need = 2, out.partial = b & 0x0f, out.min_cp = 0x800;
-        else if (b >= 0xf0 && b <= 0xf4) out.need = 3, out.partial = b & 0x07, out.min_cp = 0x10000;
-        else return false;  // a continuation byte without a lead, or a byte UTF-8 never uses
+        if (b >= 0xc2 && b <= 0xdf)
+            out.need = 1, out.partial = b & 0x1f, out.min_cp = 0x80;
+        else if (b >= 0xe0 && b <= 0xef)
+            out.need = 2, out.partial = b & 0x0f, out.min_cp = 0x800;
+        else if (b >= 0xf0 && b <= 0xf4)
+            out.need = 3, out.partial = b & 0x07, out.min_cp = 0x10000;
+        else
+            return false;  // a continuation byte without a lead, or a byte UTF-8 never uses
         return partial_viable(out);
     }
     if ((b & 0xc0) != 0x80) return false;

@@ -19,9 +19,9 @@ constexpr size_t kMaxGrammarStackDepth = 4096;
 struct GrammarState {
     std::vector<uint32_t> elems;  // positions in Grammar::elems; each stack's top (last) is a Chars element
     std::vector<uint32_t> ends;   // one per stack, distinct stacks only; an empty stack = complete
-    uint32_t partial = 0;  // bits of a UTF-8 character begun but not finished
-    uint8_t need = 0;      // its continuation bytes still to come
-    uint32_t min_cp = 0;   // smallest code point its length may encode (overlong forms are refused)
+    uint32_t partial = 0;         // bits of a UTF-8 character begun but not finished
+    uint8_t need = 0;             // its continuation bytes still to come
+    uint32_t min_cp = 0;          // smallest code point its length may encode (overlong forms are refused)
 
     size_t n_stacks() const { return ends.size(); }
     uint32_t begin(size_t i) const { return i ? ends[i - 1] : 0; }

@@ -74,4 +74,3 @@ size_t VocabTrie::allowed(const GrammarMatcher& m, std::vector<uint8_t>& mask) c
 }
 
 }  // namespace bf
-

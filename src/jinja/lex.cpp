@@ -11,7 +11,6 @@ namespace bf::jinja {
     fail(strfmt("chat template: syntax error at offset %zu: %s", off, msg.c_str()));
 }
 
-
 // Lexes expression tokens from src[pos] up to the closing delimiter ("}}" or "%}", optionally with
 // '-'); returns the tokens and sets pos past the delimiter and *strip_after.
 std::vector<Tok> lex_tag(const std::string& src, size_t& pos, const char* close, bool* strip_after) {
@@ -57,7 +56,9 @@ std::vector<Tok> lex_tag(const std::string& src, size_t& pos, const char* close,
                         case 'n': s += '\n'; break;
                         case 't': s += '\t'; break;
                         case 'r': s += '\r'; break;
-                        case '\\': case '\'': case '"': s += e; break;
+                        case '\\':
+                        case '\'':
+                        case '"': s += e; break;
                         default: s += '\\'; s += e;
                     }
                 } else {
@@ -84,8 +85,8 @@ std::vector<Piece> split_template(const std::string& src) {
     std::vector<Piece> out;
     const size_t n = src.size();
     size_t pos = 0;
-    bool strip_next = false;     // previous tag ended with '-'
-    bool trim_newline = false;   // previous tag was a block tag (trim_blocks)
+    bool strip_next = false;    // previous tag ended with '-'
+    bool trim_newline = false;  // previous tag was a block tag (trim_blocks)
     while (pos <= n) {
         size_t open = src.find('{', pos);
         while (open != std::string::npos && open + 1 < n && src[open + 1] != '{' && src[open + 1] != '%' &&

@@ -14,7 +14,8 @@ public:
 
     std::vector<Node> parse() {
         std::vector<Node> body = block(0);
-        if (i_ < pieces_.size()) syntax_error(pieces_[i_].off, strfmt("unexpected {%% %s %%}", keyword(pieces_[i_]).c_str()));
+        if (i_ < pieces_.size())
+            syntax_error(pieces_[i_].off, strfmt("unexpected {%% %s %%}", keyword(pieces_[i_]).c_str()));
         return body;
     }
 

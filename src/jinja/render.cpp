@@ -141,8 +141,7 @@ private:
         return r;
     }
     const Value& built(const Value& v, size_t off) {
-        if (v.bytes > lim_.max_output_bytes)
-            over(off, "bytes in one value", lim_.max_output_bytes, "max_output_bytes");
+        if (v.bytes > lim_.max_output_bytes) over(off, "bytes in one value", lim_.max_output_bytes, "max_output_bytes");
         charge(v.bytes, off);
         return v;
     }
@@ -161,7 +160,8 @@ private:
             return it == v.obj->end() ? Value() : it->second;
         }
         if ((v.kind == K::Array || v.kind == K::String) && key.kind == K::Int) {
-            const int64_t n = v.kind == K::Array ? static_cast<int64_t>(v.arr->size()) : static_cast<int64_t>(v.s.size());
+            const int64_t n =
+                v.kind == K::Array ? static_cast<int64_t>(v.arr->size()) : static_cast<int64_t>(v.s.size());
             const int64_t k = key.i < 0 ? key.i + n : key.i;
             if (k < 0 || k >= n) return Value();
             return v.kind == K::Array ? (*v.arr)[k] : Value::string(std::string(1, v.s[k]));
@@ -198,9 +198,12 @@ private:
                 if (e.name == "==") return Value::boolean(equal(a, b));
                 if (e.name == "!=") return Value::boolean(!equal(a, b));
                 int c;
-                if (a.kind == K::Int && b.kind == K::Int) c = a.i < b.i ? -1 : a.i > b.i;
-                else if (a.kind == K::String && b.kind == K::String) c = a.s.compare(b.s);
-                else eval_error(e.off, "'" + e.name + "' needs two numbers or two strings");
+                if (a.kind == K::Int && b.kind == K::Int)
+                    c = a.i < b.i ? -1 : a.i > b.i;
+                else if (a.kind == K::String && b.kind == K::String)
+                    c = a.s.compare(b.s);
+                else
+                    eval_error(e.off, "'" + e.name + "' needs two numbers or two strings");
                 if (e.name == "<") return Value::boolean(c < 0);
                 if (e.name == ">") return Value::boolean(c > 0);
                 if (e.name == "<=") return Value::boolean(c <= 0);
@@ -211,26 +214,38 @@ private:
                 const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
                 charge(b.bytes, e.off);
                 bool found = false;
-                if (b.kind == K::String && a.kind == K::String) found = b.s.find(a.s) != std::string::npos;
-                else if (b.kind == K::Object) found = a.kind == K::String && b.obj->count(a.s);
+                if (b.kind == K::String && a.kind == K::String)
+                    found = b.s.find(a.s) != std::string::npos;
+                else if (b.kind == K::Object)
+                    found = a.kind == K::String && b.obj->count(a.s);
                 else if (b.kind == K::Array)
                     for (const Value& x : *b.arr) found = found || equal(a, x);
-                else eval_error(e.off, "'in' needs a string, list or mapping on the right");
+                else
+                    eval_error(e.off, "'in' needs a string, list or mapping on the right");
                 return Value::boolean(e.op == Expr::In ? found : !found);
             }
             case Expr::Is:
             case Expr::IsNot: {
                 const Value a = eval(*e.args[0]);
                 bool r;
-                if (e.name == "none") r = a.kind == K::None;
-                else if (e.name == "defined") r = a.kind != K::Undefined;
-                else if (e.name == "undefined") r = a.kind == K::Undefined;
-                else if (e.name == "string") r = a.kind == K::String;
-                else if (e.name == "number" || e.name == "integer") r = a.kind == K::Int;
-                else if (e.name == "boolean") r = a.kind == K::Bool;
-                else if (e.name == "mapping") r = a.kind == K::Object;
-                else if (e.name == "sequence" || e.name == "iterable") r = a.kind == K::Array || a.kind == K::String;
-                else eval_error(e.off, "unknown test '" + e.name + "'");
+                if (e.name == "none")
+                    r = a.kind == K::None;
+                else if (e.name == "defined")
+                    r = a.kind != K::Undefined;
+                else if (e.name == "undefined")
+                    r = a.kind == K::Undefined;
+                else if (e.name == "string")
+                    r = a.kind == K::String;
+                else if (e.name == "number" || e.name == "integer")
+                    r = a.kind == K::Int;
+                else if (e.name == "boolean")
+                    r = a.kind == K::Bool;
+                else if (e.name == "mapping")
+                    r = a.kind == K::Object;
+                else if (e.name == "sequence" || e.name == "iterable")
+                    r = a.kind == K::Array || a.kind == K::String;
+                else
+                    eval_error(e.off, "unknown test '" + e.name + "'");
                 return Value::boolean(e.op == Expr::Is ? r : !r);
             }
             case Expr::Concat: {
@@ -251,15 +266,22 @@ private:
                     return built(Value::array(std::move(r)), e.off);
                 }
                 if (a.kind != K::Int || b.kind != K::Int)
-                    eval_error(e.off, "unsupported operand types for '" + e.name + "' (" + brief(a) + ", " + brief(b) + ")");
-                if ((e.name == "/" || e.name == "//" || e.name == "%") && b.i == 0) eval_error(e.off, "division by zero");
+                    eval_error(e.off,
+                               "unsupported operand types for '" + e.name + "' (" + brief(a) + ", " + brief(b) + ")");
+                if ((e.name == "/" || e.name == "//" || e.name == "%") && b.i == 0)
+                    eval_error(e.off, "division by zero");
                 int64_t r = 0;
                 bool overflow;
-                if (e.name == "+") overflow = __builtin_add_overflow(a.i, b.i, &r);
-                else if (e.name == "-") overflow = __builtin_sub_overflow(a.i, b.i, &r);
-                else if (e.name == "*") overflow = __builtin_mul_overflow(a.i, b.i, &r);
-                else if ((overflow = a.i == INT64_MIN && b.i == -1)) {}  // the one quotient that does not fit
-                else r = e.name == "%" ? a.i % b.i : a.i / b.i;     // integer division only: no floats here
+                if (e.name == "+")
+                    overflow = __builtin_add_overflow(a.i, b.i, &r);
+                else if (e.name == "-")
+                    overflow = __builtin_sub_overflow(a.i, b.i, &r);
+                else if (e.name == "*")
+                    overflow = __builtin_mul_overflow(a.i, b.i, &r);
+                else if ((overflow = a.i == INT64_MIN && b.i == -1)) {
+                }  // the one quotient that does not fit
+                else
+                    r = e.name == "%" ? a.i % b.i : a.i / b.i;  // integer division only: no floats here
                 if (overflow) eval_error(e.off, "integer overflow in '" + e.name + "'");
                 return Value::integer(r);
             }
@@ -271,7 +293,8 @@ private:
             case Expr::Filter: return filter(e);
             case Expr::Call: {
                 if (e.name == "raise_exception")
-                    eval_error(e.off, "template raised: " + (e.args.empty() ? std::string() : eval(*e.args[0]).str().substr(0, 1000)));
+                    eval_error(e.off, "template raised: " +
+                                          (e.args.empty() ? std::string() : eval(*e.args[0]).str().substr(0, 1000)));
                 eval_error(e.off, "unknown function '" + e.name + "'");
             }
             case Expr::Method: {
@@ -284,9 +307,10 @@ private:
                     const Value a = eval(*e.args[1]);
                     if (a.kind != K::String) eval_error(e.off, e.name + " needs a string argument");
                     charge(a.s.size(), e.off);
-                    const bool r = e.name == "startswith" ? v.s.compare(0, a.s.size(), a.s) == 0
-                                                          : v.s.size() >= a.s.size() &&
-                                                                v.s.compare(v.s.size() - a.s.size(), a.s.size(), a.s) == 0;
+                    const bool r =
+                        e.name == "startswith"
+                            ? v.s.compare(0, a.s.size(), a.s) == 0
+                            : v.s.size() >= a.s.size() && v.s.compare(v.s.size() - a.s.size(), a.s.size(), a.s) == 0;
                     return Value::boolean(r);
                 }
                 eval_error(e.off, "unsupported method '" + e.name + "'");

@@ -24,8 +24,28 @@ struct Tok {
 struct Expr;
 using ExprP = std::unique_ptr<Expr>;
 struct Expr {
-    enum Op { Lit, Var, Attr, Index, Not, Neg, And, Or, Cmp, In, NotIn, Arith, Concat, Is, IsNot, Filter,
-              Cond, List, Call, Method } op;
+    enum Op {
+        Lit,
+        Var,
+        Attr,
+        Index,
+        Not,
+        Neg,
+        And,
+        Or,
+        Cmp,
+        In,
+        NotIn,
+        Arith,
+        Concat,
+        Is,
+        IsNot,
+        Filter,
+        Cond,
+        List,
+        Call,
+        Method
+    } op;
     size_t off = 0;
     Value lit;
     std::string name;  // variable, attribute, operator, test, filter, function or method name
@@ -35,12 +55,11 @@ struct Expr {
 struct Node {
     enum Kind { Text, Output, For, If, Set } kind;
     size_t off = 0;
-    std::string text;                                    // Text; For/Set variable
-    ExprP expr;                                          // Output; For iterable; Set value
-    std::vector<Node> body, else_body;                   // For; If else
+    std::string text;                                           // Text; For/Set variable
+    ExprP expr;                                                 // Output; For iterable; Set value
+    std::vector<Node> body, else_body;                          // For; If else
     std::vector<std::pair<ExprP, std::vector<Node>>> branches;  // If / elif
 };
-
 
 // Parses a template (HF settings: trim_blocks and lstrip_blocks on). Throws bf::Error with the byte offset.
 std::vector<Node> parse_template(const std::string& src);

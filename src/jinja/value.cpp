@@ -18,7 +18,8 @@ Value Value::array(Array a) {
 Value Value::object(Object o) {
     Value v;
     v.kind = Kind::Object;
-    for (const auto& [key, x] : o) v.bytes += sizeof(Value) + key.size() + x.bytes, v.depth = std::max(v.depth, x.depth + 1);
+    for (const auto& [key, x] : o)
+        v.bytes += sizeof(Value) + key.size() + x.bytes, v.depth = std::max(v.depth, x.depth + 1);
     v.obj = std::make_shared<Object>(std::move(o));
     return v;
 }
@@ -29,7 +30,8 @@ bool equal(const Value& a, const Value& b) {
         return (a.kind == K::Int ? a.i : a.b) == (b.kind == K::Int ? b.i : b.b);
     if (a.kind != b.kind) return false;
     switch (a.kind) {
-        case K::Undefined: case K::None: return true;
+        case K::Undefined:
+        case K::None: return true;
         case K::String: return a.s == b.s;
         case K::Array:
             if (a.arr->size() != b.arr->size()) return false;

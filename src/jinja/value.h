@@ -24,9 +24,23 @@ struct Value {
     size_t bytes = 0;
     int depth = 0;
 
-    static Value none() { Value v; v.kind = Kind::None; return v; }
-    static Value boolean(bool x) { Value v; v.kind = Kind::Bool; v.b = x; return v; }
-    static Value integer(int64_t x) { Value v; v.kind = Kind::Int; v.i = x; return v; }
+    static Value none() {
+        Value v;
+        v.kind = Kind::None;
+        return v;
+    }
+    static Value boolean(bool x) {
+        Value v;
+        v.kind = Kind::Bool;
+        v.b = x;
+        return v;
+    }
+    static Value integer(int64_t x) {
+        Value v;
+        v.kind = Kind::Int;
+        v.i = x;
+        return v;
+    }
     static Value string(std::string x) {
         Value v;
         v.kind = Kind::String;
@@ -39,7 +53,8 @@ struct Value {
 
     bool truthy() const {
         switch (kind) {
-            case Kind::Undefined: case Kind::None: return false;
+            case Kind::Undefined:
+            case Kind::None: return false;
             case Kind::Bool: return b;
             case Kind::Int: return i != 0;
             case Kind::String: return !s.empty();

@@ -124,7 +124,8 @@ BF_SIMD_CLONES void values_keys(const Shape& sh, const float* v, const float* e,
 }
 
 // e^(s − mx[h]) in place over [j0, j1) and the per-head sums.
-BF_SIMD_CLONES void exp_rows(const Shape& sh, float* s, int64_t ld, int64_t j0, int64_t j1, const float* mx, float* sum) {
+BF_SIMD_CLONES void exp_rows(const Shape& sh, float* s, int64_t ld, int64_t j0, int64_t j1, const float* mx,
+                             float* sum) {
     for (int64_t h = 0; h < sh.n_head; ++h) {
         float* row = s + h * ld;
         const float m = mx[h];
@@ -507,7 +508,8 @@ void span_softmax(const KvScoreArgs& sa, KvScoresFn scores, int64_t b0, int64_t 
 }
 
 // One (maximum, sum) per head over spans [sp0, sp1): mt = max m, St = Σ e^(m − mt)·S. No spans: −inf, 0.
-BF_SIMD_CLONES void merge_spans(const float* m, const float* S, int64_t H, int64_t sp0, int64_t sp1, float* mt, float* St) {
+BF_SIMD_CLONES void merge_spans(const float* m, const float* S, int64_t H, int64_t sp0, int64_t sp1, float* mt,
+                                float* St) {
     for (int64_t h = 0; h < H; ++h) mt[h] = -INFINITY, St[h] = 0.0f;
     for (int64_t sp = sp0; sp < sp1; ++sp)
 #pragma omp simd
@@ -519,8 +521,8 @@ BF_SIMD_CLONES void merge_spans(const float* m, const float* S, int64_t H, int64
 
 // The values' coefficients of spans [sp0, sp1): e^(m_span − M)·f, f = 1/S (even heads) or λ/S (odd), so
 // the combined weight e1·c1 − e2·c2 is softmax1 − λ·softmax2 (kernel_api.h).
-BF_SIMD_CLONES void span_coefficients(const float* m, const float* M, const float* f, int64_t H, int64_t sp0, int64_t sp1,
-                                      float* coef) {
+BF_SIMD_CLONES void span_coefficients(const float* m, const float* M, const float* f, int64_t H, int64_t sp0,
+                                      int64_t sp1, float* coef) {
     for (int64_t sp = sp0; sp < sp1; ++sp)
 #pragma omp simd
         for (int64_t h = 0; h < H; ++h) coef[sp * H + h] = exp_vec(m[sp * H + h] - M[h]) * f[h];
@@ -549,7 +551,6 @@ struct QueryScratch {
         lanes.resize(size_t(n_part * H * kKvBlock));
     }
 };
-
 
 // Global maximum M and the factors f (1/S, λ/S) from the parts' (mt, St).
 void global_softmax_factors(const float* mt, const float* St, int n_part, int64_t H, float lambda, float* M, float* f) {
@@ -583,8 +584,8 @@ void part_values(const DiffAttnQuantArgs& a, KvValuesFn values, QueryScratch& q,
     float* f = q.f.data() + id * H;
     global_softmax_factors(q.mt.data(), q.St.data(), cnt, H, a.lambda, M, f);
     span_coefficients(q.m.data(), M, f, H, sp0, sp1, q.coef.data());
-    values({a.kv, P, H / a.n_kv_head, q.s.data(), q.coef.data(), q.u.data() + id * P * 2 * a.head_dim},
-           sp0 * kKvSpan, std::min(nb, sp1 * kKvSpan));
+    values({a.kv, P, H / a.n_kv_head, q.s.data(), q.coef.data(), q.u.data() + id * P * 2 * a.head_dim}, sp0 * kKvSpan,
+           std::min(nb, sp1 * kKvSpan));
 }
 
 }  // namespace

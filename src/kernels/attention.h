@@ -11,8 +11,8 @@ namespace bf {
 // The layer's heads and differential-attention parameters, shared by both argument structs.
 struct DiffAttnHeads {
     int64_t n_head = 0, n_kv_head = 0, head_dim = 0;
-    float lambda = 0;       // λ_full of the layer
-    float lambda_init = 0;  // λ_init(l)
+    float lambda = 0;              // λ_full of the layer
+    float lambda_init = 0;         // λ_init(l)
     const float* subln = nullptr;  // [2·head_dim]
 };
 

@@ -20,11 +20,11 @@ public:
         kPrefillScores,  // prefill attention, per worker: scores, weights and value sums of a unit
         kPrefillWeights,
         kPrefillValues,
-        kScanState,      // selective scan, per worker: a block's states and decays
-        kKvWeights,      // SIMD attention over the quantized cache, per worker: quantized value weights,
-        kKvScales,       //   their scales and the offset corrections
+        kScanState,  // selective scan, per worker: a block's states and decays
+        kKvWeights,  // SIMD attention over the quantized cache, per worker: quantized value weights,
+        kKvScales,   //   their scales and the offset corrections
         kKvCorr,
-        kTernaryTile,    // AVX-512 ternary prefill, per worker: unpacked weight tile, partial sums, Σ codes
+        kTernaryTile,  // AVX-512 ternary prefill, per worker: unpacked weight tile, partial sums, Σ codes
         kTernaryPart,
         kTernaryTotals,
         kBufCount

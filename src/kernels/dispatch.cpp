@@ -110,7 +110,8 @@ void force_kernels(const char* name) {
     if (!name) fail("force_kernels: null target name");
     bool known;
     const KernelTable* t = lookup(name, &known);
-    if (!known) fail(strfmt("unknown kernel target '%s' (expected scalar, avx2, avx512, neon, neon_dot or auto)", name));
+    if (!known)
+        fail(strfmt("unknown kernel target '%s' (expected scalar, avx2, avx512, neon, neon_dot or auto)", name));
     if (!t) fail(strfmt("kernel target '%s' is not available on this CPU or build", name));
     g_active.store(t, std::memory_order_release);
 }

@@ -64,7 +64,8 @@ struct Q6Scales {
 
 // Code (0..15) of element e of a row of `cols` in the paired 4-bit layout above (the scalar readers' copy).
 inline int pair_nibble(const uint8_t* row, int64_t e, int64_t cols) {
-    if (cols % 64 && e >= cols - 32) return (row[(cols - 32) / 2 + e % 16] >> (4 * ((e % 32) / 16))) & 15;  // lone block
+    if (cols % 64 && e >= cols - 32)
+        return (row[(cols - 32) / 2 + e % 16] >> (4 * ((e % 32) / 16))) & 15;  // lone block
     return (row[32 * (e / 64) + e % 32] >> (4 * ((e / 32) & 1))) & 15;
 }
 // Code (0..63) of element e of a packed Q6_K row (ql: nibble plane, qh: high bits).
@@ -75,23 +76,23 @@ inline int q6_code(const uint8_t* ql, const uint8_t* qh, int64_t e) {
 }
 
 struct MatArgs {
-    const void* w = nullptr;          // weights (prepared layout)
-    const uint8_t* w_hi = nullptr;    // Q5_K / Q6_K high bits
-    const void* w_meta = nullptr;     // KqScales / Q6Scales
+    const void* w = nullptr;               // weights (prepared layout)
+    const uint8_t* w_hi = nullptr;         // Q5_K / Q6_K high bits
+    const void* w_meta = nullptr;          // KqScales / Q6Scales
     const uint16_t* w_scales_h = nullptr;  // Q8_0 f16 block scales
-    const float* w_scales = nullptr;  // ternary block scales (one value if uniform)
+    const float* w_scales = nullptr;       // ternary block scales (one value if uniform)
     int64_t cols = 0;
-    int64_t kp = 0;                // ternary padded cols
-    bool uniform = false;          // ternary: all block scales equal
+    int64_t kp = 0;        // ternary padded cols
+    bool uniform = false;  // ternary: all block scales equal
     const void* x = nullptr;
-    const float* xd = nullptr;     // Q8_0: block scales; ternary: 1/s per token
-    const int32_t* xsum = nullptr; // ternary block sums; 4-6-bit: sums of 16
-    const float* xml = nullptr;    // 4-6-bit with xl: d·Σq per block and token slot
-    int64_t lane_chunk = 0;        // tokens per tokens-in-lanes copy (copies are consecutive in xl/xdl/xml)
-    const uint32_t* xl = nullptr;  // Q8_0, 8 to 64 tokens, for tables with q8_lanes: the tokens-in-lanes
-    const float* xdl = nullptr;    //   copy of this chunk (kernels/q8_lanes.h) and its scales
+    const float* xd = nullptr;      // Q8_0: block scales; ternary: 1/s per token
+    const int32_t* xsum = nullptr;  // ternary block sums; 4-6-bit: sums of 16
+    const float* xml = nullptr;     // 4-6-bit with xl: d·Σq per block and token slot
+    int64_t lane_chunk = 0;         // tokens per tokens-in-lanes copy (copies are consecutive in xl/xdl/xml)
+    const uint32_t* xl = nullptr;   // Q8_0, 8 to 64 tokens, for tables with q8_lanes: the tokens-in-lanes
+    const float* xdl = nullptr;     //   copy of this chunk (kernels/q8_lanes.h) and its scales
     int64_t n_tok = 0;
-    float* y = nullptr;            // y[t * y_stride + r]
+    float* y = nullptr;  // y[t * y_stride + r]
     int64_t y_stride = 0;
 };
 
@@ -143,7 +144,7 @@ struct KernelTable {
     MatFn bf16 = nullptr;
     MatFn q8_0 = nullptr;
     MatFn ternary = nullptr;
-    QuantQ8Fn quant_q8_0 = nullptr;         // nullptr: use the scalar one
+    QuantQ8Fn quant_q8_0 = nullptr;          // nullptr: use the scalar one
     QuantTernaryFn quant_ternary = nullptr;  // nullptr: use the scalar one
     KvScoresFn kv_scores = nullptr;          // nullptr: use the scalar one
     KvValuesFn kv_values = nullptr;

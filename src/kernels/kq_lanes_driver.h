@@ -17,7 +17,8 @@ namespace bf::kernels {
 // lanes. lanes(c, ra, rb, part): chunk c (a copy of a with its xl/xdl/xml, n_tok and y) over rows
 // [ra, rb), row ra + i's sum for token slot j into part[i·kQ8Slots + j].
 template <class Unpack, class Rows, class Lanes>
-inline void kq_lanes_groups(const MatArgs& a, int64_t r0, int64_t r1, int64_t group, Unpack&& unpack, Rows&& rows, Lanes&& lanes) {
+inline void kq_lanes_groups(const MatArgs& a, int64_t r0, int64_t r1, int64_t group, Unpack&& unpack, Rows&& rows,
+                            Lanes&& lanes) {
     const int64_t chunk = a.lane_chunk, k = a.cols;
     static thread_local std::vector<float> part;
     part.resize(size_t(group * kQ8Slots));

@@ -53,7 +53,8 @@ uint16_t quantize_kv_group(const float* x, int64_t n, int32_t qmax, int8_t* q) {
 QuantKvCache::QuantKvCache(KvType type, int64_t n_kv_head, int64_t head_dim, int64_t n_ctx)
     : type_(type), n_kv_head_(n_kv_head), head_dim_(head_dim) {
     if (type == KvType::F32) fail("QuantKvCache: f32 is not a quantized type");
-    if (head_dim % 4 || head_dim > 1024) fail(strfmt("quantized KV cache needs head_dim %% 4 == 0, got %lld", (long long)head_dim));
+    if (head_dim % 4 || head_dim > 1024)
+        fail(strfmt("quantized KV cache needs head_dim %% 4 == 0, got %lld", (long long)head_dim));
     const int64_t blocks = (n_ctx + kKvBlock - 1) / kKvBlock;
     const KvView v = view();
     k_.reserve(size_t(blocks * v.block_bytes()));

@@ -14,9 +14,9 @@ namespace bf {
 
 struct KvBlockWeights {
     alignas(16) int8_t wq[kKvBlock];  // tokens 4kq..4kq+3 in bytes 4kq..: one int32 per group of 4 tokens
-    int32_t wsum = 0;    // Σ wq (removes the code offset)
-    float scale = 0.0f;  // amax / 127
-    bool used = false;   // false: all weights (nearly) 0, the block adds nothing
+    int32_t wsum = 0;                 // Σ wq (removes the code offset)
+    float scale = 0.0f;               // amax / 127
+    bool used = false;                // false: all weights (nearly) 0, the block adds nothing
 };
 
 // Internal linkage, so each including file (compiled with its own ISA flags) keeps its own copy of this

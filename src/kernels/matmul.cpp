@@ -34,10 +34,10 @@ struct Packed {
     DType type = DType::F32;
     int64_t rows = 0, cols = 0, kp = 0;
     bool uniform = false;
-    uint8_t* q = nullptr;         // Q8_0 int8 quants / ternary codes
+    uint8_t* q = nullptr;          // Q8_0 int8 quants / ternary codes
     uint16_t* scales_h = nullptr;  // Q8_0
-    float* scales = nullptr;      // ternary
-    KqPlanes kq;                  // 4-6-bit
+    float* scales = nullptr;       // ternary
+    KqPlanes kq;                   // 4-6-bit
     std::unique_ptr<uint8_t, FreeDeleter> buf;
 };
 
@@ -55,15 +55,21 @@ void validate(const Matrix& m, bool need_data = true) {
                     (long long)m.cols));
     if (need_data && !m.data) fail("matmul: matrix has no data");
     switch (m.type) {
-        case DType::F32: case DType::F16: case DType::BF16: break;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16: break;
         case DType::Q8_0:
             if (m.cols % 32) fail(strfmt("matmul: Q8_0 needs cols %% 32 == 0, got %lld", (long long)m.cols));
             break;
         case DType::Q4_0:
             if (m.cols % 32) fail(strfmt("matmul: Q4_0 needs cols %% 32 == 0, got %lld", (long long)m.cols));
             break;
-        case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::TQ2_0:
-            if (m.cols % 256) fail(strfmt("matmul: %s needs cols %% 256 == 0, got %lld", dtype_name(m.type), (long long)m.cols));
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K:
+        case DType::TQ2_0:
+            if (m.cols % 256)
+                fail(strfmt("matmul: %s needs cols %% 256 == 0, got %lld", dtype_name(m.type), (long long)m.cols));
             break;
         case DType::I2_S:
             if ((m.rows * m.cols) % 128)
@@ -192,8 +198,8 @@ void per_token(int64_t n_tokens, F&& fn) {
 // Q8_0 activations of n_tokens rows of x into the caller's scratch, set in a: codes and block scales;
 // with `lanes` (8 tokens or more), each token chunk's tokens-in-lanes copy (made once here, not by every
 // row range); with `sums`, the sums of 16 codes (and, with lanes, the K-quant min terms in lanes).
-void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, int64_t n_tokens, int64_t cols, bool lanes, bool sums,
-                    MatArgs* a) {
+void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, int64_t n_tokens, int64_t cols,
+                    bool lanes, bool sums, MatArgs* a) {
     const int64_t nb = cols / 32;
     const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
     const int64_t chunk = token_chunk(n_tokens, cols, false);
@@ -203,7 +209,8 @@ void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, in
     const size_t sbytes = sums ? size_t(round_up(n_tokens * (cols / 16) * 4, 64)) : 0;
     const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(cols) * 4);
     const size_t lsbytes = size_t(n_lanes * kernels::q8_lanes_scales(cols)) * 4;
-    uint8_t* buf = ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
+    uint8_t* buf =
+        ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
     auto* q = reinterpret_cast<int8_t*>(buf);
     auto* d = reinterpret_cast<float*>(buf + qbytes);
     auto* xs = reinterpret_cast<int32_t*>(buf + qbytes + dbytes);
@@ -257,7 +264,8 @@ Matrix prepare_matrix(const Matrix& file_view) {
 bool packed_row(const Matrix& m, int64_t r, float* out) {
     const auto* p = static_cast<const Packed*>(m.packed);
     if (!p) return false;
-    if (r < 0 || r >= p->rows) fail(strfmt("row %lld is outside the matrix's %lld rows", (long long)r, (long long)p->rows));
+    if (r < 0 || r >= p->rows)
+        fail(strfmt("row %lld is outside the matrix's %lld rows", (long long)r, (long long)p->rows));
     const int64_t n = p->cols;
     if (is_4to6_bit(p->type)) {
         kq_row(p->type, n, p->kq, r, out);
@@ -282,7 +290,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     if (n_tokens < 0) fail(strfmt("matmul: negative token count %lld", (long long)n_tokens));
     if (n_tokens == 0) return;
     if (!x || !y) fail("matmul: null activation or output pointer");
-    const bool quantized = w.type == DType::Q8_0 || w.type == DType::TQ2_0 || w.type == DType::I2_S || is_4to6_bit(w.type);
+    const bool quantized =
+        w.type == DType::Q8_0 || w.type == DType::TQ2_0 || w.type == DType::I2_S || is_4to6_bit(w.type);
     if (quantized && !w.packed) {
         const Matrix p = prepare_matrix(w);
         matmul(p, x, n_tokens, y);
@@ -300,7 +309,9 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     a.y_stride = w.rows;
     const int64_t macs = std::min<int64_t>(w.rows * w.cols, kMaxElems) * std::min<int64_t>(n_tokens, 1 << 20);
     switch (w.type) {
-        case DType::F32: case DType::F16: case DType::BF16: {
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16: {
             a.w = w.data;
             a.x = x;
             MatFn fn = w.type == DType::F32 ? kt.f32 : w.type == DType::F16 ? kt.f16 : kt.bf16;
@@ -316,7 +327,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             run(kt.q8_0, a, w.rows, w.cols, macs);
             return;
         }
-        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: {
+        case DType::Q4_0:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
             q8_activations(kt, ws, x, n_tokens, w.cols, kt.kq_lanes, true, &a);
@@ -332,7 +346,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             run(fn, a, w.rows, w.cols, macs, /*all_tokens=*/kt.kq_lanes);
             return;
         }
-        case DType::TQ2_0: case DType::I2_S: {
+        case DType::TQ2_0:
+        case DType::I2_S: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
             const int64_t kp = p->kp, nb = kp / 256;
@@ -343,7 +358,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
-            per_token(n_tokens, [&](int64_t t) { quant_t(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb); });
+            per_token(n_tokens,
+                      [&](int64_t t) { quant_t(x + t * w.cols, w.cols, kp, q + t * kp, inv_s + t, bsum + t * nb); });
             a.w = p->q;
             a.w_scales = p->scales;
             a.kp = kp;

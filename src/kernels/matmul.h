@@ -15,9 +15,9 @@ struct Matrix {
     int64_t rows = 0;
     int64_t cols = 0;
     const void* data = nullptr;
-    float scale = 1.0f;                  // per-tensor scale (I2_S); 1 for the other types
-    std::shared_ptr<const void> owned;   // keeps a load-time repacked copy alive, if any
-    const void* packed = nullptr;        // set by prepare_matrix: the kernels' layout (kernels/kernel_api.h)
+    float scale = 1.0f;                 // per-tensor scale (I2_S); 1 for the other types
+    std::shared_ptr<const void> owned;  // keeps a load-time repacked copy alive, if any
+    const void* packed = nullptr;       // set by prepare_matrix: the kernels' layout (kernels/kernel_api.h)
 };
 
 // Returns the matrix in the layout the kernels want (Q8_0 and ternary are repacked into `owned`/`packed`;

@@ -55,14 +55,14 @@ int64_t row_grain(int64_t n_rows, int64_t n) { return chunk_grain(n_rows, n_rows
 }  // namespace
 
 void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n_rows, int64_t n, float* y) {
-    parallel_for(n_rows, row_grain(n_rows, n), [&](int64_t r0, int64_t r1, int) { layer_norm_rows(x, w, b, eps, r0, r1, n, y); });
+    parallel_for(n_rows, row_grain(n_rows, n),
+                 [&](int64_t r0, int64_t r1, int) { layer_norm_rows(x, w, b, eps, r0, r1, n, y); });
 }
 
 void silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, int64_t n_rows, int64_t n,
               float* out) {
-    parallel_for(n_rows, row_grain(n_rows, n), [&](int64_t r0, int64_t r1, int) {
-        silu_mul_rows(gate, gate_stride, up, up_stride, r0, r1, n, out);
-    });
+    parallel_for(n_rows, row_grain(n_rows, n),
+                 [&](int64_t r0, int64_t r1, int) { silu_mul_rows(gate, gate_stride, up, up_stride, r0, r1, n, out); });
 }
 
 // Plain loops are not vectorized at -O2 (y and x may alias, and the cheap cost model allows no run-time

@@ -18,7 +18,8 @@ size_t up64(size_t n) { return (n + 63) / 64 * 64; }
 size_t meta_bytes(DType t, int64_t rows, int64_t cols) {
     switch (t) {
         case DType::Q4_0: return size_t(rows * (cols / 32)) * 2;
-        case DType::Q4_K: case DType::Q5_K: return size_t(rows * (cols / 256)) * sizeof(KqScales);
+        case DType::Q4_K:
+        case DType::Q5_K: return size_t(rows * (cols / 256)) * sizeof(KqScales);
         case DType::Q6_K: return size_t(rows * (cols / 256)) * sizeof(Q6Scales);
         default: BF_CHECK(false);
     }

@@ -12,9 +12,9 @@ bool is_4to6_bit(DType t);
 
 // Where the planes of a packed matrix live inside one buffer (nibbles first, 64-byte aligned pieces).
 struct KqPlanes {
-    uint8_t* q = nullptr;     // 4-bit codes, cols/2 bytes per row
-    uint8_t* hi = nullptr;    // Q5_K fifth bits / Q6_K high pairs (nullptr otherwise)
-    void* meta = nullptr;     // Q4_0: uint16_t d per 32-block; Q4_K/Q5_K: KqScales; Q6_K: Q6Scales
+    uint8_t* q = nullptr;   // 4-bit codes, cols/2 bytes per row
+    uint8_t* hi = nullptr;  // Q5_K fifth bits / Q6_K high pairs (nullptr otherwise)
+    void* meta = nullptr;   // Q4_0: uint16_t d per 32-block; Q4_K/Q5_K: KqScales; Q6_K: Q6Scales
 };
 
 // Bytes of the buffer for a rows × cols matrix, and the planes' positions in it.

@@ -14,7 +14,7 @@ namespace bf::kernels {
 constexpr int64_t kQ8Slots = 64;
 
 inline int64_t q8_lanes_words(int64_t cols) { return cols / 32 * 8 * kQ8Slots; }  // xs size per chunk
-inline int64_t q8_lanes_scales(int64_t cols) { return cols / 32 * kQ8Slots; }    // ds size per chunk
+inline int64_t q8_lanes_scales(int64_t cols) { return cols / 32 * kQ8Slots; }     // ds size per chunk
 
 // Fills xs and ds from n_tok <= kQ8Slots tokens of int8 codes x [n_tok][cols] and block scales xd.
 inline void q8_tokens_in_lanes(const int8_t* x, const float* xd, int64_t n_tok, int64_t cols, uint32_t flip,
@@ -42,7 +42,8 @@ inline void kq_min_lanes(const float* xd, const int32_t* xsum16, int64_t n_tok, 
     for (int64_t i = 0; i < q8_lanes_scales(cols); ++i) ms[i] = 0.0f;
     for (int64_t j = 0; j < n_tok; ++j)
         for (int64_t b = 0; b < nb; ++b)
-            ms[b * kQ8Slots + j] = xd[j * nb + b] * float(xsum16[j * (cols / 16) + 2 * b] + xsum16[j * (cols / 16) + 2 * b + 1]);
+            ms[b * kQ8Slots + j] =
+                xd[j * nb + b] * float(xsum16[j * (cols / 16) + 2 * b] + xsum16[j * (cols / 16) + 2 * b + 1]);
 }
 
 }  // namespace bf::kernels

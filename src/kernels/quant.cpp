@@ -114,8 +114,7 @@ void quantize_i2_s(const float* w, int64_t n, int64_t elem_offset, float gamma, 
     for (int64_t g = 0; g < n / 128; ++g) {
         uint8_t* grp = o + g * 32;
         std::memset(grp, 0, 32);
-        for (int j = 0; j < 128; ++j)
-            grp[j % 32] |= uint8_t(ternary_code(w[g * 128 + j], inv) << (6 - 2 * (j / 32)));
+        for (int j = 0; j < 128; ++j) grp[j % 32] |= uint8_t(ternary_code(w[g * 128 + j], inv) << (6 - 2 * (j / 32)));
     }
 }
 

@@ -52,7 +52,7 @@ float fit_symmetric(const float* x, const float* w, int n, int nmax, int* l) {
     };
     try_inverse_step(-double(nmax) / xmax);  // the plain choice: the extreme value on code −nmax
     for (int is = -9; is <= 9; ++is) try_inverse_step(-(nmax + 0.1 * is) / xmax);
-    try_inverse_step(double(nmax - 1) / xmax);  // the other polarity: the extreme value on nmax−1
+    try_inverse_step(double(nmax - 1) / xmax);                  // the other polarity: the extreme value on nmax−1
     for (int it = 0; it < kRefineSteps && best_s != 0; ++it) {  // re-round with the fitted step
         const double before = best_gain;
         try_inverse_step(1.0 / best_s);

@@ -22,8 +22,7 @@ inline int round_clamp(float v, int lo, int hi) {
 // Bad input is refused before any search: a non-multiple length, a NaN/Inf, a magnitude whose block scale
 // would overflow f16 (`max_abs`, per format), or an importance weight that is negative or not finite.
 // Returns the row's mean x², the sigma² of the importance weighting.
-float check_row(const float* x, int64_t n, int64_t block, const float* importance, float max_abs,
-                const char* what) {
+float check_row(const float* x, int64_t n, int64_t block, const float* importance, float max_abs, const char* what) {
     if (n < 0 || n % block != 0)
         fail(strfmt("%s: element count %lld is not a non-negative multiple of %lld", what, (long long)n,
                     (long long)block));
@@ -71,8 +70,8 @@ struct AffineSuperBlock {
     uint8_t q[256];
 };
 
-void fit_affine_super_block(const float* x, const float* importance, float sigma2, int nmax, float rmin,
-                            float rdelta, int nstep, AffineSuperBlock* o, const char* what) {
+void fit_affine_super_block(const float* x, const float* importance, float sigma2, int nmax, float rmin, float rdelta,
+                            int nstep, AffineSuperBlock* o, const char* what) {
     float scale[8], mins[8], wsum[8], w[32];
     int l[32];
     for (int j = 0; j < 8; ++j) {

@@ -25,8 +25,7 @@ constexpr int64_t kPrefetchTokens = 4;  // how far ahead the blocked scan prefet
 
 // Channels [c0, c0 + bw) of causal_conv1d_silu, all tokens.
 BF_SIMD_CLONES void conv_block(const float* x, int64_t x_stride, int64_t n_tokens, int64_t n_ch, int64_t k_size,
-                               const float* w, const float* bias, float* conv_state, float* u, int64_t c0,
-                               int64_t bw) {
+                               const float* w, const float* bias, float* conv_state, float* u, int64_t c0, int64_t bw) {
     const int64_t hist = k_size - 1;
     // Weights and the previous inputs transposed to [k][channel], so that lanes read contiguous channels.
     float wt[kMaxConv * kConvBlock], st[kMaxConv * kConvBlock], acc[kConvBlock];
@@ -157,7 +156,8 @@ void causal_conv1d_silu(const float* x, int64_t x_stride, int64_t n_tokens, int6
     parallel_for(n_blocks, chunk_grain(n_blocks, n_ch * n_tokens > 4096), [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t c0 = b * kConvBlock;
-            conv_block(x, x_stride, n_tokens, n_ch, k_size, w, bias, conv_state, u, c0, std::min(kConvBlock, n_ch - c0));
+            conv_block(x, x_stride, n_tokens, n_ch, k_size, w, bias, conv_state, u, c0,
+                       std::min(kConvBlock, n_ch - c0));
         }
     });
 }

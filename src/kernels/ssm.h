@@ -21,9 +21,9 @@ struct ScanArgs {
     const float* B = nullptr;        // row t at B + t·bc_stride, d_state values
     const float* C = nullptr;        // row t at C + t·bc_stride
     int64_t bc_stride = 0;
-    const float* D = nullptr;        // [d_inner]
-    float* state = nullptr;          // [d_inner, d_state], updated in place
-    float* y = nullptr;              // [n_tokens, d_inner] readout incl. the D skip
+    const float* D = nullptr;  // [d_inner]
+    float* state = nullptr;    // [d_inner, d_state], updated in place
+    float* y = nullptr;        // [n_tokens, d_inner] readout incl. the D skip
 };
 // h = exp(Δ·A)·h + Δ·B·u;  y = C·h + D·u, with Δ = softplus(dt + dt_bias) (steps 4–7).
 void selective_scan(const ScanArgs& a);

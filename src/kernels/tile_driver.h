@@ -27,10 +27,14 @@ inline void drive(int64_t r0, int64_t r1, int64_t n_tok, Tile&& tile) {
 // Calls f.template operator()<N>() for the run-time count n in [1, 4] (a tile width fixed at compile time).
 template <class F>
 inline void with_width(int64_t n, F&& f) {
-    if (n == 1) f.template operator()<1>();
-    else if (n == 2) f.template operator()<2>();
-    else if (n == 3) f.template operator()<3>();
-    else f.template operator()<4>();
+    if (n == 1)
+        f.template operator()<1>();
+    else if (n == 2)
+        f.template operator()<2>();
+    else if (n == 3)
+        f.template operator()<3>();
+    else
+        f.template operator()<4>();
 }
 
 }  // namespace bf::kernels

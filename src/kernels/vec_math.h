@@ -74,7 +74,7 @@ BF_VEC_INLINE float exp_vec(float x) {
     float r;
     const float n = vec_detail::reduce_ln2(xc, r);
     const float p = vec_detail::exp_taylor_from6(1.0f / 5040 * r + 1.0f / 720, r);
-    const int32_t ni = int32_t(n);  // in [-152, 129]
+    const int32_t ni = int32_t(n);             // in [-152, 129]
     const int32_t n1 = ni >> 1, n2 = ni - n1;  // each in [-76, 65]: 2^n1 and 2^n2 are normal floats
     const float res = p * vec_detail::bits_to_float((n1 + 127) << 23) * vec_detail::bits_to_float((n2 + 127) << 23);
     return select(x == x, res, x);

@@ -36,8 +36,7 @@ float ModelConfig::lambda_init(int64_t l) const { return float(0.8 - 0.6 * std::
 void ModelConfig::validate() const {
     auto in_range = [](const char* what, int64_t v, int64_t lo, int64_t hi) {
         if (v < lo || v > hi)
-            fail(strfmt("config: %s = %lld is outside [%lld, %lld]", what, (long long)v, (long long)lo,
-                        (long long)hi));
+            fail(strfmt("config: %s = %lld is outside [%lld, %lld]", what, (long long)v, (long long)lo, (long long)hi));
     };
     in_range("vocab_size", n_vocab, 1, int64_t(1) << 24);
     in_range("hidden_size", d_model, 1, int64_t(1) << 16);
@@ -51,16 +50,20 @@ void ModelConfig::validate() const {
     in_range("mamba_dt_rank", dt_rank, 1, int64_t(1) << 16);
     in_range("sliding_window", window, 1, int64_t(1) << 24);
     if (n_layer % 4 != 0)
-        fail(strfmt("config: num_hidden_layers = %lld must be divisible by 4 (SambaY's YOCO split needs an "
-                    "even n/2)", (long long)n_layer));
+        fail(
+            strfmt("config: num_hidden_layers = %lld must be divisible by 4 (SambaY's YOCO split needs an "
+                   "even n/2)",
+                   (long long)n_layer));
     if (d_model % n_head != 0)
         fail(strfmt("config: hidden_size %lld is not divisible by num_attention_heads %lld", (long long)d_model,
                     (long long)n_head));
     if (head_dim != d_model / n_head) fail("config: head_dim must equal hidden_size / num_attention_heads");
     // Differential attention splits heads into even/odd stripes, each doing GQA (§4.5).
     if (n_head % 2 != 0 || n_kv_head % 2 != 0 || n_head % n_kv_head != 0)
-        fail(strfmt("config: differential attention needs even head counts with num_attention_heads (%lld) a "
-                    "multiple of num_key_value_heads (%lld)", (long long)n_head, (long long)n_kv_head));
+        fail(
+            strfmt("config: differential attention needs even head counts with num_attention_heads (%lld) a "
+                   "multiple of num_key_value_heads (%lld)",
+                   (long long)n_head, (long long)n_kv_head));
     if (!std::isfinite(norm_eps) || norm_eps <= 0 || norm_eps > 1) fail("config: layer_norm_eps must be in (0, 1]");
 }
 
@@ -175,8 +178,7 @@ void config_to_gguf(const ModelConfig& c, GgufWriter& w) {
 
 ModelConfig config_from_gguf(const GgufFile& f) {
     const std::string arch = f.get_string("general.architecture");
-    if (arch != kArch)
-        fail("unsupported architecture '" + arch + "' in GGUF (bitflash runs " + kArch + ")");
+    if (arch != kArch) fail("unsupported architecture '" + arch + "' in GGUF (bitflash runs " + kArch + ")");
     ModelConfig c;
     c.name = f.find("general.name") ? f.get_string("general.name") : std::string(kArch);
     c.d_model = f.get_u32(key("embedding_length"));

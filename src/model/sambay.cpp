@@ -68,14 +68,14 @@ void mamba_mixer(const ModelConfig& c, const MambaWeights& w, int64_t layer, con
         selective_scan(sa);
     }
     if (memory) std::memcpy(memory, y, size_t(n * di) * sizeof(float));  // m_t = y_t, before the gate
-    float* g = grow(ws.big2, n * di);  // step 8: g = y ⊙ SiLU(z)
+    float* g = grow(ws.big2, n * di);                                    // step 8: g = y ⊙ SiLU(z)
     silu_mul(xz + di, 2 * di, y, di, n, di, g);
     project(ws, w.out_proj, g, n, out);  // step 9
 }
 
 // §4.4 — GMU: W_out (SiLU(W_in a) ⊙ m).
-void gmu_mixer(const ModelConfig& c, const GmuWeights& w, const float* a, const float* memory, int64_t n,
-               Workspace& ws, float* out) {
+void gmu_mixer(const ModelConfig& c, const GmuWeights& w, const float* a, const float* memory, int64_t n, Workspace& ws,
+               float* out) {
     const int64_t di = c.d_inner;
     float* p = grow(ws.big, n * di);
     project(ws, w.in_proj, a, n, p);
@@ -86,9 +86,9 @@ void gmu_mixer(const ModelConfig& c, const GmuWeights& w, const float* a, const 
 
 // §4.6 — one sequence's keys for its n queries (qkv rows of this sequence): fills lo/hi and returns
 // the K/V buffers the queries attend over, storing this chunk's K/V in the sequence's caches.
-std::pair<const float*, const float*> visible_keys(const ModelConfig& c, LayerKind kind, SequenceState& st, int64_t layer,
-                                                   const float* qkv, int64_t qkv_w, int64_t n, int64_t pos0,
-                                                   Workspace& ws, int64_t* lo, int64_t* hi) {
+std::pair<const float*, const float*> visible_keys(const ModelConfig& c, LayerKind kind, SequenceState& st,
+                                                   int64_t layer, const float* qkv, int64_t qkv_w, int64_t n,
+                                                   int64_t pos0, Workspace& ws, int64_t* lo, int64_t* hi) {
     const int64_t d = c.d_model, kvd = c.kv_dim();
     if (kind == LayerKind::SwaAttn) {
         SwaCache& swa = st.swa[size_t(layer)];
@@ -242,7 +242,8 @@ void forward_batch(const Model& m, std::span<const SeqChunk> chunks, LogitsFor w
 
     float* x = grow(ws.x, r.total * d);  // §4.1
     for (size_t i = 0; i < chunks.size(); ++i)
-        for (int64_t t = 0; t < r.n[i]; ++t) embedding_row(m.token_embd, chunks[i].tokens[size_t(t)], x + (r.off[i] + t) * d);
+        for (int64_t t = 0; t < r.n[i]; ++t)
+            embedding_row(m.token_embd, chunks[i].tokens[size_t(t)], x + (r.off[i] + t) * d);
     if (ws.tap) ws.tap("embed", -1, x, r.total, d);
     float* memory = grow(ws.memory, r.total * di);
     float* a = grow(ws.a, r.total * d);

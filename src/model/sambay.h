@@ -19,8 +19,8 @@ using MatmulObserver = std::function<void(const Matrix& w, const float* x, int64
 
 // Scratch buffers reused across calls so that the decode loop does not allocate.
 struct Workspace {
-    TapFn tap;                   // optional
-    MatmulObserver on_matmul;    // optional
+    TapFn tap;                 // optional
+    MatmulObserver on_matmul;  // optional
     std::vector<float> x, a, mix, big, big2, u, xdbc, dt_in, dt, y, memory, q_buf, kv_k, kv_v, logits_in;
     std::vector<int64_t> key_lo, key_hi;
 };

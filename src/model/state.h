@@ -20,18 +20,18 @@ struct SwaCache {
 };
 
 struct SequenceState {
-    int64_t n_past = 0;       // tokens already processed
-    int64_t n_ctx = 0;        // capacity of shared_kv (the context length)
+    int64_t n_past = 0;  // tokens already processed
+    int64_t n_ctx = 0;   // capacity of shared_kv (the context length)
     int64_t kv_dim = 0;
-    std::vector<MambaState> mamba;  // indexed by layer; empty for other layers
-    std::vector<SwaCache> swa;      // indexed by layer; empty for other layers
+    std::vector<MambaState> mamba;          // indexed by layer; empty for other layers
+    std::vector<SwaCache> swa;              // indexed by layer; empty for other layers
     KvType kv_type = KvType::F32;           // storage of the shared K/V
     std::vector<float> shared_k, shared_v;  // f32: [n_past, kv_dim], capacity n_ctx rows (layer n/2+1)
     QuantKvCache shared_q;                  // q8_0 / q4_0: the same K/V, quantized
 
     static SequenceState create(const ModelConfig& c, int64_t n_ctx, KvType kv_type = KvType::F32);
-    void reset();               // back to an empty sequence, keeping allocations
-    size_t bytes() const;       // memory held now
+    void reset();          // back to an empty sequence, keeping allocations
+    size_t bytes() const;  // memory held now
 };
 
 }  // namespace bf

@@ -34,8 +34,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
                     TensorRole::Projection);
                 add(b + "ssm_dt.weight", h + "attn.dt_proj.weight", {di, c.dt_rank}, TensorRole::Projection);
                 add(b + "ssm_dt.bias", h + "attn.dt_proj.bias", {di}, TensorRole::Param);
-                add(b + "ssm_a", h + "attn.A_log", {di, c.d_state}, TensorRole::Param, {},
-                    TensorTransform::NegExp);
+                add(b + "ssm_a", h + "attn.A_log", {di, c.d_state}, TensorRole::Param, {}, TensorTransform::NegExp);
                 add(b + "ssm_d", h + "attn.D", {di}, TensorRole::Param);
                 add(b + "ssm_out.weight", h + "attn.out_proj.weight", {d, di}, TensorRole::Projection);
                 break;
@@ -55,8 +54,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
                 add(b + "attn_output.bias", h + "attn.out_proj.bias", {d}, TensorRole::Param);
                 for (const char* lam : {"lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"})
                     add(b + "attn_" + lam, h + "attn.inner_cross_attn." + lam, {hd}, TensorRole::Param);
-                add(b + "attn_sub_norm.weight", h + "attn.inner_cross_attn.subln.weight", {2 * hd},
-                    TensorRole::Param);
+                add(b + "attn_sub_norm.weight", h + "attn.inner_cross_attn.subln.weight", {2 * hd}, TensorRole::Param);
                 break;
             }
         }

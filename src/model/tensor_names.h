@@ -22,10 +22,10 @@ enum class TensorTransform {
 };
 
 struct TensorSpec {
-    std::string gguf;                 // e.g. blk.0.ssm_in.weight
-    std::string hf;                   // e.g. model.layers.0.attn.in_proj.weight
-    std::vector<int64_t> shape;       // PyTorch order as stored in GGUF: [rows, cols] or [n]
-    std::vector<int64_t> hf_shape;    // as in the checkpoint (conv1d has a middle 1)
+    std::string gguf;               // e.g. blk.0.ssm_in.weight
+    std::string hf;                 // e.g. model.layers.0.attn.in_proj.weight
+    std::vector<int64_t> shape;     // PyTorch order as stored in GGUF: [rows, cols] or [n]
+    std::vector<int64_t> hf_shape;  // as in the checkpoint (conv1d has a middle 1)
     TensorRole role = TensorRole::Param;
     TensorTransform transform = TensorTransform::None;
 };

@@ -89,8 +89,15 @@ Model Model::from_gguf(std::shared_ptr<GgufFile> file) {
     Binder bind(*file, c);
     m.token_embd = bind.file_view("token_embd.weight");
     switch (m.token_embd.type) {
-        case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::TQ2_0:
-        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: break;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16:
+        case DType::Q8_0:
+        case DType::TQ2_0:
+        case DType::Q4_0:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: break;
         default: fail(strfmt("token_embd.weight of type %s is not supported", dtype_name(m.token_embd.type)));
     }
     m.output = bind.mat(c.tied_embeddings ? "token_embd.weight" : "output.weight");

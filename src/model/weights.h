@@ -16,34 +16,34 @@ struct LayerNormWeights {
     const float* bias = nullptr;    // [d_model]
 };
 
-struct MambaWeights {  // §4.3 (layers 0, 2, ..., n/2)
-    Matrix in_proj;                    // [2·d_inner, d_model]: x rows first, then z rows
-    const float* conv_w = nullptr;     // [d_inner, d_conv]; column d_conv−1 multiplies the current input
-    const float* conv_b = nullptr;     // [d_inner] (nullptr when the config has no conv bias)
-    Matrix x_proj;                     // [dt_rank + 2·d_state, d_inner]: δ_raw, B, C
-    Matrix dt_proj;                    // [d_inner, dt_rank]
-    const float* dt_bias = nullptr;    // [d_inner], added inside the softplus
-    const float* A = nullptr;          // [d_inner, d_state] = −exp(A_log), precomputed by the converter
-    const float* D = nullptr;          // [d_inner]
-    Matrix out_proj;                   // [d_model, d_inner]
+struct MambaWeights {                // §4.3 (layers 0, 2, ..., n/2)
+    Matrix in_proj;                  // [2·d_inner, d_model]: x rows first, then z rows
+    const float* conv_w = nullptr;   // [d_inner, d_conv]; column d_conv−1 multiplies the current input
+    const float* conv_b = nullptr;   // [d_inner] (nullptr when the config has no conv bias)
+    Matrix x_proj;                   // [dt_rank + 2·d_state, d_inner]: δ_raw, B, C
+    Matrix dt_proj;                  // [d_inner, dt_rank]
+    const float* dt_bias = nullptr;  // [d_inner], added inside the softplus
+    const float* A = nullptr;        // [d_inner, d_state] = −exp(A_log), precomputed by the converter
+    const float* D = nullptr;        // [d_inner]
+    Matrix out_proj;                 // [d_model, d_inner]
 };
 
-struct GmuWeights {  // §4.4 (even layers >= n/2+2)
+struct GmuWeights {   // §4.4 (even layers >= n/2+2)
     Matrix in_proj;   // [d_inner, d_model]
     Matrix out_proj;  // [d_model, d_inner]
 };
 
 struct AttentionWeights {  // §4.5 (odd layers)
-    Matrix qkv;                      // self: [d_model + 2·kv_dim, d_model]; cross: [d_model, d_model] (q only)
+    Matrix qkv;            // self: [d_model + 2·kv_dim, d_model]; cross: [d_model, d_model] (q only)
     const float* qkv_bias = nullptr;
-    Matrix out;                      // [d_model, d_model]
+    Matrix out;  // [d_model, d_model]
     const float* out_bias = nullptr;
     const float* lambda_q1 = nullptr;  // [head_dim] each
     const float* lambda_k1 = nullptr;
     const float* lambda_q2 = nullptr;
     const float* lambda_k2 = nullptr;
-    const float* subln = nullptr;      // [2·head_dim], RMSNorm weight
-    float lambda_full = 0;             // exp(λq1·λk1) − exp(λq2·λk2) + λ_init(l), fixed at load
+    const float* subln = nullptr;  // [2·head_dim], RMSNorm weight
+    float lambda_full = 0;         // exp(λq1·λk1) − exp(λq2·λk2) + λ_init(l), fixed at load
     float lambda_init = 0;
 };
 

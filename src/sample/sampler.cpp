@@ -17,16 +17,19 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 Sampler::Sampler(const SamplerParams& params, int32_t n_vocab) : p_(params), n_vocab_(n_vocab) {
     if (n_vocab <= 0) fail(strfmt("sampler: n_vocab %d must be positive", n_vocab));
-    for (auto [name, v] : {std::pair{"temp", p_.temp}, {"top_p", p_.top_p}, {"min_p", p_.min_p},
-                           {"repeat_penalty", p_.repeat_penalty}, {"presence_penalty", p_.presence_penalty},
+    for (auto [name, v] : {std::pair{"temp", p_.temp},
+                           {"top_p", p_.top_p},
+                           {"min_p", p_.min_p},
+                           {"repeat_penalty", p_.repeat_penalty},
+                           {"presence_penalty", p_.presence_penalty},
                            {"frequency_penalty", p_.frequency_penalty}})
         if (!std::isfinite(v)) fail(strfmt("sampler: %s is not a finite number", name));
     if (p_.repeat_penalty <= 0) fail(strfmt("sampler: repeat_penalty %g must be > 0", p_.repeat_penalty));
     if (p_.min_p > 1) fail(strfmt("sampler: min_p %g must be <= 1", p_.min_p));
     if (p_.repeat_last_n < 0) fail(strfmt("sampler: repeat_last_n %d must be >= 0", p_.repeat_last_n));
-    seed_ = p_.seed == SamplerParams::kRandomSeed ? (static_cast<uint64_t>(std::random_device{}()) << 32) |
-                                                        std::random_device{}()
-                                                  : p_.seed;
+    seed_ = p_.seed == SamplerParams::kRandomSeed
+                ? (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}()
+                : p_.seed;
     rng_.seed(seed_);
     cand_.reserve(n_vocab);
 }
@@ -44,8 +47,7 @@ void Sampler::accept(int32_t token) {
 }
 
 void Sampler::apply_penalties(std::span<float> logits) const {
-    if (history_.empty() ||
-        (p_.repeat_penalty == 1.0f && p_.frequency_penalty == 0.0f && p_.presence_penalty == 0.0f))
+    if (history_.empty() || (p_.repeat_penalty == 1.0f && p_.frequency_penalty == 0.0f && p_.presence_penalty == 0.0f))
         return;
     std::unordered_map<int32_t, int> count;
     for (int32_t t : history_) ++count[t];
@@ -82,7 +84,9 @@ int32_t Sampler::sample_work() {
     }
 
     // Descending by logit, ties by lower id, so results do not depend on the sort algorithm.
-    const auto before = [](const Cand& a, const Cand& b) { return a.logit != b.logit ? a.logit > b.logit : a.id < b.id; };
+    const auto before = [](const Cand& a, const Cand& b) {
+        return a.logit != b.logit ? a.logit > b.logit : a.id < b.id;
+    };
     cand_.clear();
     for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({work_[i], i});
     if (p_.top_k > 0 && p_.top_k < n_vocab_) {

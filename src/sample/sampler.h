@@ -11,12 +11,12 @@ namespace bf {
 
 struct SamplerParams {
     static constexpr uint64_t kRandomSeed = 0xFFFFFFFFu;  // as llama.cpp: pick a seed at random
-    float temp = 0.8f;               // <= 0: greedy (argmax after penalties)
-    int32_t top_k = 40;              // <= 0: off
-    float top_p = 0.95f;             // >= 1: off
-    float min_p = 0.05f;             // <= 0: off
-    float repeat_penalty = 1.0f;     // 1: off
-    int32_t repeat_last_n = 64;      // penalties look at this many last accepted tokens; 0: off
+    float temp = 0.8f;                                    // <= 0: greedy (argmax after penalties)
+    int32_t top_k = 40;                                   // <= 0: off
+    float top_p = 0.95f;                                  // >= 1: off
+    float min_p = 0.05f;                                  // <= 0: off
+    float repeat_penalty = 1.0f;                          // 1: off
+    int32_t repeat_last_n = 64;                           // penalties look at this many last accepted tokens; 0: off
     float presence_penalty = 0.0f;
     float frequency_penalty = 0.0f;
     uint64_t seed = kRandomSeed;
@@ -48,7 +48,8 @@ private:
         int32_t id;
     };
     double uniform();
-    int32_t sample_work();  // the chain on work_  // [0, 1) from the 64-bit Mersenne twister, the same on every platform
+    int32_t
+    sample_work();  // the chain on work_  // [0, 1) from the 64-bit Mersenne twister, the same on every platform
 
     SamplerParams p_;
     int32_t n_vocab_;

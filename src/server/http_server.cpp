@@ -32,8 +32,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // POST routes whose body is a JSON object.
-const char* const kJsonPostPaths[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
-                                      "/tokenize", "/detokenize", "/apply-template"};
+const char* const kJsonPostPaths[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions",
+                                      "/completions",         "/tokenize",         "/detokenize",
+                                      "/apply-template"};
 
 // A POST with neither Content-Length nor chunked encoding has no body; httplib would wait for one until the
 // read timeout (30 s), so such a request to a JSON route is answered before the body is read.
@@ -103,8 +104,8 @@ std::string ApiServer::model_id() const { return opt_.alias.empty() ? opt_.model
 int ApiServer::start() {
     // A client that closes its socket must not kill the process when we write to it.
     ::signal(SIGPIPE, SIG_IGN);
-    const size_t threads = opt_.http_threads > 0 ? size_t(opt_.http_threads)
-                                                 : size_t(opt_.sched.n_slots) + opt_.sched.max_queue + 8;
+    const size_t threads =
+        opt_.http_threads > 0 ? size_t(opt_.http_threads) : size_t(opt_.sched.n_slots) + opt_.sched.max_queue + 8;
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_->set_payload_max_length(opt_.max_body);
     http_->set_tcp_nodelay(true);  // SSE sends many small writes; Nagle + delayed ACK would add ~40 ms each
@@ -157,8 +158,10 @@ void ApiServer::routes() {
         if (req.method == "GET" && is_web_page_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
         if (!opt_.api_key.empty() && !health) {
             std::string key = req.get_header_value("Authorization");
-            if (key.rfind("Bearer ", 0) == 0) key = key.substr(7);
-            else key = req.get_header_value("X-Api-Key");
+            if (key.rfind("Bearer ", 0) == 0)
+                key = key.substr(7);
+            else
+                key = req.get_header_value("X-Api-Key");
             if (key != opt_.api_key) {
                 send_error(res, 401, "Invalid API Key");
                 return httplib::Server::HandlerResponse::Handled;
@@ -194,7 +197,8 @@ void ApiServer::routes() {
     });
     s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
         counts_.add(res.status);
-        if (opt_.verbose) std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+        if (opt_.verbose)
+            std::fprintf(stderr, "serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
     });
 
     add_web_page_routes(s);
@@ -210,8 +214,11 @@ void ApiServer::routes() {
                      {"n_ctx_train", c.n_ctx_train},
                      {"n_embd", c.d_model},
                      {"size", model_->model.weight_bytes()}};
-        json m = {{"id", model_id()}, {"object", "model"}, {"created", int64_t(std::time(nullptr))},
-                  {"owned_by", "bitflash"}, {"meta", meta}};
+        json m = {{"id", model_id()},
+                  {"object", "model"},
+                  {"created", int64_t(std::time(nullptr))},
+                  {"owned_by", "bitflash"},
+                  {"meta", meta}};
         send_json(res, {{"object", "list"}, {"data", json::array({m})}});
     };
     s.Get("/v1/models", models);
@@ -237,8 +244,8 @@ void ApiServer::routes() {
                 }
                 if (gp.prompt.empty()) throw ApiError(400, "the prompt is empty");
                 if (int64_t(gp.prompt.size()) > n_ctx)
-                    throw ApiError(400, strfmt("the prompt (%zu tokens) exceeds the context size (%lld)", gp.prompt.size(),
-                                               (long long)n_ctx));
+                    throw ApiError(400, strfmt("the prompt (%zu tokens) exceeds the context size (%lld)",
+                                               gp.prompt.size(), (long long)n_ctx));
                 gp.sampler = cr.sampler;
                 if (gp.sampler.repeat_last_n < 0) gp.sampler.repeat_last_n = int32_t(n_ctx);
                 gp.max_tokens = cr.max_tokens < 0 ? -1 : std::min(cr.max_tokens, n_ctx);  // clamp absurd values
@@ -268,9 +275,13 @@ void ApiServer::routes() {
                         text += ev.text;
                     }
                     if (!ev.error.empty()) throw ApiError(500, ev.error);
-                    json choice = {{"index", 0}, {"logprobs", ctx->logprobs_json(lps)}, {"finish_reason", finish_reason_name(ev.finish)}};
-                    if (chat) choice["message"] = chat_message_json(text);
-                    else choice["text"] = text;
+                    json choice = {{"index", 0},
+                                   {"logprobs", ctx->logprobs_json(lps)},
+                                   {"finish_reason", finish_reason_name(ev.finish)}};
+                    if (chat)
+                        choice["message"] = chat_message_json(text);
+                    else
+                        choice["text"] = text;
                     send_json(res, {{"id", ctx->id},
                                     {"object", chat ? "chat.completion" : "text_completion"},
                                     {"created", ctx->created},
@@ -303,8 +314,10 @@ void ApiServer::routes() {
                         auto add_text = [&](const std::vector<json>& deltas) {
                             for (const auto& d : deltas) out.push_back(ctx->delta_chunk(d));
                         };
-                        if (ctx->chat) add_text(ctx->split.push(ev.text));
-                        else if (!ev.text.empty() || !ev.logprobs.empty()) out.push_back(ctx->text_chunk(ev.text));
+                        if (ctx->chat)
+                            add_text(ctx->split.push(ev.text));
+                        else if (!ev.text.empty() || !ev.logprobs.empty())
+                            out.push_back(ctx->text_chunk(ev.text));
                         if (!ev.logprobs.empty() && ctx->logprobs) {  // on this event's first chunk
                             if (out.empty()) out.push_back(ctx->delta_chunk({{"content", ""}}));
                             out.front()["choices"][0]["logprobs"] = ctx->logprobs_json(ev.logprobs);
@@ -314,9 +327,13 @@ void ApiServer::routes() {
                             if (!ev.error.empty()) {
                                 out.push_back(error_json(500, ev.error));
                             } else {
-                                json last = ctx->chat ? ctx->chunk({{"index", 0}, {"delta", json::object()}, {"logprobs", nullptr},
+                                json last = ctx->chat ? ctx->chunk({{"index", 0},
+                                                                    {"delta", json::object()},
+                                                                    {"logprobs", nullptr},
                                                                     {"finish_reason", finish_reason_name(ev.finish)}})
-                                                      : ctx->chunk({{"index", 0}, {"text", ""}, {"logprobs", nullptr},
+                                                      : ctx->chunk({{"index", 0},
+                                                                    {"text", ""},
+                                                                    {"logprobs", nullptr},
                                                                     {"finish_reason", finish_reason_name(ev.finish)}});
                                 last["timings"] = timings_json(ev.timings);
                                 out.push_back(std::move(last));
@@ -362,7 +379,8 @@ void ApiServer::routes() {
                 }
                 const std::string piece = model_->tok.token_to_piece(id);
                 json p = json::array();
-                if (is_valid_utf8(piece)) p = piece;
+                if (is_valid_utf8(piece))
+                    p = piece;
                 else
                     for (unsigned char c : piece) p.push_back(int(c));
                 tokens.push_back({{"id", id}, {"piece", p}});
@@ -384,7 +402,8 @@ void ApiServer::routes() {
             std::string prompt;
             try {
                 auto text = [&](int32_t id) { return id >= 0 ? model_->tok.token_to_piece(id) : std::string(); };
-                prompt = render_chat(model_->chat_template, msgs, true, text(model_->tok.bos_id()), text(model_->tok.eos_id()));
+                prompt = render_chat(model_->chat_template, msgs, true, text(model_->tok.bos_id()),
+                                     text(model_->tok.eos_id()));
             } catch (const Error& e) {
                 throw ApiError(400, std::string("the chat template failed: ") + e.what());
             }
@@ -395,7 +414,9 @@ void ApiServer::routes() {
     slot_routes(s);
 
     // Known routes with the wrong method: 405 rather than 404.
-    auto not_allowed = [](const httplib::Request&, httplib::Response& res) { send_error(res, 405, "method not allowed"); };
+    auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+        send_error(res, 405, "method not allowed");
+    };
     for (const char* p : kJsonPostPaths) {
         s.Get(p, not_allowed);
         s.Put(p, not_allowed);

@@ -22,16 +22,16 @@ namespace bf {
 struct ServerOptions {
     std::string model_path;
     std::string host = "127.0.0.1";
-    int port = 8080;              // 0: any free port (see ApiServer::port)
-    std::string api_key;          // empty: no authentication
-    std::string alias;            // model id in /v1/models and responses (default: the path)
-    std::string chat_template;    // built-in name or Jinja file; empty: the model's own
+    int port = 8080;            // 0: any free port (see ApiServer::port)
+    std::string api_key;        // empty: no authentication
+    std::string alias;          // model id in /v1/models and responses (default: the path)
+    std::string chat_template;  // built-in name or Jinja file; empty: the model's own
     SchedulerOptions sched;
-    size_t max_body = 1 << 20;    // bytes; larger bodies get 413
-    int http_threads = 0;         // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
-    bool verbose = false;         // one log line per request on stderr
-    std::string slot_save_path;   // directory of saved slot files; empty: slot save/restore is off
-    bool check_tensors = false;   // scan the weights for NaN/Inf at load
+    size_t max_body = 1 << 20;   // bytes; larger bodies get 413
+    int http_threads = 0;        // 0: n_slots + max_queue + 8 (a streaming request holds a thread)
+    bool verbose = false;        // one log line per request on stderr
+    std::string slot_save_path;  // directory of saved slot files; empty: slot save/restore is off
+    bool check_tensors = false;  // scan the weights for NaN/Inf at load
 };
 
 class ApiServer {

@@ -21,7 +21,8 @@ std::string ApiError::default_type(int status) {
 }
 
 json error_json(int status, const std::string& message, const std::string& type) {
-    return {{"error", {{"code", status}, {"message", message}, {"type", type.empty() ? ApiError::default_type(status) : type}}}};
+    return {{"error",
+             {{"code", status}, {"message", message}, {"type", type.empty() ? ApiError::default_type(status) : type}}}};
 }
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -92,7 +93,8 @@ void refuse_unknown_fields(const json& obj, const FieldSet& allowed, const std::
 }  // namespace
 
 json parse_body(const std::string& body, Endpoint ep) {
-    if (body.empty()) throw ApiError(400, "the request has no body: send a JSON object (Content-Type: application/json)");
+    if (body.empty())
+        throw ApiError(400, "the request has no body: send a JSON object (Content-Type: application/json)");
     json j;
     try {
         j = json::parse(body);
@@ -275,7 +277,8 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
     }
     if (auto v = get_int(body, "repeat_last_n")) {
         if (*v < -1) bad("'repeat_last_n' must be >= -1 (-1 = the context size)");
-        s.repeat_last_n = int32_t(std::min<int64_t>(*v, std::numeric_limits<int32_t>::max()));  // -1 mapped by the server
+        s.repeat_last_n =
+            int32_t(std::min<int64_t>(*v, std::numeric_limits<int32_t>::max()));  // -1 mapped by the server
     }
     if (const json* v = field(body, "seed")) {
         if (v->is_number_unsigned()) {

@@ -111,7 +111,8 @@ void Scheduler::run() {
             metrics_.busy_slots = int(batcher_.options().n_slots) - batcher_.free_slots();
             if (batcher_.idle()) cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !tasks_.empty(); });
             if (stop_) {
-                for (auto& p : queue_) p.out->push({"", true, FinishReason::None, {}, "the server is shutting down", {}});
+                for (auto& p : queue_)
+                    p.out->push({"", true, FinishReason::None, {}, "the server is shutting down", {}});
                 queue_.clear();
                 for (auto& t : tasks_) t();  // their waiters must not hang; they see the slots as they are
                 tasks_.clear();

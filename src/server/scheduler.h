@@ -29,8 +29,8 @@ std::unique_ptr<ServedModel> load_served_model(const std::string& path, const st
 
 enum class FinishReason { None, Stop, Length };
 
-using GenParams = GenRequest;   // prompt, sampler, max_tokens, stop strings, ignore_eos
-using GenTimings = GenStats;    // llama-server's `timings` counters
+using GenParams = GenRequest;  // prompt, sampler, max_tokens, stop strings, ignore_eos
+using GenTimings = GenStats;   // llama-server's `timings` counters
 
 struct GenEvent {
     std::string text;  // next piece of output (complete UTF-8 characters, stop strings removed)
@@ -61,11 +61,11 @@ private:
 struct SchedulerOptions {
     int n_slots = 4;
     int64_t n_ctx = 4096;
-    KvType kv_type = KvType::F32;  // shared K/V cache of each slot
-    int64_t batch = 512;      // tokens per forward_batch call (decode tokens + prompt chunks)
-    size_t max_queue = 128;   // requests waiting for a slot; beyond this submit() throws QueueFull
-    bool no_batch = false;    // one slot per step (round robin), for comparison with batching
-    int ctx_checkpoints = 8;            // state checkpoints per slot (--ctx-checkpoints)
+    KvType kv_type = KvType::F32;          // shared K/V cache of each slot
+    int64_t batch = 512;                   // tokens per forward_batch call (decode tokens + prompt chunks)
+    size_t max_queue = 128;                // requests waiting for a slot; beyond this submit() throws QueueFull
+    bool no_batch = false;                 // one slot per step (round robin), for comparison with batching
+    int ctx_checkpoints = 8;               // state checkpoints per slot (--ctx-checkpoints)
     size_t checkpoint_bytes = 256u << 20;  // per slot (--ctx-checkpoint-mb / slots)
 };
 
@@ -94,7 +94,7 @@ public:
     std::shared_ptr<GenStream> submit(GenParams p);
     void stop();  // finishes the thread; waiting and running requests get an error event
     const SchedulerOptions& options() const { return opt_; }
-    int64_t steps() const { return batcher_.steps(); }     // forward_batch calls so far
+    int64_t steps() const { return batcher_.steps(); }       // forward_batch calls so far
     int64_t cancelled() const { return cancelled_.load(); }  // requests dropped because the client left
     // Runs f on the scheduler thread between steps (slot files, /slots) and waits for it; rethrows its error.
     void run_on_engine(const std::function<void(Batcher&)>& f);

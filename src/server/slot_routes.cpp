@@ -69,14 +69,16 @@ void ApiServer::slot_routes(httplib::Server& s) {
             int id = -1;
             if (id_text.empty() || id_text.size() > 4 || id_text.find_first_not_of("0123456789") != std::string::npos ||
                 (id = std::stoi(id_text)) >= opt_.sched.n_slots)
-                throw ApiError(400, strfmt("slot \"%s\" does not exist (ids 0 to %d)", id_text.c_str(), opt_.sched.n_slots - 1));
+                throw ApiError(
+                    400, strfmt("slot \"%s\" does not exist (ids 0 to %d)", id_text.c_str(), opt_.sched.n_slots - 1));
             const std::string action = req.get_param_value("action");
             const json body = req.body.empty() ? json::object() : parse_body(req.body, Endpoint::SlotAction);
             const auto t0 = std::chrono::steady_clock::now();
             json out = {{"id_slot", id}};
             auto busy_to_409 = [&](const std::function<void(Batcher&)>& f) {
                 sched_->run_on_engine([&](Batcher& b) {
-                    if (b.slot_info(id).active) throw ApiError(409, strfmt("slot %d is busy", id), "invalid_request_error");
+                    if (b.slot_info(id).active)
+                        throw ApiError(409, strfmt("slot %d is busy", id), "invalid_request_error");
                     f(b);
                 });
             };

@@ -36,9 +36,11 @@ std::string constraint_gbnf(const json& body, std::string& source) {
         } else if (type == "json_schema") {
             given.push_back(source);
             const json* schema = rf.contains("schema") ? &rf["schema"] : nullptr;
-            if (!schema && rf.contains("json_schema") && rf["json_schema"].is_object() && rf["json_schema"].contains("schema"))
+            if (!schema && rf.contains("json_schema") && rf["json_schema"].is_object() &&
+                rf["json_schema"].contains("schema"))
                 schema = &rf["json_schema"]["schema"];
-            if (!schema) throw ApiError(400, "'response_format' of type json_schema needs 'json_schema': {'schema': {...}}");
+            if (!schema)
+                throw ApiError(400, "'response_format' of type json_schema needs 'json_schema': {'schema': {...}}");
             gbnf = json_schema_to_gbnf(*schema);
         } else if (type != "text") {
             throw ApiError(400, "'response_format.type' must be text, json_object or json_schema, not '" +

@@ -49,7 +49,8 @@ void add_web_page_routes(httplib::Server& s) {
     if (const WebAsset* index = find_web_asset("/")) s.Get("/", serve(index));
     for (size_t i = 0; i < kNumWebAssets; ++i) {
         std::string pattern = "/";  // httplib routes are regular expressions: escape the dots
-        for (const char* c = kWebAssets[i].name; *c; ++c) pattern += *c == '.' ? std::string("\\.") : std::string(1, *c);
+        for (const char* c = kWebAssets[i].name; *c; ++c)
+            pattern += *c == '.' ? std::string("\\.") : std::string(1, *c);
         s.Get(pattern, serve(&kWebAssets[i]));
     }
 }

@@ -54,9 +54,9 @@ bool StringIdTable::insert(int32_t id) {
 
 namespace {
 
-constexpr size_t kCacheMaxWord = 64;      // longer pre-tokens are rare; not worth caching
+constexpr size_t kCacheMaxWord = 64;  // longer pre-tokens are rare; not worth caching
 constexpr size_t kCacheMaxEntries = 1 << 17;
-constexpr size_t kHeapThreshold = 128;    // above this many bytes, use the O(n log n) merge loop
+constexpr size_t kHeapThreshold = 128;  // above this many bytes, use the O(n log n) merge loop
 
 // Per-thread PCRE2 match state: one JIT stack large enough for long whitespace/punctuation runs.
 struct MatchScratch {

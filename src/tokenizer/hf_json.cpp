@@ -47,11 +47,12 @@ std::string read_pre_tokenizer(const json& pt) {
         return kRegexGpt2;
     }
     if (type != "Sequence")
-        fail(strfmt("tokenizer.json: pre_tokenizer type \"%s\" is not supported (ByteLevel or Sequence[Split, "
-                    "ByteLevel])", type.c_str()));
+        fail(
+            strfmt("tokenizer.json: pre_tokenizer type \"%s\" is not supported (ByteLevel or Sequence[Split, "
+                   "ByteLevel])",
+                   type.c_str()));
     const json& seq = member(pt, "pretokenizers", "pre_tokenizer");
-    if (!seq.is_array() || seq.size() != 2)
-        fail("tokenizer.json: pre_tokenizer Sequence must be [Split, ByteLevel]");
+    if (!seq.is_array() || seq.size() != 2) fail("tokenizer.json: pre_tokenizer Sequence must be [Split, ByteLevel]");
     const json& split = seq[0];
     if (type_of(split, "pre_tokenizer[0]") != "Split")
         fail(strfmt("tokenizer.json: pre_tokenizer[0] type \"%s\" is not supported (Split)",
@@ -66,8 +67,10 @@ std::string read_pre_tokenizer(const json& pt) {
     // character, as the known ones do, that equals Isolated; for other regexes gaps would be dropped.
     const bool known = regex == kRegexO200k || regex == kRegexGpt2 || regex == kRegexLlama3;
     if (!(behavior == "Isolated" && !invert) && !(behavior == "Removed" && invert && known))
-        fail(strfmt("tokenizer.json: Split behavior %s with invert=%s is not supported (Isolated; or Removed with "
-                    "invert=true for a known regex)", behavior.dump().c_str(), invert ? "true" : "false"));
+        fail(
+            strfmt("tokenizer.json: Split behavior %s with invert=%s is not supported (Isolated; or Removed with "
+                   "invert=true for a known regex)",
+                   behavior.dump().c_str(), invert ? "true" : "false"));
     if (type_of(seq[1], "pre_tokenizer[1]") != "ByteLevel")
         fail(strfmt("tokenizer.json: pre_tokenizer[1] type \"%s\" is not supported (ByteLevel)",
                     type_of(seq[1], "pre_tokenizer[1]").c_str()));
@@ -78,8 +81,9 @@ std::string read_pre_tokenizer(const json& pt) {
 int32_t read_id(const json& v, const char* what) {
     if (!v.is_number_integer()) fail(strfmt("tokenizer.json: %s id is not an integer", what));
     const int64_t id = v.get<int64_t>();
-    if (id < 0 || id >= kMaxId) fail(strfmt("tokenizer.json: %s id %lld out of range [0, %lld)", what,
-                                            static_cast<long long>(id), static_cast<long long>(kMaxId)));
+    if (id < 0 || id >= kMaxId)
+        fail(strfmt("tokenizer.json: %s id %lld out of range [0, %lld)", what, static_cast<long long>(id),
+                    static_cast<long long>(kMaxId)));
     return static_cast<int32_t>(id);
 }
 
@@ -108,25 +112,29 @@ Tokenizer Tokenizer::from_hf_json(std::string_view json_text) {
                         type_of(root.at("normalizer"), "normalizer").c_str()));
         if (root.contains("decoder") && !root.at("decoder").is_null()) {
             const std::string t = type_of(root.at("decoder"), "decoder");
-            if (t != "ByteLevel") fail(strfmt("tokenizer.json: decoder \"%s\" is not supported (ByteLevel)", t.c_str()));
+            if (t != "ByteLevel")
+                fail(strfmt("tokenizer.json: decoder \"%s\" is not supported (ByteLevel)", t.c_str()));
         }
 
         TokenizerData d;
         d.pre_regex = read_pre_tokenizer(root.contains("pre_tokenizer") ? root.at("pre_tokenizer") : json());
-        d.pre = d.pre_regex == kRegexO200k ? "gpt-4o" : d.pre_regex == kRegexGpt2 ? "gpt2"
-                : d.pre_regex == kRegexLlama3 ? "llama-bpe" : "bitflash-custom";
+        d.pre = d.pre_regex == kRegexO200k    ? "gpt-4o"
+                : d.pre_regex == kRegexGpt2   ? "gpt2"
+                : d.pre_regex == kRegexLlama3 ? "llama-bpe"
+                                              : "bitflash-custom";
         d.ignore_merges = flag(model, "ignore_merges", false);
 
         const json& vocab = member(model, "vocab", "model");
         if (!vocab.is_object()) fail("tokenizer.json: model.vocab is not an object");
         const json empty = json::array();
-        const json& added = root.contains("added_tokens") && !root.at("added_tokens").is_null()
-                                ? root.at("added_tokens") : empty;
+        const json& added =
+            root.contains("added_tokens") && !root.at("added_tokens").is_null() ? root.at("added_tokens") : empty;
         if (!added.is_array()) fail("tokenizer.json: added_tokens is not an array");
 
         int64_t max_id = -1;
         for (const auto& [text, id] : vocab.items()) max_id = std::max<int64_t>(max_id, read_id(id, "vocab"));
-        for (const json& a : added) max_id = std::max<int64_t>(max_id, read_id(member(a, "id", "added token"), "added token"));
+        for (const json& a : added)
+            max_id = std::max<int64_t>(max_id, read_id(member(a, "id", "added token"), "added token"));
         if (max_id < 0) fail("tokenizer.json: empty vocabulary");
 
         const size_t n = static_cast<size_t>(max_id) + 1;

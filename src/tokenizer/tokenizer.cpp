@@ -15,8 +15,7 @@ const char* const kRegexO200k =
     R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
     R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
     R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-const char* const kRegexGpt2 =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+const char* const kRegexGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 const char* const kRegexLlama3 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
@@ -77,9 +76,7 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
                 t.piece[id] = raw;
                 t.vocab.insert(static_cast<int32_t>(id));  // first wins on duplicates
                 break;
-            case kTokenUnknown:
-                t.piece[id] = unicode::byte_level_decode(s, raw) ? raw : s;
-                break;
+            case kTokenUnknown: t.piece[id] = unicode::byte_level_decode(s, raw) ? raw : s; break;
             case kTokenControl:
             case kTokenUserDefined: {
                 if (s.empty()) fail(strfmt("tokenizer: added token %zu has empty text", id));
@@ -91,10 +88,8 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
                 t.has_added = true;
                 break;
             }
-            case kTokenUnused:
-                break;
-            default:
-                fail(strfmt("tokenizer: token %zu has unsupported token_type %d", id, type));
+            case kTokenUnused: break;
+            default: fail(strfmt("tokenizer: token %zu has unsupported token_type %d", id, type));
         }
         if (strip[id] && type != kTokenControl && type != kTokenUserDefined)
             fail(strfmt("tokenizer: lstrip/rstrip given for token %zu, which is not an added token", id));
@@ -126,7 +121,8 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
         joined.append(m.substr(sp + 1));
         const int32_t l = by_text.find(m.substr(0, sp)), rr = by_text.find(m.substr(sp + 1)), mm = by_text.find(joined);
         if (l < 0 || rr < 0 || mm < 0)
-            fail(strfmt("tokenizer: merge %zu (\"%s\") refers to a token not in the vocabulary", r, d.merges[r].c_str()));
+            fail(strfmt("tokenizer: merge %zu (\"%s\") refers to a token not in the vocabulary", r,
+                        d.merges[r].c_str()));
         if (r > static_cast<size_t>(INT32_MAX - 1)) fail("tokenizer: too many merges");
         t.pairs.insert(l, rr, static_cast<int32_t>(r), mm);
     }
@@ -135,14 +131,16 @@ Tokenizer Tokenizer::from_data(const TokenizerData& d) {
     if (pattern.empty()) {
         const char* known = regex_for_pre(d.pre);
         if (!known)
-            fail(strfmt("tokenizer: unknown pre-tokenizer \"%s\" and no pre_regex given (known: gpt-4o, "
-                        "gpt2, default, llama3, llama-bpe)", d.pre.c_str()));
+            fail(
+                strfmt("tokenizer: unknown pre-tokenizer \"%s\" and no pre_regex given (known: gpt-4o, "
+                       "gpt2, default, llama3, llama-bpe)",
+                       d.pre.c_str()));
         pattern = known;
     }
     int err = 0;
     PCRE2_SIZE err_off = 0;
-    t.re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                         &err, &err_off, nullptr);
+    t.re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP, &err,
+                         &err_off, nullptr);
     if (!t.re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof(msg));
@@ -216,9 +214,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
     return out;
 }
 
-bool Tokenizer::is_special(int32_t id) const {
-    return id >= 0 && id < n_vocab() && impl_->special[id] != 0;
-}
+bool Tokenizer::is_special(int32_t id) const { return id >= 0 && id < n_vocab() && impl_->special[id] != 0; }
 
 int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->piece.size()); }
 

@@ -21,21 +21,21 @@ enum TokenType : int32_t {
 };
 
 // Pre-tokenizer regexes known by name (GGUF tokenizer.ggml.pre).
-extern const char* const kRegexO200k;  // "gpt-4o": OpenAI o200k_base pat_str, verbatim
-extern const char* const kRegexGpt2;   // "gpt2" / "default": HF ByteLevel(use_regex=true)
-extern const char* const kRegexLlama3; // "llama3" / "llama-bpe"
+extern const char* const kRegexO200k;   // "gpt-4o": OpenAI o200k_base pat_str, verbatim
+extern const char* const kRegexGpt2;    // "gpt2" / "default": HF ByteLevel(use_regex=true)
+extern const char* const kRegexLlama3;  // "llama3" / "llama-bpe"
 
 // What a GGUF stores (tokenizer.ggml.model = "gpt2"). tokens are in byte-level unicode form
 // (space = "Ġ") for normal tokens and verbatim text for added tokens (types 3 and 4).
 struct TokenizerData {
     std::vector<std::string> tokens;
-    std::vector<int32_t> token_type;   // same length as tokens; TokenType values
-    std::vector<std::string> merges;   // "left right", highest priority first
-    std::string pre;                   // tokenizer.ggml.pre, e.g. "gpt-4o"
+    std::vector<int32_t> token_type;                // same length as tokens; TokenType values
+    std::vector<std::string> merges;                // "left right", highest priority first
+    std::string pre;                                // tokenizer.ggml.pre, e.g. "gpt-4o"
     int32_t bos_id = -1, eos_id = -1, pad_id = -1;  // -1 = none
     std::vector<int32_t> rstrip_ids, lstrip_ids;    // bitflash.tokenizer.rstrip_ids / lstrip_ids
-    std::string pre_regex;             // bitflash.tokenizer.pre_regex; empty = look up `pre`
-    bool ignore_merges = false;        // HF BPE ignore_merges: a pre-token found whole in the vocab wins
+    std::string pre_regex;                          // bitflash.tokenizer.pre_regex; empty = look up `pre`
+    bool ignore_merges = false;                     // HF BPE ignore_merges: a pre-token found whole in the vocab wins
 };
 
 class Tokenizer {

@@ -86,11 +86,11 @@ struct StringHash {
 using StringMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 struct Tokenizer::Impl {
-    TokenizerData data;               // as loaded, for to_data()
-    std::vector<std::string> piece;   // raw bytes (normal) or text (added) per id; "" for unused
-    std::vector<uint8_t> special;     // 1 for control tokens
-    StringIdTable vocab;              // raw bytes of normal tokens (in `piece`) -> id
-    StringMap added_by_text;          // added-token content -> id
+    TokenizerData data;              // as loaded, for to_data()
+    std::vector<std::string> piece;  // raw bytes (normal) or text (added) per id; "" for unused
+    std::vector<uint8_t> special;    // 1 for control tokens
+    StringIdTable vocab;             // raw bytes of normal tokens (in `piece`) -> id
+    StringMap added_by_text;         // added-token content -> id
     std::array<int32_t, 256> byte_id{};
     PairTable pairs;
 

@@ -39,9 +39,12 @@ size_t utf8_incomplete_len(std::string_view s, size_t i) {
     const size_t avail = s.size() - i;
     const uint8_t c0 = static_cast<uint8_t>(s[i]);
     size_t len = 0;
-    if (c0 >= 0xC2 && c0 <= 0xDF) len = 2;
-    else if (c0 >= 0xE0 && c0 <= 0xEF) len = 3;
-    else if (c0 >= 0xF0 && c0 <= 0xF4) len = 4;
+    if (c0 >= 0xC2 && c0 <= 0xDF)
+        len = 2;
+    else if (c0 >= 0xE0 && c0 <= 0xEF)
+        len = 3;
+    else if (c0 >= 0xF0 && c0 <= 0xF4)
+        len = 4;
     if (len == 0 || avail >= len) return 0;
     // Every byte present must be a continuation byte allowed at its place (second-byte ranges
     // exclude overlongs, surrogates and > U+10FFFF).
@@ -78,8 +81,8 @@ void append_utf8(std::string& out, uint32_t cp) {
 
 bool is_white_space(uint32_t cp) {
     return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-           cp == 0x205F || cp == 0x3000;
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
 }
 
 namespace {
@@ -107,9 +110,7 @@ const ByteTables& tables() {
 
 uint32_t byte_to_code_point(uint8_t b) { return tables().to_cp[b]; }
 
-int byte_from_code_point(uint32_t cp) {
-    return cp < tables().from_cp.size() ? tables().from_cp[cp] : -1;
-}
+int byte_from_code_point(uint32_t cp) { return cp < tables().from_cp.size() ? tables().from_cp[cp] : -1; }
 
 bool byte_level_decode(std::string_view s, std::string& out) {
     out.clear();

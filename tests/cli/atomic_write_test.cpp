@@ -51,7 +51,8 @@ int wait_code(pid_t pid) {
 // A random model big enough (about 40 MB in f32) that writing it takes a while.
 const std::string& big_config() {
     static const std::string path = [] {
-        nlohmann::json cfg = nlohmann::json::parse(slurp(std::string(BF_SOURCE_DIR) + "/tests/fixtures/tiny8/config.json"));
+        nlohmann::json cfg =
+            nlohmann::json::parse(slurp(std::string(BF_SOURCE_DIR) + "/tests/fixtures/tiny8/config.json"));
         cfg["hidden_size"] = 256;
         cfg["intermediate_size"] = 512;
         cfg["vocab_size"] = 32000;
@@ -114,7 +115,8 @@ TEST(AtomicWrite, QuantizeKilledMidWriteLeavesNoFinalFile) {
     ASSERT_EQ(wait_code(start({"convert", "--random", big_config(), "-o", in, "-q"})), 0)
         << slurp(tmp() + "/atomic_stderr.txt");
     int kills = 0;
-    for (int attempt = 0; attempt < 5 && kills < 2; ++attempt) kills += killed_mid_write({"quantize", in, out, "f16"}, out);
+    for (int attempt = 0; attempt < 5 && kills < 2; ++attempt)
+        kills += killed_mid_write({"quantize", in, out, "f16"}, out);
     EXPECT_GE(kills, 1) << "never caught quantize mid-write";
 }
 

@@ -48,18 +48,23 @@ std::vector<std::string> csv_fields(const std::string& line) {
     bool quoted = false;
     for (size_t i = 0; i < line.size(); ++i) {
         const char ch = line[i];
-        if (quoted && ch == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-        else if (ch == '"') quoted = !quoted;
-        else if (ch == ',' && !quoted) out.emplace_back();
-        else out.back() += ch;
+        if (quoted && ch == '"' && i + 1 < line.size() && line[i + 1] == '"')
+            out.back() += '"', ++i;
+        else if (ch == '"')
+            quoted = !quoted;
+        else if (ch == ',' && !quoted)
+            out.emplace_back();
+        else
+            out.back() += ch;
     }
     EXPECT_FALSE(quoted) << line;
     return out;
 }
 
-const char* kLlamaBenchFields[] = {"model_filename", "model_type", "model_size", "model_n_params", "backends", "n_batch",
-                                   "n_ubatch", "n_threads", "type_k", "type_v", "n_prompt", "n_gen", "n_depth",
-                                   "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts"};
+const char* kLlamaBenchFields[] = {"model_filename", "model_type", "model_size", "model_n_params", "backends",
+                                   "n_batch",        "n_ubatch",   "n_threads",  "type_k",         "type_v",
+                                   "n_prompt",       "n_gen",      "n_depth",    "test_time",      "avg_ns",
+                                   "stddev_ns",      "avg_ts",     "stddev_ts",  "samples_ns",     "samples_ts"};
 
 TEST(Bench, JsonHasLlamaBenchFieldsAndOneRowPerTest) {
     const Result r = bitflash("bench -m " + tiny() + kQuick + " -o json");
@@ -79,7 +84,8 @@ TEST(Bench, JsonHasLlamaBenchFieldsAndOneRowPerTest) {
         seen.insert(std::to_string(t["n_threads"].get<int>()) + "/" + std::to_string(t["n_depth"].get<int>()) + "/" +
                     std::to_string(t["n_prompt"].get<int>()) + "+" + std::to_string(t["n_gen"].get<int>()));
         const bool decode = t["n_prompt"] == 0;
-        for (const char* f : {"bw_before_gb_per_s", "bw_after_gb_per_s", "bw_share_before", "bound_ts", "bound_share", "kv_bytes_per_token"})
+        for (const char* f : {"bw_before_gb_per_s", "bw_after_gb_per_s", "bw_share_before", "bound_ts", "bound_share",
+                              "kv_bytes_per_token"})
             EXPECT_EQ(t[f].is_null(), !decode) << f << " " << t.dump();
         if (decode) {
             EXPECT_GT(t["bw_before_gb_per_s"].get<double>(), 0);
@@ -94,7 +100,8 @@ TEST(Bench, JsonHasLlamaBenchFieldsAndOneRowPerTest) {
 }
 
 TEST(Bench, DeeperContextReadsMoreKv) {
-    const Result r = bitflash("bench -m " + tiny() + " -p 0 -n 2 -d 0,1,64 -t 1 -r 1 -o json --no-bandwidth -ctk q4_0 -ctv q4_0");
+    const Result r =
+        bitflash("bench -m " + tiny() + " -p 0 -n 2 -d 0,1,64 -t 1 -r 1 -o json --no-bandwidth -ctk q4_0 -ctv q4_0");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j.size(), 3u);
@@ -174,7 +181,8 @@ TEST(Bench, EnergyFromPowercapOrAReason) {
     EXPECT_NE(md.out.find("J/token"), std::string::npos) << md.out;
     EXPECT_NE(md.out.find("energy: package-0 (intel-rapl:0)"), std::string::npos) << md.out;
     ASSERT_EQ(none.code, 0) << none.err;
-    EXPECT_NE(none.out.find("energy: not available (" + root + "/missing does not exist"), std::string::npos) << none.out;
+    EXPECT_NE(none.out.find("energy: not available (" + root + "/missing does not exist"), std::string::npos)
+        << none.out;
     EXPECT_EQ(none.out.find("J/token"), std::string::npos);
 }
 

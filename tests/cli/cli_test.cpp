@@ -114,7 +114,8 @@ TEST(Cli, RunRejectsBadInput) {
 
 TEST(Cli, QuantizedCacheFlags) {
     // A whole run with an int4 cache (this tiny model, head_dim 8, takes the scalar cache kernels).
-    const Result r = bitflash("run -m " + chat_model() + " -p \"Solve x + 1 = 2\" -n 8 --temp 0 --no-perf -ctk q4_0 -ctv q4_0");
+    const Result r =
+        bitflash("run -m " + chat_model() + " -p \"Solve x + 1 = 2\" -n 8 --temp 0 --no-perf -ctk q4_0 -ctv q4_0");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_FALSE(r.out.empty());
     Result bad = bitflash("run -m " + chat_model() + " -p hi -ctk q5_1 -ctv q5_1");

@@ -30,19 +30,19 @@ TEST(ShippedModel, HeldOutAccuracyAtLeastMeasuredMinusMargin) {
     for (const auto& t : expected["types"]) {
         const std::string type = t.get<std::string>();
         const std::string gguf = dir + "/model-" + type + ".gguf", out = dir + "/out.txt";
-        std::string cmd = std::string(BF_BINARY) + " convert " + model + " -o " + gguf +
-                          " --outtype " + type + " -q 2>/dev/null";
+        std::string cmd =
+            std::string(BF_BINARY) + " convert " + model + " -o " + gguf + " --outtype " + type + " -q 2>/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-        cmd = std::string(BF_BINARY) + " eval -m " + gguf + " --data " + src + "/tests/data/heldout_small.jsonl > " + out +
-              " 2>/dev/null";
+        cmd = std::string(BF_BINARY) + " eval -m " + gguf + " --data " + src + "/tests/data/heldout_small.jsonl > " +
+              out + " 2>/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
         std::smatch m;
         const std::string text = read(out);
         ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(accuracy: (\d+)/(\d+))"))) << text;
         const int correct = std::stoi(m[1]), total = std::stoi(m[2]);
         EXPECT_EQ(total, expected["problems"].get<int>());
-        EXPECT_GE(correct, floor) << type << ": " << correct << "/" << total << " < measured "
-                                  << expected["measured"] << " - margin " << expected["margin"];
+        EXPECT_GE(correct, floor) << type << ": " << correct << "/" << total << " < measured " << expected["measured"]
+                                  << " - margin " << expected["margin"];
     }
 }
 

@@ -17,8 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 using bf::testing::bitflash;
 using bf::testing::Result;
-using bf::testing::tmp;
 using bf::testing::slurp;
+using bf::testing::tmp;
 
 const std::string kText = std::string(BF_SOURCE_DIR) + "/models/heldout_text.txt";
 
@@ -27,7 +27,7 @@ std::string twin(const std::string& type) {
     const std::string out = tmp() + "/twin-" + type + ".gguf";
     if (!fs::exists(out)) {
         const Result r = bitflash("convert " + std::string(BF_SOURCE_DIR) + "/models/sambay-math-f32twin -o " + out +
-                               " --outtype " + type + " -q");
+                                  " --outtype " + type + " -q");
         EXPECT_EQ(r.code, 0) << r.err;
     }
     return out;
@@ -97,7 +97,8 @@ TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
     EXPECT_EQ(number(self.out, R"(Same top p: *([\d.]+))"), 100.0);
 
     // q8_0 against it (with the text too, which must tokenize to the file's tokens)
-    const Result q8 = bitflash("perplexity -m " + twin("q8_0") + args + " --kl-divergence --kl-divergence-base " + base);
+    const Result q8 =
+        bitflash("perplexity -m " + twin("q8_0") + args + " --kl-divergence --kl-divergence-base " + base);
     ASSERT_EQ(q8.code, 0) << q8.err;
     const double kld = number(q8.out, R"(Mean +KLD: *([\d.]+))");
     EXPECT_GT(kld, 1e-5);
@@ -111,10 +112,12 @@ TEST(PerplexityCli, KlDivergenceOfItselfIsZeroAndOfQ8IsSmall) {
     EXPECT_EQ(ctx.code, 1);
     EXPECT_NE(ctx.err.find("was made with -c 128"), std::string::npos) << ctx.err;
     std::ofstream(tmp() + "/other.txt") << std::string(2000, 'x');
-    const Result text = bitflash("perplexity -m " + f32 + " -f " + tmp() + "/other.txt --kl-divergence --kl-divergence-base " + base);
+    const Result text =
+        bitflash("perplexity -m " + f32 + " -f " + tmp() + "/other.txt --kl-divergence --kl-divergence-base " + base);
     EXPECT_EQ(text.code, 1);
     EXPECT_NE(text.err.find("different text or tokenization"), std::string::npos) << text.err;
-    const Result plain = bitflash("perplexity -m " + f32 + " -f " + kText + " -c 128 --chunks 4 --kl-divergence --kl-divergence-base " + base);
+    const Result plain = bitflash("perplexity -m " + f32 + " -f " + kText +
+                                  " -c 128 --chunks 4 --kl-divergence --kl-divergence-base " + base);
     EXPECT_EQ(plain.code, 1) << "without --parse-special the tokens differ";
     const Result junk = bitflash("perplexity -m " + f32 + " --kl-divergence --kl-divergence-base " + kText);
     EXPECT_EQ(junk.code, 1);
@@ -135,7 +138,8 @@ TEST(PerplexityCli, RefusesShortTextAndBadFlags) {
 }
 
 TEST(ImatrixCli, WritesLegacyFileAndTheSamePpl) {
-    const std::string m = twin("f32"), out = tmp() + "/imatrix.dat", args = " -c 128 --chunks 2 --parse-special -f " + kText;
+    const std::string m = twin("f32"), out = tmp() + "/imatrix.dat",
+                      args = " -c 128 --chunks 2 --parse-special -f " + kText;
     const Result r = bitflash("imatrix -m " + m + args + " -o " + out);
     ASSERT_EQ(r.code, 0) << r.err;
     // running every layer on every token changes nothing in the scored logits
@@ -147,7 +151,7 @@ TEST(ImatrixCli, WritesLegacyFileAndTheSamePpl) {
     std::memcpy(&n, b.data(), 4);
     EXPECT_EQ(n, 38);  // 3 Mamba x 4, 2 SWA x 2, global 2, GMU 2, cross 2, 8 MLPs x 2 (tied head: none)
     EXPECT_NE(b.find("blk.7.attn_q.weight"), std::string::npos);
-    EXPECT_EQ(b.substr(b.size() - kText.size()), kText);  // the dataset name closes the file
+    EXPECT_EQ(b.substr(b.size() - kText.size()), kText);            // the dataset name closes the file
     EXPECT_EQ(bitflash("imatrix -m " + m + " -o " + out).code, 1);  // no text
 }
 

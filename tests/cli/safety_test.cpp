@@ -61,7 +61,8 @@ TEST(Safety, TernarizingAFullPrecisionModelWarnsWithTheCost) {
 TEST(Safety, WrongKindOfInputPointsToTheRightCommand) {
     Result r = bitflash("run -m " + fixture("tiny8") + " -p hi");
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.err.find("Hugging Face checkpoint folder, not a GGUF file: convert it first"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Hugging Face checkpoint folder, not a GGUF file: convert it first"), std::string::npos)
+        << r.err;
     r = bitflash("run -m " + fixture("tiny8") + "/model.safetensors -p hi");
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("`bitflash convert` its folder"), std::string::npos) << r.err;

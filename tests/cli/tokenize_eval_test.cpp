@@ -66,7 +66,8 @@ TEST(Eval, GreedyOnlyAndNIsTokensPerProblem) {
     const std::string data = tmp() + "/problems.jsonl";
     {
         std::ofstream f(data);
-        for (int i = 0; i < 3; ++i) f << nlohmann::json{{"problem", "1 + " + std::to_string(i)}, {"answer", 1 + i}}.dump() << "\n";
+        for (int i = 0; i < 3; ++i)
+            f << nlohmann::json{{"problem", "1 + " + std::to_string(i)}, {"answer", 1 + i}}.dump() << "\n";
     }
     const std::string out = tmp() + "/results.jsonl";
     const Result r = bitflash("eval -m " + chat_model() + " --data " + data + " -l 2 -n 5 -o " + out);

@@ -21,8 +21,10 @@ inline void write_byte_tokenizer(const std::string& path, bool rstrip_chat_token
         if (std::find(bs.begin(), bs.end(), b) == bs.end()) bs.push_back(b), cs.push_back(256 + n++);
     auto utf8 = [](int cp) {
         std::string s;
-        if (cp < 0x80) s += char(cp);
-        else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
+        if (cp < 0x80)
+            s += char(cp);
+        else
+            s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
         return s;
     };
     nlohmann::json vocab = nlohmann::json::object();
@@ -30,9 +32,15 @@ inline void write_byte_tokenizer(const std::string& path, bool rstrip_chat_token
     nlohmann::json added = nlohmann::json::array();
     const char* specials[] = {"<|endoftext|>", "<|assistant|>", "<|end|>", "<|user|>", "<|system|>"};
     for (int i = 0; i < 5; ++i)
-        added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"lstrip", false},
-                         {"rstrip", rstrip_chat_tokens && i > 0}, {"normalized", false}, {"single_word", false}});
-    const nlohmann::json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+        added.push_back({{"id", 256 + i},
+                         {"content", specials[i]},
+                         {"special", true},
+                         {"lstrip", false},
+                         {"rstrip", rstrip_chat_tokens && i > 0},
+                         {"normalized", false},
+                         {"single_word", false}});
+    const nlohmann::json byte_level = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
     const nlohmann::json tok = {
         {"version", "1.0"},
         {"added_tokens", added},

@@ -24,9 +24,14 @@ inline const std::string& chat_model() {
         nlohmann::json cfg = nlohmann::json::parse(slurp(fixture("tiny8") + "/config.json"));
         cfg["vocab_size"] = 320;
         std::ofstream(dir + "/config.json") << cfg.dump();
-        std::ofstream(dir + "/tokenizer_config.json") << nlohmann::json{{"chat_template", "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"}, {"eos_token", "<|endoftext|>"}}.dump();
+        std::ofstream(dir + "/tokenizer_config.json") << nlohmann::json{
+            {"chat_template",
+             "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}{% if "
+             "add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"},
+            {"eos_token", "<|endoftext|>"}}.dump();
         const std::string gguf = tmp() + "/chat.gguf";
-        const Result r = bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
+        const Result r =
+            bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
         EXPECT_EQ(r.code, 0) << r.err;
         return gguf;
     }();

@@ -15,7 +15,9 @@
 
 namespace bf::testing {
 
-inline std::string gen_fixture_dir(const std::string& name) { return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name; }
+inline std::string gen_fixture_dir(const std::string& name) {
+    return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
 
 inline std::vector<int32_t> read_id_file(const std::string& path) {
     std::ifstream f(path);
@@ -49,8 +51,10 @@ inline Tokenizer char_tokenizer() {
             cp = 256 + n;
         }
         std::string s;
-        if (cp < 0x80) s += char(cp);
-        else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
+        if (cp < 0x80)
+            s += char(cp);
+        else
+            s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
         return s;
     };
     TokenizerData d;

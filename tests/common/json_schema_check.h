@@ -27,16 +27,18 @@ inline std::string schema_violation(const nlohmann::json& v, const nlohmann::jso
         if (s.contains(key)) {
             int ok = 0;
             for (const auto& sub : s[key]) ok += schema_violation(v, sub, root, at).empty();
-            if (ok == 0 || (std::string(key) == "oneOf" && ok != 1)) return at + ": " + key + " matched " + std::to_string(ok);
+            if (ok == 0 || (std::string(key) == "oneOf" && ok != 1))
+                return at + ": " + key + " matched " + std::to_string(ok);
         }
     if (s.contains("type")) {
         const json types = s["type"].is_array() ? s["type"] : json::array({s["type"]});
         bool ok = false;
         for (const auto& t : types) {
             const std::string n = t.get<std::string>();
-            ok = ok || (n == "object" && v.is_object()) || (n == "array" && v.is_array()) || (n == "string" && v.is_string()) ||
-                 (n == "number" && v.is_number()) || (n == "integer" && v.is_number_integer()) ||
-                 (n == "boolean" && v.is_boolean()) || (n == "null" && v.is_null());
+            ok = ok || (n == "object" && v.is_object()) || (n == "array" && v.is_array()) ||
+                 (n == "string" && v.is_string()) || (n == "number" && v.is_number()) ||
+                 (n == "integer" && v.is_number_integer()) || (n == "boolean" && v.is_boolean()) ||
+                 (n == "null" && v.is_null());
         }
         if (!ok) return at + ": wrong type " + std::string(v.type_name());
     }

@@ -22,14 +22,14 @@ inline std::string make_random_chat_model(const std::string& dir) {
     nlohmann::json cfg = nlohmann::json::parse(cfg_in);
     cfg["vocab_size"] = 320;
     std::ofstream(tok + "/config.json") << cfg.dump();
-    std::ofstream(tok + "/tokenizer_config.json")
-        << nlohmann::json{{"chat_template", "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
-                                            "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"},
-                          {"eos_token", "<|endoftext|>"}}
-               .dump();
+    std::ofstream(tok + "/tokenizer_config.json") << nlohmann::json{
+        {"chat_template",
+         "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
+         "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"},
+        {"eos_token", "<|endoftext|>"}}.dump();
     const std::string gguf = dir + "/chat.gguf";
-    const std::string cmd = std::string(BF_BINARY) + " convert --random " + tok + "/config.json --tokenizer-dir " + tok +
-                            " -o " + gguf + " -q > " + dir + "/convert.log 2>&1";
+    const std::string cmd = std::string(BF_BINARY) + " convert --random " + tok + "/config.json --tokenizer-dir " +
+                            tok + " -o " + gguf + " -q > " + dir + "/convert.log 2>&1";
     if (std::system(cmd.c_str()) != 0) fail("convert failed, see " + dir + "/convert.log");
     return gguf;
 }

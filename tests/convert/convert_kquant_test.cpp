@@ -26,8 +26,8 @@ std::string fixture(const std::string& name) { return std::string(BF_SOURCE_DIR)
 std::string converted(const std::string& input, const std::string& outtype,
                       const std::map<std::string, std::vector<float>>* importance = nullptr,
                       const std::string& tag = "") {
-    const std::string out = temp_dir() + "/" + std::filesystem::path(input).filename().string() + "_" + outtype + tag +
-                            ".gguf";
+    const std::string out =
+        temp_dir() + "/" + std::filesystem::path(input).filename().string() + "_" + outtype + tag + ".gguf";
     if (!std::filesystem::exists(out)) {
         ConvertOptions o;
         o.input = input;
@@ -58,26 +58,48 @@ TEST(ConvertKQuant, MixesChooseTheDocumentedTypes) {
     };
     const std::map<std::string, std::string> always = {
         {"token_embd.weight", "q6_k"},  // tied: the head
-        {"blk.0.ssm_x.weight", "q8_0"}, {"blk.2.ssm_x.weight", "q8_0"}, {"blk.4.ssm_x.weight", "q8_0"},
+        {"blk.0.ssm_x.weight", "q8_0"},
+        {"blk.2.ssm_x.weight", "q8_0"},
+        {"blk.4.ssm_x.weight", "q8_0"},
         // dt_proj is 16 wide: q8_0 does not fit, f16 does
-        {"blk.0.ssm_dt.weight", "f16"}, {"blk.2.ssm_dt.weight", "f16"}, {"blk.4.ssm_dt.weight", "f16"},
+        {"blk.0.ssm_dt.weight", "f16"},
+        {"blk.2.ssm_dt.weight", "f16"},
+        {"blk.4.ssm_dt.weight", "f16"},
     };
     const Expect cases[] = {
         {"q4_0", 2, "q4_0", {}},
         {"q6_k", 18, "q6_k", {}},
         {"q4_k_s", 14, "q4_k", {{"blk.0.ffn_down.weight", "q5_k"}, {"blk.5.attn_qkv.weight", "q5_k"}}},
-        {"q4_k_m", 15, "q4_k",
-         {{"blk.0.ffn_down.weight", "q6_k"}, {"blk.3.ffn_down.weight", "q6_k"}, {"blk.6.ffn_down.weight", "q6_k"},
-          {"blk.7.ffn_down.weight", "q6_k"}, {"blk.1.attn_qkv.weight", "q5_k"}, {"blk.3.attn_qkv.weight", "q5_k"},
+        {"q4_k_m",
+         15,
+         "q4_k",
+         {{"blk.0.ffn_down.weight", "q6_k"},
+          {"blk.3.ffn_down.weight", "q6_k"},
+          {"blk.6.ffn_down.weight", "q6_k"},
+          {"blk.7.ffn_down.weight", "q6_k"},
+          {"blk.1.attn_qkv.weight", "q5_k"},
+          {"blk.3.attn_qkv.weight", "q5_k"},
           {"blk.5.attn_qkv.weight", "q6_k"}}},
-        {"q4_k", 15, "q4_k",  // = q4_k_m
-         {{"blk.0.ffn_down.weight", "q6_k"}, {"blk.3.ffn_down.weight", "q6_k"}, {"blk.6.ffn_down.weight", "q6_k"},
-          {"blk.7.ffn_down.weight", "q6_k"}, {"blk.1.attn_qkv.weight", "q5_k"}, {"blk.3.attn_qkv.weight", "q5_k"},
+        {"q4_k",
+         15,
+         "q4_k",  // = q4_k_m
+         {{"blk.0.ffn_down.weight", "q6_k"},
+          {"blk.3.ffn_down.weight", "q6_k"},
+          {"blk.6.ffn_down.weight", "q6_k"},
+          {"blk.7.ffn_down.weight", "q6_k"},
+          {"blk.1.attn_qkv.weight", "q5_k"},
+          {"blk.3.attn_qkv.weight", "q5_k"},
           {"blk.5.attn_qkv.weight", "q6_k"}}},
         {"q5_k_s", 16, "q5_k", {{"blk.5.attn_qkv.weight", "q6_k"}}},
-        {"q5_k_m", 17, "q5_k",
-         {{"blk.0.ffn_down.weight", "q6_k"}, {"blk.3.ffn_down.weight", "q6_k"}, {"blk.6.ffn_down.weight", "q6_k"},
-          {"blk.7.ffn_down.weight", "q6_k"}, {"blk.1.attn_qkv.weight", "q6_k"}, {"blk.3.attn_qkv.weight", "q6_k"},
+        {"q5_k_m",
+         17,
+         "q5_k",
+         {{"blk.0.ffn_down.weight", "q6_k"},
+          {"blk.3.ffn_down.weight", "q6_k"},
+          {"blk.6.ffn_down.weight", "q6_k"},
+          {"blk.7.ffn_down.weight", "q6_k"},
+          {"blk.1.attn_qkv.weight", "q6_k"},
+          {"blk.3.attn_qkv.weight", "q6_k"},
           {"blk.5.attn_qkv.weight", "q6_k"}}},
     };
     for (const Expect& e : cases) {
@@ -86,7 +108,8 @@ TEST(ConvertKQuant, MixesChooseTheDocumentedTypes) {
         int projections = 0;
         for (const auto& [name, type] : types_of(g)) {
             const GgufTensorInfo& t = g.tensor(name);
-            if (t.ne.size() != 2 || name.find("conv1d") != std::string::npos || name.find("ssm_a") != std::string::npos) {
+            if (t.ne.size() != 2 || name.find("conv1d") != std::string::npos ||
+                name.find("ssm_a") != std::string::npos) {
                 EXPECT_EQ(type, "f32") << e.outtype << " " << name;
                 continue;
             }
@@ -105,8 +128,8 @@ TEST(ConvertKQuant, MixesChooseTheDocumentedTypes) {
 // format's bound. The twin and every fixture, each new outtype.
 TEST(ConvertKQuant, FileTypeNamesRoundTrip) {
     // general.file_type back to the name the file was made with (bench's model column): every name its own number.
-    for (const std::string name : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k",
-                                   "tq2_0", "i2_s"}) {
+    for (const std::string name :
+         {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "tq2_0", "i2_s"}) {
         ConvertOptions o;
         parse_outtype(name, o);
         EXPECT_EQ(file_type_name(file_type_of(o)), name);
@@ -118,9 +141,12 @@ TEST(ConvertKQuant, FileBytesEqualInMemoryQuantization) {
     for (const std::string& input : {kTwin, fixture("tiny8"), fixture("bf16_untied"), fixture("ternary256")}) {
         const GgufFile f32 = GgufFile::open(converted(input, "f32"));
         using Q = void (*)(const float*, void*, int64_t, const float*);
-        const std::map<std::string, Q> quantizers = {{"q4_0", quantize_row_q4_0}, {"q4_k", quantize_row_q4_k},
-                                                     {"q5_k", quantize_row_q5_k}, {"q6_k", quantize_row_q6_k}};
-        const std::map<std::string, double> max_rel_rms = {{"q4_0", 0.1}, {"q4_k", 0.085}, {"q5_k", 0.045}, {"q6_k", 0.022}};
+        const std::map<std::string, Q> quantizers = {{"q4_0", quantize_row_q4_0},
+                                                     {"q4_k", quantize_row_q4_k},
+                                                     {"q5_k", quantize_row_q5_k},
+                                                     {"q6_k", quantize_row_q6_k}};
+        const std::map<std::string, double> max_rel_rms = {
+            {"q4_0", 0.1}, {"q4_k", 0.085}, {"q5_k", 0.045}, {"q6_k", 0.022}};
         for (const char* outtype : {"q4_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k"}) {
             const GgufFile g = GgufFile::open(converted(input, outtype));
             EXPECT_EQ(g.tensors().size(), f32.tensors().size());
@@ -139,7 +165,8 @@ TEST(ConvertKQuant, FileBytesEqualInMemoryQuantization) {
                 for (int64_t r = 0; r < rows; ++r) {
                     const float* x = reinterpret_cast<const float*>(src.data) + r * cols;
                     quantizers.at(type)(x, q.data(), cols, nullptr);
-                    ASSERT_EQ(std::memcmp(q.data(), t.data + size_t(r) * row_bytes, row_bytes), 0) << outtype << " " << t.name << " row " << r;
+                    ASSERT_EQ(std::memcmp(q.data(), t.data + size_t(r) * row_bytes, row_bytes), 0)
+                        << outtype << " " << t.name << " row " << r;
                     switch (t.dtype()) {
                         case DType::Q4_0: dequantize_row_q4_0(t.data + size_t(r) * row_bytes, y.data(), cols); break;
                         case DType::Q4_K: dequantize_row_q4_k(t.data + size_t(r) * row_bytes, y.data(), cols); break;

@@ -23,7 +23,7 @@ std::vector<uint8_t> random_blocks(DType t, int64_t n_blocks, uint32_t seed) {
     const size_t bytes = size_t(dtype_block_bytes(t));
     std::vector<uint8_t> v(size_t(n_blocks) * bytes);
     for (auto& b : v) b = uint8_t(rng());
-    std::vector<size_t> half_offsets = t == DType::Q6_K ? std::vector<size_t>{208}
+    std::vector<size_t> half_offsets = t == DType::Q6_K   ? std::vector<size_t>{208}
                                        : t == DType::Q4_0 ? std::vector<size_t>{0}
                                                           : std::vector<size_t>{0, 2};
     for (int64_t b = 0; b < n_blocks; ++b)
@@ -47,7 +47,8 @@ TEST(NumpyDequant, CppAndNumpyAgreeOnRandomBlocks) {
         const auto blocks = random_blocks(c.type, n_blocks, 7 + uint32_t(c.type));
         const std::string in = temp_dir() + "/blocks_" + dtype_name(c.type) + ".bin", out = in + ".f32";
         write_bytes(in, blocks.data(), blocks.size());
-        const RunResult r = run("/usr/bin/python3 '" + script + "' " + dtype_name(c.type) + " '" + in + "' '" + out + "'");
+        const RunResult r =
+            run("/usr/bin/python3 '" + script + "' " + dtype_name(c.type) + " '" + in + "' '" + out + "'");
         ASSERT_EQ(r.status, 0) << r.out;
         const auto ref_bytes = read_bytes(out);
         ASSERT_EQ(ref_bytes.size(), size_t(n) * 4) << dtype_name(c.type);

@@ -139,13 +139,15 @@ TEST(Ternarize, ReproducesThePythonRules) {
             const TernaryScales m = ternary_scales_from_name(rule);
             quantize_rows_tq2_0(w.data(), rows, cols, m, absmean_scale(w.data(), rows * cols), q.data());
             for (int rr = 0; rr < rows; ++rr)
-                dequantize_row_tq2_0(q.data() + row_nbytes(DType::TQ2_0, cols) * size_t(rr), y.data() + rr * cols, cols);
+                dequantize_row_tq2_0(q.data() + row_nbytes(DType::TQ2_0, cols) * size_t(rr), y.data() + rr * cols,
+                                     cols);
             last_rule = rule;
         }
         const float d = f16_to_f32(uint16_t(bits));
         for (int i = 0; i < 256; ++i) {
             const int t = codes[size_t(i)] == '+' ? 1 : codes[size_t(i)] == '-' ? -1 : 0;
-            ASSERT_EQ(y[size_t(r * cols + b * 256 + i)], d * float(t)) << rule << " row " << r << " block " << b << " elem " << i;
+            ASSERT_EQ(y[size_t(r * cols + b * 256 + i)], d * float(t))
+                << rule << " row " << r << " block " << b << " elem " << i;
         }
         ++checked;
     }

@@ -64,16 +64,19 @@ TEST(TwinError, SearchedQ4KBeatsPlainMinMax) {
             plain_q4_k(xb, p.data());
             for (int i = 0; i < 256; ++i) {
                 const double w = std::fabs(xb[i]);  // |x|-weighted: large weights move the outputs most
-                e_ours += std::pow(double(y[size_t(i)]) - xb[i], 2), e_plain += std::pow(double(p[size_t(i)]) - xb[i], 2);
-                w_ours += w * std::pow(double(y[size_t(i)]) - xb[i], 2), w_plain += w * std::pow(double(p[size_t(i)]) - xb[i], 2);
+                e_ours += std::pow(double(y[size_t(i)]) - xb[i], 2),
+                    e_plain += std::pow(double(p[size_t(i)]) - xb[i], 2);
+                w_ours += w * std::pow(double(y[size_t(i)]) - xb[i], 2),
+                    w_plain += w * std::pow(double(p[size_t(i)]) - xb[i], 2);
                 ref += double(xb[i]) * xb[i], wref += w * double(xb[i]) * xb[i];
             }
         }
     }
     ASSERT_GT(matrices, 30);
-    std::printf("twin, %d matrices: Q4_K RMS error / RMS: searched %.4f, plain min/max %.4f; |x|-weighted: %.4f vs %.4f\n",
-                matrices, std::sqrt(e_ours / ref), std::sqrt(e_plain / ref), std::sqrt(w_ours / wref),
-                std::sqrt(w_plain / wref));
+    std::printf(
+        "twin, %d matrices: Q4_K RMS error / RMS: searched %.4f, plain min/max %.4f; |x|-weighted: %.4f vs %.4f\n",
+        matrices, std::sqrt(e_ours / ref), std::sqrt(e_plain / ref), std::sqrt(w_ours / wref),
+        std::sqrt(w_plain / wref));
     EXPECT_LT(e_ours, 0.95 * e_plain);
     EXPECT_LT(w_ours, 0.95 * w_plain);
 }

@@ -17,7 +17,8 @@ struct FakePowercap {
     std::string root;
     FakePowercap() {
         root = (fs::temp_directory_path() / ("bf_powercap_" + std::to_string(getpid()) + "_" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name())).string();
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                   .string();
         fs::remove_all(root);
         fs::create_directories(root);
     }
@@ -28,7 +29,9 @@ struct FakePowercap {
         set(dir, energy);
         std::ofstream(root + "/" + dir + "/max_energy_range_uj") << range << "\n";
     }
-    void set(const std::string& dir, const std::string& energy) { std::ofstream(root + "/" + dir + "/energy_uj") << energy << "\n"; }
+    void set(const std::string& dir, const std::string& energy) {
+        std::ofstream(root + "/" + dir + "/energy_uj") << energy << "\n";
+    }
 };
 
 TEST(Energy, MissingRootIsNotAvailableWithReason) {
@@ -42,8 +45,8 @@ TEST(Energy, PackagesSummedSubzonesAndOthersIgnored) {
     FakePowercap p;
     p.zone("intel-rapl:0", "package-0", "1000000", "262143328850");
     p.zone("intel-rapl:1", "package-1", "5000000", "262143328850");
-    p.zone("intel-rapl:0:0", "core", "7", "262143328850");      // inside package-0: not counted again
-    p.zone("intel-rapl:2", "psys", "9", "262143328850");        // platform zone: packages preferred
+    p.zone("intel-rapl:0:0", "core", "7", "262143328850");  // inside package-0: not counted again
+    p.zone("intel-rapl:2", "psys", "9", "262143328850");    // platform zone: packages preferred
     bf::EnergyMeter m(p.root);
     ASSERT_TRUE(m.available()) << m.reason();
     EXPECT_EQ(m.zone_names(), "package-0 (intel-rapl:0), package-1 (intel-rapl:1)");

@@ -24,7 +24,8 @@ void check_cover(ThreadPool& pool, int64_t n, int64_t grain) {
     });
     EXPECT_EQ(bad_chunk.load(), 0) << "n=" << n << " grain=" << grain;
     EXPECT_EQ(bad_worker.load(), 0);
-    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "item " << i << " n=" << n << " grain=" << grain;
+    for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(hits[size_t(i)].load(), 1) << "item " << i << " n=" << n << " grain=" << grain;
 }
 
 TEST(ThreadPool, EveryItemOnceForManySizesGrainsAndThreadCounts) {
@@ -43,10 +44,12 @@ TEST(ThreadPool, AnExceptionInAChunkReachesTheCallerAndThePoolGoesOn) {
         ThreadPool pool(threads);
         for (int round = 0; round < 50; ++round) {
             std::atomic<int> ran{0};
-            EXPECT_THROW(pool.parallel_for(64, 1, [&](int64_t b, int64_t, int) {
-                ran++;
-                if (b % 7 == 3) throw std::runtime_error("chunk " + std::to_string(b));
-            }), std::runtime_error);
+            EXPECT_THROW(pool.parallel_for(64, 1,
+                                           [&](int64_t b, int64_t, int) {
+                                               ran++;
+                                               if (b % 7 == 3) throw std::runtime_error("chunk " + std::to_string(b));
+                                           }),
+                         std::runtime_error);
             EXPECT_EQ(ran.load(), threads > 1 ? 64 : 4);
             check_cover(pool, 1000, 3);
         }

@@ -195,7 +195,8 @@ TEST(Batcher, SlotCancelledMidPromptIsReused) {
 
     Batcher b(f.model, &f.tok, {}, o);
     GenOutcome cancelled;
-    b.admit(greedy_request(prompt, 8), {nullptr, [&](GenOutcome& out) { cancelled = out; }, [&] { return b.steps() >= 3; }});
+    b.admit(greedy_request(prompt, 8),
+            {nullptr, [&](GenOutcome& out) { cancelled = out; }, [&] { return b.steps() >= 3; }});
     while (!b.idle()) b.step();
     EXPECT_EQ(cancelled.stop, StopReason::Caller);
     EXPECT_TRUE(cancelled.tokens.empty());

@@ -17,7 +17,7 @@ TEST(TokenLogprob, MatchesLogSoftmaxAndFullSort) {
         std::vector<float> logits(static_cast<size_t>(n));
         std::normal_distribution<float> d(0.0f, 4.0f);
         for (auto& v : logits) v = std::round(d(rng) * 4) / 4;  // quarter steps: many exact ties
-        logits[0] = 80.0f;                                     // large: a naive exp would lose the rest
+        logits[0] = 80.0f;                                      // large: a naive exp would lose the rest
         double mx = -INFINITY, sum = 0;
         for (float v : logits) mx = std::max(mx, double(v));
         for (float v : logits) sum += std::exp(double(v) - mx);

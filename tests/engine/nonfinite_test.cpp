@@ -52,7 +52,8 @@ TEST(NonFinite, CheckTensorsNamesThePoisonedTensor) {
     EXPECT_NE(e.find("'output_norm.weight'"), std::string::npos) << e;
     EXPECT_NE(e.find("element 5 is NaN"), std::string::npos) << e;
     const std::string inf = poisoned("output_norm.weight", 0, -std::numeric_limits<float>::infinity());
-    EXPECT_NE(error_of([&] { check_tensors_finite(GgufFile::open(inf)); }).find("element 0 is -Inf"), std::string::npos);
+    EXPECT_NE(error_of([&] { check_tensors_finite(GgufFile::open(inf)); }).find("element 0 is -Inf"),
+              std::string::npos);
 }
 
 TEST(NonFinite, GenerationStopsAtANaNLogit) {

@@ -104,7 +104,8 @@ TEST(Kld, StatisticsMatchDirectComputation) {
         nll_q.push_back(-lq[size_t(target)]);
         nll_b.push_back(-lp[size_t(target)]);
         dp.push_back(std::exp(lq[size_t(target)]) - std::exp(lp[size_t(target)]));
-        same += std::max_element(q.begin(), q.end()) - q.begin() == std::max_element(base.begin(), base.end()) - base.begin();
+        same += std::max_element(q.begin(), q.end()) - q.begin() ==
+                std::max_element(base.begin(), base.end()) - base.begin();
     }
     const KldSummary s = k.summary();
     auto mean = [](const std::vector<double>& v) {

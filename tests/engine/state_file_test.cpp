@@ -98,7 +98,8 @@ TEST(StateFile, BadFilesAreRefusedAndLeaveTheSlotEmpty) {
     const std::string bytes = slurp(good);
     const std::string bad = file_in_tmp("bad");
 
-    auto refused = [&](const std::string& contents, const std::string& why, int64_t n_ctx = 64, KvType kv = KvType::F32) {
+    auto refused = [&](const std::string& contents, const std::string& why, int64_t n_ctx = 64,
+                       KvType kv = KvType::F32) {
         spit(bad, contents);
         BatcherOptions bo = o;
         bo.n_ctx = n_ctx;

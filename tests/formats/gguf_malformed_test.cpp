@@ -90,8 +90,8 @@ std::vector<Case> cases() {
     c.push_back({"n_dims 5", tensor_file({{"w", {1, 1, 1, 1, 1}, 0, 0}}, 32), "n_dims 5"});
     c.push_back({"ne 0", tensor_file({{"w", {0}, 0, 0}}, 32), "ne[0]"});
     c.push_back({"ne huge", tensor_file({{"w", {~uint64_t(0)}, 0, 0}}, 32), "ne[0]"});
-    c.push_back({"ne product overflow", tensor_file({{"w", {uint64_t(1) << 40, uint64_t(1) << 40}, 0, 0}}, 32),
-                 "overflow"});
+    c.push_back(
+        {"ne product overflow", tensor_file({{"w", {uint64_t(1) << 40, uint64_t(1) << 40}, 0, 0}}, 32), "overflow"});
     c.push_back({"ne product overflow 4d", tensor_file({{"w", {1u << 20, 1u << 20, 1u << 20, 1u << 20}, 0, 0}}, 32),
                  "overflow"});
     c.push_back({"unknown type id", tensor_file({{"w", {32}, 3, 0}}, 64), "tensor 'w': unsupported tensor type id 3"});

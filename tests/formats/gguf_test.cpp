@@ -88,8 +88,8 @@ TEST(GgufWriter, MatchesHandBuiltBytes) {
 GgufValue nested_value() {
     // [[1, 2], [], [[ "x" ], [ "y", "z" ]]] is not expressible (elements must share a type), so nest
     // arrays of arrays whose inner element types differ per element, three levels deep.
-    GgufValue inner_strs = GgufValue::array(GgufType::ARRAY, {GgufValue::str_array({"x"}),
-                                                              GgufValue::str_array({"y", "z"})});
+    GgufValue inner_strs =
+        GgufValue::array(GgufType::ARRAY, {GgufValue::str_array({"x"}), GgufValue::str_array({"y", "z"})});
     return GgufValue::array(GgufType::ARRAY,
                             {GgufValue::i32_array({1, 2}), GgufValue::f32_array({}), inner_strs,
                              GgufValue::array(GgufType::ARRAY, {GgufValue::array(GgufType::ARRAY, {})})});
@@ -224,12 +224,9 @@ struct SizeCase {
 
 TEST(GgufRoundTrip, EveryDTypeSizeAndData) {
     const std::vector<SizeCase> cases = {
-        {DType::F32, {3, 5}, 3 * 5 * 4},
-        {DType::F16, {7}, 7 * 2},
-        {DType::BF16, {2, 3, 4}, 24 * 2},
-        {DType::Q8_0, {64, 3}, 2 * 34 * 3},
-        {DType::TQ1_0, {512, 2}, 2 * 54 * 2},
-        {DType::TQ2_0, {256, 1, 2, 3}, 66 * 6},
+        {DType::F32, {3, 5}, 3 * 5 * 4},       {DType::F16, {7}, 7 * 2},
+        {DType::BF16, {2, 3, 4}, 24 * 2},      {DType::Q8_0, {64, 3}, 2 * 34 * 3},
+        {DType::TQ1_0, {512, 2}, 2 * 54 * 2},  {DType::TQ2_0, {256, 1, 2, 3}, 66 * 6},
         {DType::I2_S, {256, 3}, 768 / 4 + 32},
     };
     for (uint32_t align : {32u, 64u, 8u}) {

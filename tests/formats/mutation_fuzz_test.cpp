@@ -62,14 +62,16 @@ std::vector<uint8_t> mutate(std::vector<uint8_t> b, std::mt19937_64& rng) {
             case 0: b[pos] ^= uint8_t(1u << (rng() % 8)); break;
             case 1: b[pos] = uint8_t(rng()); break;
             case 2: {  // an interesting 64-bit value at an arbitrary position
-                static const uint64_t kVals[] = {0, 1, 0xff, 0x7fffffffffffffffull, ~0ull, 1ull << 32, 1ull << 62,
-                                                 0xfffffffffffffff0ull, 65536, 31};
+                static const uint64_t kVals[] = {
+                    0, 1, 0xff, 0x7fffffffffffffffull, ~0ull, 1ull << 32, 1ull << 62, 0xfffffffffffffff0ull, 65536, 31};
                 uint64_t v = kVals[rng() % (sizeof kVals / sizeof kVals[0])];
                 for (size_t k = 0; k < 8 && pos + k < b.size(); ++k) b[pos + k] = uint8_t(v >> (8 * k));
                 break;
             }
             case 3: b.resize(pos); break;
-            case 4: b.insert(b.begin() + long(pos), b.begin() + long(pos), b.begin() + long(std::min(b.size(), pos + 8))); break;
+            case 4:
+                b.insert(b.begin() + long(pos), b.begin() + long(pos), b.begin() + long(std::min(b.size(), pos + 8)));
+                break;
             case 5: b[pos] = "{}[]\",:0-9e"[rng() % 11]; break;
         }
     }

@@ -130,8 +130,11 @@ TEST(GgufOracle, HuggingFaceParserReadsLowBitTypes) {
     if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
     test::TempDir tmp;
     const std::string path = tmp.file("lowbit.gguf");
-    const std::pair<const char*, DType> tensors[] = {
-        {"a.q4_0", DType::Q4_0}, {"b.q4_k", DType::Q4_K}, {"c.q5_k", DType::Q5_K}, {"d.q6_k", DType::Q6_K}, {"e.f32", DType::F32}};
+    const std::pair<const char*, DType> tensors[] = {{"a.q4_0", DType::Q4_0},
+                                                     {"b.q4_k", DType::Q4_K},
+                                                     {"c.q5_k", DType::Q5_K},
+                                                     {"d.q6_k", DType::Q6_K},
+                                                     {"e.f32", DType::F32}};
     {
         GgufWriter w(path);
         w.add_kv("general.architecture", GgufValue::string("phi4flash"));

@@ -26,12 +26,11 @@ std::string error_of(const std::function<void()>& f) {
 
 // Data: "w" F32 [2,3] = 0..5 (24 bytes @0), "b" BF16 [3,2] (12 bytes @24), "h" F16 [4] (8 bytes @36),
 // "i" I8 [2] (2 bytes @44).
-const char* kHeader =
-    R"({"__metadata__":{"format":"pt"},)"
-    R"("w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
-    R"("b":{"dtype":"BF16","shape":[3,2],"data_offsets":[24,36]},)"
-    R"("h":{"dtype":"F16","shape":[4],"data_offsets":[36,44]},)"
-    R"("i":{"dtype":"I8","shape":[2],"data_offsets":[44,46]}})";
+const char* kHeader = R"({"__metadata__":{"format":"pt"},)"
+                      R"("w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                      R"("b":{"dtype":"BF16","shape":[3,2],"data_offsets":[24,36]},)"
+                      R"("h":{"dtype":"F16","shape":[4],"data_offsets":[36,44]},)"
+                      R"("i":{"dtype":"I8","shape":[2],"data_offsets":[44,46]}})";
 
 // bf16 bit patterns and their values: 0x3f80=1, 0xc000=-2, 0x4040=3, 0x3f00=0.5, 0x0000=0, 0xbf80=-1.
 const uint16_t kBf16Bits[6] = {0x3f80, 0xc000, 0x4040, 0x3f00, 0x0000, 0xbf80};
@@ -162,14 +161,16 @@ TEST(Safetensors, ShardedFolder) {
 TEST(Safetensors, ShardErrorsNameTensorAndFile) {
     {
         TempDir dir;
-        write_shards(dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors","z":"model-00003-of-00003.safetensors"}})");
+        write_shards(
+            dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors","z":"model-00003-of-00003.safetensors"}})");
         const std::string msg = error_of([&] { SafetensorsSet::open(dir.path); });
         EXPECT_NE(msg.find("'z'"), std::string::npos) << msg;
         EXPECT_NE(msg.find("model-00003-of-00003.safetensors"), std::string::npos) << msg;
     }
     {
         TempDir dir;
-        write_shards(dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors","q":"model-00002-of-00002.safetensors"}})");
+        write_shards(
+            dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors","q":"model-00002-of-00002.safetensors"}})");
         const std::string msg = error_of([&] { SafetensorsSet::open(dir.path); });
         EXPECT_NE(msg.find("'q'"), std::string::npos) << msg;
         EXPECT_NE(msg.find("model-00002-of-00002.safetensors"), std::string::npos) << msg;
@@ -208,28 +209,35 @@ std::vector<Case> cases() {
     c.push_back({"top-level array", st("[]"), "not a JSON object"});
     c.push_back({"entry not object", st(R"({"a":3})"), "'a'"});
     c.push_back({"missing dtype", st(R"({"a":{"shape":[2],"data_offsets":[0,8]}})"), "dtype"});
-    c.push_back({"unknown dtype", st(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})"), "unknown dtype 'Q4'"});
+    c.push_back(
+        {"unknown dtype", st(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})"), "unknown dtype 'Q4'"});
     c.push_back({"missing shape", st(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})"), "shape"});
     c.push_back({"negative shape", st(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})"), "shape"});
     c.push_back({"float shape", st(R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})"), "shape"});
-    c.push_back({"huge shape", st(R"({"a":{"dtype":"F32","shape":[1152921504606846977],"data_offsets":[0,8]}})"), "shape"});
-    c.push_back({"shape overflow", st(R"({"a":{"dtype":"F32","shape":[1073741824,1073741824,1073741824],"data_offsets":[0,8]}})"),
+    c.push_back(
+        {"huge shape", st(R"({"a":{"dtype":"F32","shape":[1152921504606846977],"data_offsets":[0,8]}})"), "shape"});
+    c.push_back({"shape overflow",
+                 st(R"({"a":{"dtype":"F32","shape":[1073741824,1073741824,1073741824],"data_offsets":[0,8]}})"),
                  "overflow"});
-    c.push_back({"rank 9", st(R"({"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}})"), "dimensions"});
+    c.push_back(
+        {"rank 9", st(R"({"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}})"), "dimensions"});
     c.push_back({"offsets missing", st(R"({"a":{"dtype":"F32","shape":[2]}})"), "data_offsets"});
-    c.push_back({"offsets 3 entries", st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}})"), "data_offsets"});
-    c.push_back({"offsets past end", st(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})"), "data_offsets end"});
+    c.push_back(
+        {"offsets 3 entries", st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}})"), "data_offsets"});
+    c.push_back(
+        {"offsets past end", st(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})"), "data_offsets end"});
     c.push_back({"offsets huge", st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551615,7]}})"),
                  "data_offsets begin"});
     c.push_back({"offsets reversed", st(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})"), "< begin"});
     c.push_back({"negative offset", st(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[-8,0]}})"), "data_offsets"});
     c.push_back({"size mismatch", st(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})"), "need 12"});
     c.push_back({"size mismatch bf16", st(R"({"a":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,4]}})"), "need 8"});
-    c.push_back({"duplicate key", st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                                     R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})"),
+    c.push_back({"duplicate key",
+                 st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                    R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})"),
                  "duplicate key 'a'"});
-    c.push_back({"deep metadata", st(R"({"__metadata__":)" + std::string(100, '[') + std::string(100, ']') + "}"),
-                 "nested"});
+    c.push_back(
+        {"deep metadata", st(R"({"__metadata__":)" + std::string(100, '[') + std::string(100, ']') + "}"), "nested"});
     {
         auto full = small_safetensors();
         full.pop_back();

@@ -46,10 +46,10 @@ TEST(TensorCheck, QuantizedScales) {
         size_t off;
         const char* what;
     };
-    for (const Case& c : {Case{DType::Q8_0, 0, "scale"}, Case{DType::Q4_0, 0, "scale"}, Case{DType::Q4_K, 0, "scale"},
-                          Case{DType::Q4_K, 2, "min scale"}, Case{DType::Q5_K, 2, "min scale"},
-                          Case{DType::Q6_K, 208, "scale"}, Case{DType::TQ1_0, 52, "scale"},
-                          Case{DType::TQ2_0, 64, "scale"}}) {
+    for (const Case& c :
+         {Case{DType::Q8_0, 0, "scale"}, Case{DType::Q4_0, 0, "scale"}, Case{DType::Q4_K, 0, "scale"},
+          Case{DType::Q4_K, 2, "min scale"}, Case{DType::Q5_K, 2, "min scale"}, Case{DType::Q6_K, 208, "scale"},
+          Case{DType::TQ1_0, 52, "scale"}, Case{DType::TQ2_0, 64, "scale"}}) {
         const size_t bb = size_t(dtype_block_bytes(c.t));
         std::vector<uint8_t> b(bb * 4, 0xFF);  // codes all ones: not a float anywhere
         for (size_t k = 0; k < 4; ++k) {       // finite scales everywhere first

@@ -65,10 +65,10 @@ TEST(Gbnf, Repetitions) {
     auto g = gram("root ::= \"a\"* \"b\"+ \"c\"? d{2} e{1,3} f{2,}\nd ::= \"d\"\ne ::= \"e\"\nf ::= \"f\"");
     EXPECT_TRUE(full_match(g, "bddeff"));
     EXPECT_TRUE(full_match(g, "aaabbbcddeeefffff"));
-    EXPECT_FALSE(full_match(g, "ddeff"));        // b+ needs one
-    EXPECT_FALSE(full_match(g, "bdeff"));        // d{2}
-    EXPECT_FALSE(full_match(g, "bddeeeeff"));    // e{1,3}
-    EXPECT_FALSE(full_match(g, "bddef"));        // f{2,}
+    EXPECT_FALSE(full_match(g, "ddeff"));      // b+ needs one
+    EXPECT_FALSE(full_match(g, "bdeff"));      // d{2}
+    EXPECT_FALSE(full_match(g, "bddeeeeff"));  // e{1,3}
+    EXPECT_FALSE(full_match(g, "bddef"));      // f{2,}
     auto lit = gram("root ::= \"ab\"{2} (\"x\" | \"yz\"){0,2}");
     EXPECT_TRUE(full_match(lit, "abab"));
     EXPECT_TRUE(full_match(lit, "ababyzx"));
@@ -107,7 +107,8 @@ TEST(Gbnf, ClearErrors) {
 }
 
 TEST(Gbnf, Limits) {
-    std::string deep = "root ::= " + std::string(kMaxGrammarNesting + 1, '(') + "\"a\"" + std::string(kMaxGrammarNesting + 1, ')');
+    std::string deep =
+        "root ::= " + std::string(kMaxGrammarNesting + 1, '(') + "\"a\"" + std::string(kMaxGrammarNesting + 1, ')');
     EXPECT_NE(parse_error(deep).find("nested deeper"), std::string::npos);
     std::string wide = "root ::=";
     for (int i = 0; i < 201; ++i) wide += " [a]{1000}";
@@ -121,7 +122,8 @@ TEST(Gbnf, Limits) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos);
     }
-    EXPECT_NE(parse_error("root ::= \"" + std::string(kMaxGrammarBytes, 'a') + "\"").find("longer than"), std::string::npos);
+    EXPECT_NE(parse_error("root ::= \"" + std::string(kMaxGrammarBytes, 'a') + "\"").find("longer than"),
+              std::string::npos);
     // A long chain of rules is fine (the checks are iterative).
     std::string chain = "root ::= r0\n";
     for (int i = 0; i < 5000; ++i) chain += strfmt("r%d ::= r%d\n", i, i + 1);
@@ -153,8 +155,9 @@ std::vector<uint8_t> reference_mask(const GrammarMatcher& m, const std::vector<s
 
 TEST(VocabTrie, MaskEqualsTokenByTokenCheck) {
     // Awkward vocabulary: shared prefixes, duplicates, empty pieces, UTF-8 split across tokens, raw bytes.
-    std::vector<std::string> pieces = {"", "a", "ab", "abc", "b", "\"", "\",", "{\"", "1", "12", "123x", " ",
-                                       "\xc3", "\xa9", "\xc3\xa9", "\xe2\x82", "\xac", "ab", "}", "\n", "\xff", "x"};
+    std::vector<std::string> pieces = {"",     "a",  "ab",   "abc", "b",    "\"",   "\",",      "{\"",
+                                       "1",    "12", "123x", " ",   "\xc3", "\xa9", "\xc3\xa9", "\xe2\x82",
+                                       "\xac", "ab", "}",    "\n",  "\xff", "x"};
     std::mt19937 rng(7);
     const std::string alphabet = "ab{}\",:1x \xc3\xa9";
     for (int i = 0; i < 300; ++i) {
@@ -164,8 +167,9 @@ TEST(VocabTrie, MaskEqualsTokenByTokenCheck) {
     }
     const std::vector<int32_t> excluded = {4};
     VocabTrie trie(pieces, excluded);
-    auto g = gram("root ::= \"{\" ws (pair (\",\" ws pair)*)? \"}\"\npair ::= \"\\\"\" [a-z\\u00e9]* \"\\\"\" \":\" ws [0-9]+\n"
-                  "ws ::= \" \"?");
+    auto g = gram(
+        "root ::= \"{\" ws (pair (\",\" ws pair)*)? \"}\"\npair ::= \"\\\"\" [a-z\\u00e9]* \"\\\"\" \":\" ws [0-9]+\n"
+        "ws ::= \" \"?");
     GrammarMatcher m(g);
     std::vector<uint8_t> mask;
     // Follow one accepted path and compare the masks at each step.

@@ -39,8 +39,8 @@ TEST(JsonSchema, Primitives) {
     EXPECT_TRUE(schema_accepts({{"type", "boolean"}}, "false"));
     EXPECT_TRUE(schema_accepts({{"type", "null"}}, "null "));
     EXPECT_TRUE(schema_accepts({{"type", "string"}}, "\"a\\\"b\\u00e9\xc3\xa9\""));
-    EXPECT_FALSE(schema_accepts({{"type", "string"}}, "\"a\nb\""));        // raw control character
-    EXPECT_FALSE(schema_accepts({{"type", "string"}}, "\"\\ud800\""));     // lone surrogate escape
+    EXPECT_FALSE(schema_accepts({{"type", "string"}}, "\"a\nb\""));     // raw control character
+    EXPECT_FALSE(schema_accepts({{"type", "string"}}, "\"\\ud800\""));  // lone surrogate escape
     EXPECT_FALSE(schema_accepts({{"type", "string"}}, "\"\\x\""));
     EXPECT_TRUE(schema_accepts({{"type", {"string", "null"}}}, "null"));
     EXPECT_TRUE(schema_accepts({{"type", "string"}, {"minLength", 2}, {"maxLength", 3}}, "\"\xc3\xa9\\n\""));
@@ -64,21 +64,25 @@ TEST(JsonSchema, EnumConstAnyOf) {
 }
 
 TEST(JsonSchema, ObjectsRequiredOptionalAndExtra) {
-    const json s = {{"type", "object"},
-                    {"properties", {{"a", {{"type", "integer"}}}, {"b", {{"type", "string"}}}, {"c", {{"type", "boolean"}}}}},
-                    {"required", {"b"}},
-                    {"additionalProperties", false}};
+    const json s = {
+        {"type", "object"},
+        {"properties", {{"a", {{"type", "integer"}}}, {"b", {{"type", "string"}}}, {"c", {{"type", "boolean"}}}}},
+        {"required", {"b"}},
+        {"additionalProperties", false}};
     // nlohmann's json keeps keys sorted, so properties come as a, b, c.
     EXPECT_TRUE(schema_accepts(s, "{\"b\": \"x\"}"));
     EXPECT_TRUE(schema_accepts(s, "{ \"a\": 1, \"b\": \"x\", \"c\": true }"));
     EXPECT_TRUE(schema_accepts(s, "{\"b\":\"x\",\"c\":false}"));
-    EXPECT_FALSE(schema_accepts(s, "{\"a\": 1}"));                 // b is required
-    EXPECT_FALSE(schema_accepts(s, "{\"b\": \"x\", \"d\": 1}"));   // no extra properties
+    EXPECT_FALSE(schema_accepts(s, "{\"a\": 1}"));                // b is required
+    EXPECT_FALSE(schema_accepts(s, "{\"b\": \"x\", \"d\": 1}"));  // no extra properties
     EXPECT_FALSE(schema_accepts(s, "{\"b\": 1}"));
     EXPECT_FALSE(schema_accepts(s, "{\"b\": \"x\",}"));
-    const json none_required = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}, {"b", {{"type", "integer"}}}}}};
-    for (const char* ok : {"{}", "{\"a\":1}", "{\"b\":2}", "{\"a\":1,\"b\":2}"}) EXPECT_TRUE(schema_accepts(none_required, ok)) << ok;
-    for (const char* bad : {"{,}", "{\"a\":1,}", "{,\"b\":2}", "{\"b\":2,\"a\":1}"}) EXPECT_FALSE(schema_accepts(none_required, bad)) << bad;
+    const json none_required = {{"type", "object"},
+                                {"properties", {{"a", {{"type", "integer"}}}, {"b", {{"type", "integer"}}}}}};
+    for (const char* ok : {"{}", "{\"a\":1}", "{\"b\":2}", "{\"a\":1,\"b\":2}"})
+        EXPECT_TRUE(schema_accepts(none_required, ok)) << ok;
+    for (const char* bad : {"{,}", "{\"a\":1,}", "{,\"b\":2}", "{\"b\":2,\"a\":1}"})
+        EXPECT_FALSE(schema_accepts(none_required, bad)) << bad;
     // No properties: any object.
     EXPECT_TRUE(schema_accepts({{"type", "object"}}, "{\"k\": [1, {\"z\": null}], \"j\": \"v\"}"));
     EXPECT_TRUE(accepts(json_object_gbnf(), "{}"));
@@ -98,14 +102,18 @@ TEST(JsonSchema, ArraysWithBounds) {
 }
 
 TEST(JsonSchema, RefsIncludingRecursion) {
-    const json s = {{"$ref", "#/$defs/tree"},
-                    {"$defs", {{"tree", {{"type", "object"},
-                                         {"properties", {{"v", {{"type", "integer"}}},
-                                                         {"kids", {{"type", "array"}, {"items", {{"$ref", "#/$defs/tree"}}}}}}},
-                                         {"required", {"v"}}}}}}};
+    const json s = {
+        {"$ref", "#/$defs/tree"},
+        {"$defs",
+         {{"tree",
+           {{"type", "object"},
+            {"properties",
+             {{"v", {{"type", "integer"}}}, {"kids", {{"type", "array"}, {"items", {{"$ref", "#/$defs/tree"}}}}}}},
+            {"required", {"v"}}}}}}};
     EXPECT_TRUE(schema_accepts(s, "{\"kids\": [{\"v\": 2}, {\"kids\": [], \"v\": 3}], \"v\": 1}"));
     EXPECT_FALSE(schema_accepts(s, "{\"kids\": [{}], \"v\": 1}"));
-    const json old = {{"definitions", {{"n", {{"type", "null"}}}}}, {"type", "array"}, {"items", {{"$ref", "#/definitions/n"}}}};
+    const json old = {
+        {"definitions", {{"n", {{"type", "null"}}}}}, {"type", "array"}, {"items", {{"$ref", "#/definitions/n"}}}};
     EXPECT_TRUE(schema_accepts(old, "[null,null]"));
 }
 
@@ -113,11 +121,14 @@ TEST(JsonSchema, UnsupportedKeywordsAreRefusedByName) {
     EXPECT_NE(refusal({{"type", "string"}, {"pattern", "^a"}}).find("keyword 'pattern'"), std::string::npos);
     EXPECT_NE(refusal({{"type", "integer"}, {"minimum", 0}}).find("keyword 'minimum'"), std::string::npos);
     EXPECT_NE(refusal({{"allOf", json::array()}}).find("keyword 'allOf'"), std::string::npos);
-    EXPECT_NE(refusal({{"type", "array"}, {"prefixItems", json::array()}}).find("keyword 'prefixItems'"), std::string::npos);
+    EXPECT_NE(refusal({{"type", "array"}, {"prefixItems", json::array()}}).find("keyword 'prefixItems'"),
+              std::string::npos);
     EXPECT_NE(refusal({{"$ref", "http://x/y"}}).find("not supported"), std::string::npos);
     EXPECT_NE(refusal({{"$ref", "#/$defs/missing"}}).find("points to nothing"), std::string::npos);
-    EXPECT_NE(refusal({{"type", "object"}, {"properties", {{"a", true}}}, {"additionalProperties", {{"type", "string"}}}})
-                  .find("additionalProperties"), std::string::npos);
+    EXPECT_NE(
+        refusal({{"type", "object"}, {"properties", {{"a", true}}}, {"additionalProperties", {{"type", "string"}}}})
+            .find("additionalProperties"),
+        std::string::npos);
     EXPECT_NE(refusal({{"type", "frob"}}).find("unknown type 'frob'"), std::string::npos);
     EXPECT_NE(refusal({{"type", "string"}, {"maxLength", 100000}}).find("'maxLength' above"), std::string::npos);
     EXPECT_NE(refusal({{"type", "object"}, {"properties", {{"a", true}}}, {"required", {"b"}}}).find("'b' is not in"),
@@ -130,8 +141,10 @@ TEST(JsonSchema, UnsupportedKeywordsAreRefusedByName) {
 }
 
 TEST(JsonSchema, AwkwardPropertyNamesMakeValidRuleNames) {
-    const json s = {{"type", "object"}, {"properties", {{"a b\"c", {{"type", "null"}}}, {"\xc3\xa9", {{"type", "null"}}}, {"", {{"type", "null"}}}}},
-                    {"required", {"a b\"c", "\xc3\xa9", ""}}};
+    const json s = {
+        {"type", "object"},
+        {"properties", {{"a b\"c", {{"type", "null"}}}, {"\xc3\xa9", {{"type", "null"}}}, {"", {{"type", "null"}}}}},
+        {"required", {"a b\"c", "\xc3\xa9", ""}}};
     EXPECT_TRUE(schema_accepts(s, "{\"\": null, \"a b\\\"c\": null, \"\xc3\xa9\": null}"));
 }
 

@@ -71,7 +71,8 @@ TEST(ActQuant, ScalarFollowsTheRules) {
     EXPECT_EQ(inv_s, 1.0f / s);
     int32_t sum = 0;
     for (int64_t c = 0; c < kp; ++c) {
-        const int want = c < cols ? int(std::max(-127.0, std::min(127.0, std::nearbyint(double(x[size_t(c)] * s))))) : 0;
+        const int want =
+            c < cols ? int(std::max(-127.0, std::min(127.0, std::nearbyint(double(x[size_t(c)] * s))))) : 0;
         EXPECT_EQ(int(q[size_t(c)]), want) << c;
         sum += q[size_t(c)];
     }

@@ -39,14 +39,16 @@ std::vector<double> expected(const Problem& p, int64_t t, int64_t lo, int64_t hi
         double mx = -1e300;
         for (int64_t j = lo; j < hi; ++j) {
             double d = 0;
-            for (int64_t e = 0; e < D; ++e) d += double(p.q[size_t((t * H + h) * D + e)]) * p.k[size_t(j * kvd + kh * D + e)];
+            for (int64_t e = 0; e < D; ++e)
+                d += double(p.q[size_t((t * H + h) * D + e)]) * p.k[size_t(j * kvd + kh * D + e)];
             s.push_back(d / std::sqrt(double(D)));
             mx = std::max(mx, s.back());
         }
         double sum = 0;
         for (double& x : s) sum += (x = std::exp(x - mx));
         for (int64_t j = lo; j < hi; ++j)
-            for (int64_t e = 0; e < 2 * D; ++e) o[size_t(h * 2 * D + e)] += s[size_t(j - lo)] / sum * p.v[size_t(j * kvd + vh * D + e)];
+            for (int64_t e = 0; e < 2 * D; ++e)
+                o[size_t(h * 2 * D + e)] += s[size_t(j - lo)] / sum * p.v[size_t(j * kvd + vh * D + e)];
     }
     std::vector<double> out(size_t(H * D));
     for (int64_t pr = 0; pr < H / 2; ++pr) {
@@ -77,7 +79,8 @@ double run(const Problem& p, const std::vector<int64_t>& lo, const std::vector<i
     double err = 0;
     for (int64_t t = 0; t < n_q; ++t) {
         const auto want = expected(p, t, lo[size_t(t)], hi[size_t(t)], 0.4, 0.3);
-        for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::fabs(out[size_t(t) * want.size() + i] - want[i]));
+        for (size_t i = 0; i < want.size(); ++i)
+            err = std::max(err, std::fabs(out[size_t(t) * want.size() + i] - want[i]));
     }
     return err;
 }

@@ -21,8 +21,8 @@ struct Format {
     DType type;
     void (*quantize)(const float*, void*, int64_t, const float*);
     void (*dequantize)(const void*, float*, int64_t);
-    int nmax;              // codes per sub-block step: 15 (4-bit), 31 (5-bit), 63 (6-bit)
-    double max_rel_rms;    // bound on RMS error / RMS of N(0,1) rows
+    int nmax;            // codes per sub-block step: 15 (4-bit), 31 (5-bit), 63 (6-bit)
+    double max_rel_rms;  // bound on RMS error / RMS of N(0,1) rows
 };
 
 const Format kFormats[] = {
@@ -104,7 +104,8 @@ TEST(KQuant, RoundTripOnAwkwardSizesBeatsPlainMinMax) {
             const double rel = std::sqrt(err / sum_sq), rel_plain = std::sqrt(err_plain / sum_sq);
             EXPECT_LT(rel, f.max_rel_rms) << name_of(f) << " n=" << n;
             EXPECT_LT(rel, rel_plain) << name_of(f) << " n=" << n;
-            if (n == 10 * block) std::printf("%s: RMS error / RMS %.4f (plain min/max %.4f)\n", name_of(f).c_str(), rel, rel_plain);
+            if (n == 10 * block)
+                std::printf("%s: RMS error / RMS %.4f (plain min/max %.4f)\n", name_of(f).c_str(), rel, rel_plain);
         }
     }
 }

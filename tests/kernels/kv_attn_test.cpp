@@ -26,8 +26,10 @@ double read_kv(const KvView& kv, bool is_v, int64_t j, int64_t g, int64_t d) {
     const uint8_t* base = (is_v ? kv.v : kv.k) + (b * kv.n_kv_head + g) * hb;
     const int64_t i = is_v ? ((t / 4) * D + d) * 4 + t % 4 : ((d / 4) * 16 + t) * 4 + d % 4;
     int code;
-    if (kv.type == KvType::Q8_0) code = int(base[i]) - 128;
-    else code = (i < 8 * D ? (base[i] & 15) : (base[i - 8 * D] >> 4)) - 8;
+    if (kv.type == KvType::Q8_0)
+        code = int(base[i]) - 128;
+    else
+        code = (i < 8 * D ? (base[i] & 15) : (base[i - 8 * D] >> 4)) - 8;
     const uint16_t sh = (is_v ? kv.vs : kv.ks)[(b * kv.n_kv_head + g) * 16 + t];
     return double(code) * double(f16_to_f32(sh));
 }
@@ -52,9 +54,11 @@ TEST(KvCache, LayoutRoundTripsWithinHalfAStep) {
                     }
                     // half a step of the f16-rounded scale, plus the f16 rounding of the scale itself
                     for (int64_t d = 0; d < D; ++d) {
-                        EXPECT_NEAR(read_kv(kv, false, j, g, d), k[size_t((j * G + g) * D + d)], ka / qmax * 0.502 + ka * 1e-3)
+                        EXPECT_NEAR(read_kv(kv, false, j, g, d), k[size_t((j * G + g) * D + d)],
+                                    ka / qmax * 0.502 + ka * 1e-3)
                             << kv_type_name(type) << " D=" << D << " j=" << j << " d=" << d;
-                        EXPECT_NEAR(read_kv(kv, true, j, g, d), v[size_t((j * G + g) * D + d)], va / qmax * 0.502 + va * 1e-3);
+                        EXPECT_NEAR(read_kv(kv, true, j, g, d), v[size_t((j * G + g) * D + d)],
+                                    va / qmax * 0.502 + va * 1e-3);
                     }
                 }
         }
@@ -139,48 +143,59 @@ TEST(KvAttnKernels, SimdMatchesScalarOnAwkwardSizes) {
         if (const KernelTable* t = kernel_table(name); t && t->kv_scores && t->kv_values) targets.push_back(name);
     if (targets.empty()) GTEST_SKIP() << "no SIMD cache kernels on this machine";
     const std::vector<Case> cases = {
-        {KvType::Q8_0, 2, 16, 2, 1},   {KvType::Q8_0, 2, 64, 4, 17},  {KvType::Q4_0, 2, 64, 4, 33},
-        {KvType::Q8_0, 20, 64, 40, 50}, {KvType::Q4_0, 20, 64, 40, 16}, {KvType::Q4_0, 4, 128, 12, 31},
-        {KvType::Q8_0, 4, 32, 24, 5},  {KvType::Q4_0, 2, 16, 2, 47},  {KvType::Q8_0, 4, 64, 4, 40},
-        {KvType::Q4_0, 4, 64, 4, 7},   {KvType::Q8_0, 8, 64, 32, 80}, {KvType::Q4_0, 2, 8, 4, 21},
-        {KvType::Q8_0, 2, 24, 4, 19},  {KvType::Q4_0, 2, 128, 4, 45}, {KvType::Q4_0, 2, 24, 2, 45},
+        {KvType::Q8_0, 2, 16, 2, 1},
+        {KvType::Q8_0, 2, 64, 4, 17},
+        {KvType::Q4_0, 2, 64, 4, 33},
+        {KvType::Q8_0, 20, 64, 40, 50},
+        {KvType::Q4_0, 20, 64, 40, 16},
+        {KvType::Q4_0, 4, 128, 12, 31},
+        {KvType::Q8_0, 4, 32, 24, 5},
+        {KvType::Q4_0, 2, 16, 2, 47},
+        {KvType::Q8_0, 4, 64, 4, 40},
+        {KvType::Q4_0, 4, 64, 4, 7},
+        {KvType::Q8_0, 8, 64, 32, 80},
+        {KvType::Q4_0, 2, 8, 4, 21},
+        {KvType::Q8_0, 2, 24, 4, 19},
+        {KvType::Q4_0, 2, 128, 4, 45},
+        {KvType::Q4_0, 2, 24, 2, 45},
         {KvType::Q4_0, 2, 48, 8, 37},  // group 4; head_dim 48: Q4_0's high nibbles start inside a 4-row step
         {KvType::Q4_0, 4, 64, 8, 2 * kKvSpan * kKvBlock + 76},
     };  // the last: three coefficient spans, the third partial
     for (const char* target : targets)
-    for (bool extreme : {false, true})
-    for (const Case& c : cases) {
-        SCOPED_TRACE(std::string(target) + (extreme ? ", extreme values" : ""));
-        Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim), extreme);
-        const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2;
-        KvScoreArgs sa{d.cache.view(), c.n_head, group, d.q.data(), d.qsum.data(), d.qscale.data(), nullptr};
-        std::vector<float> s_ref(size_t(c.n_head * d.nb * 16)), s_simd(s_ref.size());
-        std::vector<float> u_ref(size_t(P * 2 * c.head_dim), 0.5f), u_simd(u_ref);
-        force_kernels(target);
-        const KernelTable& t = active_kernels();
-        // In two ranges, as the driver calls them (per span, per thread): the second starts off block 0
-        // (and off a span boundary when there is only one span).
-        const int64_t split = d.nb > kKvSpan ? kKvSpan : d.nb / 2;
-        sa.s = s_simd.data();
-        t.kv_scores(sa, 0, split);
-        t.kv_scores(sa, split, d.nb);
-        KvValueArgs va{d.cache.view(), P, group, d.e.data(), d.coef.data(), u_simd.data()};
-        t.kv_values(va, 0, split);
-        t.kv_values(va, split, d.nb);
-        force_kernels("auto");
-        sa.s = s_ref.data();
-        ref_kv_scores(sa, 0, d.nb);
-        va.u = u_ref.data();
-        ref_kv_values(va, 0, d.nb);
-        // Scores: integer sums are exact and the float steps are the same operations in the same order.
-        // Values: the weights and their int8 codes are formed identically; AVX-512 sums the per-block
-        // results and the code-offset correction in another order, and a compiler may fuse AVX2's
-        // multiply-add, so float rounding of the accumulation differs (a wrong code shows at ~1e-2).
-        for (size_t i = 0; i < s_ref.size(); ++i) ASSERT_EQ(s_simd[i], s_ref[i]) << "score " << i;
-        double umax = 0;
-        for (float x : u_ref) umax = std::max(umax, double(std::fabs(x)));
-        for (size_t i = 0; i < u_ref.size(); ++i) ASSERT_NEAR(u_simd[i], u_ref[i], 1e-5 * (1.0 + umax)) << "value " << i;
-    }
+        for (bool extreme : {false, true})
+            for (const Case& c : cases) {
+                SCOPED_TRACE(std::string(target) + (extreme ? ", extreme values" : ""));
+                Data d = make_data(c, uint32_t(c.n_tok * 7 + c.head_dim), extreme);
+                const int64_t group = c.n_head / c.n_kv_head, P = c.n_head / 2;
+                KvScoreArgs sa{d.cache.view(), c.n_head, group, d.q.data(), d.qsum.data(), d.qscale.data(), nullptr};
+                std::vector<float> s_ref(size_t(c.n_head * d.nb * 16)), s_simd(s_ref.size());
+                std::vector<float> u_ref(size_t(P * 2 * c.head_dim), 0.5f), u_simd(u_ref);
+                force_kernels(target);
+                const KernelTable& t = active_kernels();
+                // In two ranges, as the driver calls them (per span, per thread): the second starts off block 0
+                // (and off a span boundary when there is only one span).
+                const int64_t split = d.nb > kKvSpan ? kKvSpan : d.nb / 2;
+                sa.s = s_simd.data();
+                t.kv_scores(sa, 0, split);
+                t.kv_scores(sa, split, d.nb);
+                KvValueArgs va{d.cache.view(), P, group, d.e.data(), d.coef.data(), u_simd.data()};
+                t.kv_values(va, 0, split);
+                t.kv_values(va, split, d.nb);
+                force_kernels("auto");
+                sa.s = s_ref.data();
+                ref_kv_scores(sa, 0, d.nb);
+                va.u = u_ref.data();
+                ref_kv_values(va, 0, d.nb);
+                // Scores: integer sums are exact and the float steps are the same operations in the same order.
+                // Values: the weights and their int8 codes are formed identically; AVX-512 sums the per-block
+                // results and the code-offset correction in another order, and a compiler may fuse AVX2's
+                // multiply-add, so float rounding of the accumulation differs (a wrong code shows at ~1e-2).
+                for (size_t i = 0; i < s_ref.size(); ++i) ASSERT_EQ(s_simd[i], s_ref[i]) << "score " << i;
+                double umax = 0;
+                for (float x : u_ref) umax = std::max(umax, double(std::fabs(x)));
+                for (size_t i = 0; i < u_ref.size(); ++i)
+                    ASSERT_NEAR(u_simd[i], u_ref[i], 1e-5 * (1.0 + umax)) << "value " << i;
+            }
 }
 
 // The scalar kernels against plain dequantized arithmetic (scores exactly as defined; values within the
@@ -236,7 +251,8 @@ double attention_error(KvType type, int64_t n, int threads, bool decode_only) {
     std::vector<float> ref(size_t(nq * H * D)), got(ref.size());
     DiffAttnArgs fa;
     fa.n_head = H, fa.n_kv_head = G, fa.head_dim = D, fa.lambda = 0.3f, fa.lambda_init = 0.2f, fa.subln = subln.data();
-    fa.q = q.data() + q0 * H * D, fa.n_q = nq, fa.q_stride = H * D, fa.k = k.data(), fa.v = v.data(), fa.kv_stride = kvd;
+    fa.q = q.data() + q0 * H * D, fa.n_q = nq, fa.q_stride = H * D, fa.k = k.data(), fa.v = v.data(),
+    fa.kv_stride = kvd;
     fa.key_lo = lo.data() + q0, fa.key_hi = hi.data() + q0, fa.out = ref.data(), fa.out_stride = H * D;
     diff_attention(fa);
     DiffAttnQuantArgs qa;
@@ -259,17 +275,17 @@ TEST(KvAttn, QuantizedAttentionIsCloseToF32) {
     // errors show relative to unit-size values). Bounds are about 2x that. Every kernel set available here
     // runs the whole driver (1000 keys: two coefficient spans, split across threads).
     for (const char* target : {"scalar", "avx2", "avx512", "neon_dot"})
-    for (int threads : {1, 2}) {
-        if (!kernels_available(target)) continue;
-        SCOPED_TRACE(target);
-        force_kernels(target);
-        EXPECT_LT(attention_error(KvType::Q8_0, 70, threads, false), 0.03) << threads;
-        EXPECT_LT(attention_error(KvType::Q4_0, 70, threads, false), 0.3) << threads;
-        // one query over many keys: the block-split (flash-decoding) path when threads > 1
-        EXPECT_LT(attention_error(KvType::Q8_0, 1000, threads, true), 0.03) << threads;
-        EXPECT_LT(attention_error(KvType::Q4_0, 1000, threads, true), 0.3) << threads;
-        force_kernels("auto");
-    }
+        for (int threads : {1, 2}) {
+            if (!kernels_available(target)) continue;
+            SCOPED_TRACE(target);
+            force_kernels(target);
+            EXPECT_LT(attention_error(KvType::Q8_0, 70, threads, false), 0.03) << threads;
+            EXPECT_LT(attention_error(KvType::Q4_0, 70, threads, false), 0.3) << threads;
+            // one query over many keys: the block-split (flash-decoding) path when threads > 1
+            EXPECT_LT(attention_error(KvType::Q8_0, 1000, threads, true), 0.03) << threads;
+            EXPECT_LT(attention_error(KvType::Q4_0, 1000, threads, true), 0.3) << threads;
+            force_kernels("auto");
+        }
 }
 
 }  // namespace

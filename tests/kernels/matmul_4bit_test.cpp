@@ -72,7 +72,8 @@ KqMatrix make_kq(DType t, int64_t rows, int64_t cols, uint32_t seed, bool extrem
         const float sign = extreme && rng() % 4 == 0 ? -1.0f : 1.0f;
         switch (t) {
             case DType::Q4_0: put_f16(p, sign * scale(0.001f, 0.02f)); break;
-            case DType::Q4_K: case DType::Q5_K:
+            case DType::Q4_K:
+            case DType::Q5_K:
                 put_f16(p, sign * scale(0.0002f, 0.002f));
                 put_f16(p + 2, scale(0.0002f, 0.003f));
                 if (extreme) std::memset(p + 4, rng() % 2 ? 0xFF : 0x00, 12);  // sub-scales and mins 63 (or 0)
@@ -132,7 +133,8 @@ TEST(Matmul4bit, ScalarMatchesDoublePrecision) {
                 for (int64_t n_tok : {int64_t(1), int64_t(3)})
                     for (bool extreme : {false, true}) {
                         SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::to_string(rows) + "x" +
-                                     std::to_string(cols) + " tokens " + std::to_string(n_tok) + (extreme ? " extreme" : ""));
+                                     std::to_string(cols) + " tokens " + std::to_string(n_tok) +
+                                     (extreme ? " extreme" : ""));
                         auto km = make_kq(type, rows, cols, uint32_t(rows * 7 + cols + extreme), extreme);
                         const Matrix pm = prepare_matrix(km.m);
                         auto x = random_floats(size_t(n_tok * cols), uint32_t(cols + n_tok), extreme ? 100.0f : 1.0f);
@@ -153,7 +155,8 @@ TEST(Matmul4bit, PackedRowsEqualTheFileValues) {
             for (int64_t r = 0; r < 5; ++r) {
                 ASSERT_TRUE(packed_row(pm, r, row.data()));
                 for (int64_t c = 0; c < cols; ++c)
-                    ASSERT_EQ(double(row[size_t(c)]), km.w[size_t(r * cols + c)]) << dtype_name(type) << " " << r << "," << c;
+                    ASSERT_EQ(double(row[size_t(c)]), km.w[size_t(r * cols + c)])
+                        << dtype_name(type) << " " << r << "," << c;
             }
         }
 }
@@ -172,17 +175,20 @@ TEST(Matmul4bit, SimdTargetsMatchScalar) {
                         if (cols == 2560 && rows == 70 && n_tok > 8) continue;  // keep the test quick
                         const bool extreme = (rows + n_tok) % 2 == 0;
                         SCOPED_TRACE(std::string(target) + " " + dtype_name(type) + " " + std::to_string(rows) + "x" +
-                                     std::to_string(cols) + " tokens " + std::to_string(n_tok) + (extreme ? " extreme" : ""));
+                                     std::to_string(cols) + " tokens " + std::to_string(n_tok) +
+                                     (extreme ? " extreme" : ""));
                         auto km = make_kq(type, rows, cols, uint32_t(rows * 31 + cols + n_tok), extreme);
                         const Matrix pm = prepare_matrix(km.m);
-                        auto x = random_floats(size_t(n_tok * cols), uint32_t(rows + cols * 3 + n_tok), extreme ? 50.0f : 1.0f);
+                        auto x = random_floats(size_t(n_tok * cols), uint32_t(rows + cols * 3 + n_tok),
+                                               extreme ? 50.0f : 1.0f);
                         std::vector<double> mag;
                         expected(km, x, n_tok, &mag);
                         const auto ref = run_matmul(pm, x, n_tok, "scalar", 1);
                         for (int threads : {1, 2}) {
                             const auto got = run_matmul(pm, x, n_tok, target, threads);
                             for (size_t i = 0; i < got.size(); ++i)
-                                ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6) << "output " << i << " threads " << threads;
+                                ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6)
+                                    << "output " << i << " threads " << threads;
                         }
                     }
     }

@@ -36,7 +36,8 @@ TestMatrix make_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, bo
             std::memcpy(tm.bytes.data(), w.data(), tm.bytes.size());
             for (int64_t i = 0; i < n; ++i) tm.values[size_t(i)] = w[size_t(i)];
             break;
-        case DType::F16: case DType::BF16:
+        case DType::F16:
+        case DType::BF16:
             tm.bytes.resize(size_t(n) * 2);
             for (int64_t i = 0; i < n; ++i) {
                 const uint16_t h = type == DType::F16 ? f32_to_f16(w[size_t(i)]) : f32_to_bf16(w[size_t(i)]);
@@ -86,15 +87,19 @@ TestMatrix make_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, bo
 }
 
 // Expected y in double, with the activations quantized the way the format prescribes.
-std::vector<double> expected(const TestMatrix& tm, const std::vector<float>& x, int64_t n_tok, std::vector<double>* mag) {
+std::vector<double> expected(const TestMatrix& tm, const std::vector<float>& x, int64_t n_tok,
+                             std::vector<double>* mag) {
     const int64_t rows = tm.m.rows, cols = tm.m.cols;
     std::vector<double> y(size_t(n_tok * rows)), xa;
     mag->assign(y.size(), 0.0);
     for (int64_t t = 0; t < n_tok; ++t) {
         const float* xt = x.data() + t * cols;
-        if (tm.m.type == DType::Q8_0) xa = test::q8_act(xt, cols);
-        else if (tm.m.type == DType::TQ2_0 || tm.m.type == DType::I2_S) xa = test::ternary_act(xt, cols);
-        else xa.assign(xt, xt + cols);
+        if (tm.m.type == DType::Q8_0)
+            xa = test::q8_act(xt, cols);
+        else if (tm.m.type == DType::TQ2_0 || tm.m.type == DType::I2_S)
+            xa = test::ternary_act(xt, cols);
+        else
+            xa.assign(xt, xt + cols);
         for (int64_t r = 0; r < rows; ++r) {
             double s = 0, a = 0;
             for (int64_t c = 0; c < cols; ++c) {
@@ -110,7 +115,9 @@ std::vector<double> expected(const TestMatrix& tm, const std::vector<float>& x, 
 
 std::vector<int64_t> cols_for(DType t) {
     switch (t) {
-        case DType::F32: case DType::F16: case DType::BF16: return {1, 7, 32, 96, 256, 768, 5120};
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16: return {1, 7, 32, 96, 256, 768, 5120};
         case DType::Q8_0: return {32, 96, 256, 768, 5120};
         case DType::TQ2_0: return {256, 768, 5120};
         default: return {128, 256, 768, 5120};
@@ -240,7 +247,8 @@ TEST(Matmul, Q8ChunksEachUseTheirOwnLanes) {
             const auto ref = run_matmul(pm, x, 150, "scalar", 1);
             for (int threads : {1, 2}) {
                 const auto got = run_matmul(pm, x, 150, target, threads);
-                for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6) << "output " << i;
+                for (size_t i = 0; i < got.size(); ++i)
+                    ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6) << "output " << i;
             }
         }
     }

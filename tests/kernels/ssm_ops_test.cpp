@@ -39,7 +39,8 @@ std::vector<float> sweep(float lo, float hi, int n) {
 
 TEST(VecMath, ExpWithin3UlpOverTheWholeRange) {
     std::vector<float> xs = sweep(-104.0f, 88.7f, 2000000);
-    for (float s : {-1e-3f, -1e-7f, -1e-30f, 0.0f, 1e-30f, 1e-7f, 1e-3f, 0.34657f, -0.34657f, 88.72f, -87.33f}) xs.push_back(s);
+    for (float s : {-1e-3f, -1e-7f, -1e-30f, 0.0f, 1e-30f, 1e-7f, 1e-3f, 0.34657f, -0.34657f, 88.72f, -87.33f})
+        xs.push_back(s);
     double worst = 0;
     float worst_x = 0;
     for (float x : xs) {
@@ -245,7 +246,8 @@ TEST(SelectiveScan, MatchesDoublePrecisionElementwise) {
                 std::vector<float> st = s.state, y(size_t(T * di));
                 run_scan(selective_scan, s, 0, T, st, y);
                 const ScanDouble want = scan_double(s);
-                const std::string what = "di=" + std::to_string(di) + " N=" + std::to_string(N) + " T=" + std::to_string(T);
+                const std::string what =
+                    "di=" + std::to_string(di) + " N=" + std::to_string(N) + " T=" + std::to_string(T);
                 EXPECT_LE(worst_scaled(y, want.y, want.y_mag), scan_mag_tol(N)) << what << " y";
                 EXPECT_LE(worst_scaled(st, want.state, want.state_mag), scan_mag_tol(N)) << what << " state";
             }
@@ -261,7 +263,8 @@ TEST(SelectiveScan, MatchesReferenceOnAwkwardSizes) {
                 std::vector<float> y_ref(size_t(T * di)), y_fast(size_t(T * di));
                 run_scan(ref::selective_scan, s, 0, T, st_ref, y_ref);
                 run_scan(selective_scan, s, 0, T, st_fast, y_fast);
-                const std::string what = "di=" + std::to_string(di) + " N=" + std::to_string(N) + " T=" + std::to_string(T);
+                const std::string what =
+                    "di=" + std::to_string(di) + " N=" + std::to_string(N) + " T=" + std::to_string(T);
                 expect_close(y_fast, y_ref, kScanTol, what + " y");
                 expect_close(st_fast, st_ref, kScanTol, what + " state");
             }
@@ -276,7 +279,8 @@ TEST(SelectiveScan, ChunkedCallsEqualOneCall) {
         run_scan(ref::selective_scan, s, 0, T, st_ref, y_ref);
         // Chunks that take both code paths (fewer and more than 4 tokens), then token-by-token decode.
         const int64_t cuts[] = {0, 2, 3, 9, 14, 15, 16, 17};
-        for (size_t i = 0; i + 1 < std::size(cuts); ++i) run_scan(selective_scan, s, cuts[i], cuts[i + 1], st_fast, y_fast);
+        for (size_t i = 0; i + 1 < std::size(cuts); ++i)
+            run_scan(selective_scan, s, cuts[i], cuts[i + 1], st_fast, y_fast);
         expect_close(y_fast, y_ref, kScanTol, "chunked y di=" + std::to_string(di));
         expect_close(st_fast, st_ref, kScanTol, "chunked state di=" + std::to_string(di));
     }

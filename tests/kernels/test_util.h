@@ -113,7 +113,8 @@ inline std::vector<double> ternary_act(const float* x, int64_t n) {
 }
 
 // y = x · Wᵀ on kernel target `target` with `threads` threads (then back to "auto" and all cores).
-inline std::vector<float> run_matmul(const Matrix& m, const std::vector<float>& x, int64_t n_tok, const char* target, int threads) {
+inline std::vector<float> run_matmul(const Matrix& m, const std::vector<float>& x, int64_t n_tok, const char* target,
+                                     int threads) {
     force_kernels(target);
     set_num_threads(threads);
     std::vector<float> y(size_t(n_tok * m.rows), -12345.0f);

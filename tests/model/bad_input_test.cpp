@@ -22,7 +22,8 @@ std::string edited_fixture(const std::string& name, const std::string& tag, cons
     const std::string dir = temp_dir() + "/bad_" + tag;
     fs::remove_all(dir);
     fs::create_directories(dir);
-    for (const auto& e : fs::directory_iterator(fixture_dir(name))) fs::copy(e.path(), dir + "/" + e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(fixture_dir(name)))
+        fs::copy(e.path(), dir + "/" + e.path().filename().string());
     std::ifstream in(dir + "/config.json");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     in.close();
@@ -47,28 +48,33 @@ std::string convert_error(const std::string& dir) {
 }
 
 TEST(ConvertErrors, UnknownArchitecture) {
-    const auto msg = convert_error(edited_fixture("tiny8", "arch", R"("model_type": "phi4flash")", R"("model_type": "llama")"));
+    const auto msg =
+        convert_error(edited_fixture("tiny8", "arch", R"("model_type": "phi4flash")", R"("model_type": "llama")"));
     EXPECT_NE(msg.find("unsupported architecture model_type 'llama'"), std::string::npos) << msg;
 }
 
 TEST(ConvertErrors, LayersNotDivisibleByFour) {
-    const auto msg = convert_error(edited_fixture("tiny8", "layers", R"("num_hidden_layers": 8)", R"("num_hidden_layers": 6)"));
+    const auto msg =
+        convert_error(edited_fixture("tiny8", "layers", R"("num_hidden_layers": 8)", R"("num_hidden_layers": 6)"));
     EXPECT_NE(msg.find("divisible by 4"), std::string::npos) << msg;
 }
 
 TEST(ConvertErrors, WrongShapeNamesTheTensor) {
-    const auto msg = convert_error(edited_fixture("tiny8", "shape", R"("intermediate_size": 64)", R"("intermediate_size": 48)"));
+    const auto msg =
+        convert_error(edited_fixture("tiny8", "shape", R"("intermediate_size": 64)", R"("intermediate_size": 48)"));
     EXPECT_NE(msg.find("model.layers.0.mlp.fc1.weight"), std::string::npos) << msg;
     EXPECT_NE(msg.find("[128, 32]"), std::string::npos) << msg;
 }
 
 TEST(ConvertErrors, MissingTensor) {
-    const auto msg = convert_error(edited_fixture("tiny8", "missing", R"("tie_word_embeddings": true)", R"("tie_word_embeddings": false)"));
+    const auto msg = convert_error(
+        edited_fixture("tiny8", "missing", R"("tie_word_embeddings": true)", R"("tie_word_embeddings": false)"));
     EXPECT_NE(msg.find("missing tensor 'lm_head.weight'"), std::string::npos) << msg;
 }
 
 TEST(ConvertErrors, ExtraTensor) {
-    const auto msg = convert_error(edited_fixture("bf16_untied", "extra", R"("tie_word_embeddings": false)", R"("tie_word_embeddings": true)"));
+    const auto msg = convert_error(
+        edited_fixture("bf16_untied", "extra", R"("tie_word_embeddings": false)", R"("tie_word_embeddings": true)"));
     EXPECT_NE(msg.find("unexpected tensor 'lm_head.weight'"), std::string::npos) << msg;
 }
 
@@ -96,10 +102,10 @@ std::string rewritten_gguf(const std::string& tag,
         if (!keep(t, type, ne)) continue;
         w.add_tensor(t.name, type, ne);
         kept.push_back({&t, tensor_nbytes(type, ne[0], [&] {
-                                                 int64_t r = 1;
-                                                 for (size_t i = 1; i < ne.size(); ++i) r *= ne[i];
-                                                 return r;
-                                             }())});
+                            int64_t r = 1;
+                            for (size_t i = 1; i < ne.size(); ++i) r *= ne[i];
+                            return r;
+                        }())});
     }
     w.begin_data();
     for (const auto& k : kept) {

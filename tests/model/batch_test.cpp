@@ -46,12 +46,14 @@ TEST(ForwardBatch, MatchesSeparateSequences) {
             } else {
                 // Q8_0 sums in a different order for 1, 2-7 and 8+ tokens (three AVX-512 kernels, as
                 // llama.cpp's differ by batch size): alone, the prompts here take all three paths.
-                EXPECT_LT(compare(got, alone[s * per_seq]).rel(), 1e-5) << dtype_name(type) << " prefill of sequence " << s;
+                EXPECT_LT(compare(got, alone[s * per_seq]).rel(), 1e-5)
+                    << dtype_name(type) << " prefill of sequence " << s;
             }
         }
         for (size_t k = 0; k < steps[0].size(); ++k) {
             chunks.clear();
-            for (size_t s = 0; s < prompts.size(); ++s) chunks.push_back({&states[s], std::span<const int32_t>(&steps[s][k], 1)});
+            for (size_t s = 0; s < prompts.size(); ++s)
+                chunks.push_back({&states[s], std::span<const int32_t>(&steps[s][k], 1)});
             forward_batch(m, chunks, LogitsFor::LastToken, ws, lg.data());
             for (size_t s = 0; s < prompts.size(); ++s) {
                 const Diff d = compare(std::vector<float>(lg.begin() + long(s * V), lg.begin() + long((s + 1) * V)),
@@ -68,7 +70,8 @@ TEST(ForwardBatch, RejectsTheSameSequenceTwice) {
     SequenceState st = SequenceState::create(m.config, 8);
     Workspace ws;
     const int32_t t = 1;
-    const std::vector<SeqChunk> chunks = {{&st, std::span<const int32_t>(&t, 1)}, {&st, std::span<const int32_t>(&t, 1)}};
+    const std::vector<SeqChunk> chunks = {{&st, std::span<const int32_t>(&t, 1)},
+                                          {&st, std::span<const int32_t>(&t, 1)}};
     std::vector<float> lg(2 * size_t(m.config.n_vocab));
     EXPECT_THROW(forward_batch(m, chunks, LogitsFor::LastToken, ws, lg.data()), Error);
     EXPECT_EQ(st.n_past, 0);
@@ -87,7 +90,8 @@ using namespace bf::testing;
 TEST(GenerateBatch, ContinuousBatchingEqualsOneByOne) {
     const Model m = Model::load(converted("ternary256", DType::TQ2_0));
     std::vector<BatchJob> jobs;
-    const std::vector<std::vector<int32_t>> prompts = {{30, 18, 23, 38}, {1}, {5, 6, 7, 8, 9, 10, 11}, {60, 2}, {44, 45, 46}};
+    const std::vector<std::vector<int32_t>> prompts = {
+        {30, 18, 23, 38}, {1}, {5, 6, 7, 8, 9, 10, 11}, {60, 2}, {44, 45, 46}};
     for (const auto& p : prompts) jobs.push_back({p, {}, StopReason::Length});
     std::vector<size_t> order;
     // Two places for five jobs: later jobs join as earlier ones finish (different lengths, eog 7).

@@ -16,7 +16,9 @@
 
 namespace bf::testing {
 
-inline std::string fixture_dir(const std::string& name) { return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name; }
+inline std::string fixture_dir(const std::string& name) {
+    return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
 
 inline std::vector<int32_t> read_ids(const std::string& path) {
     std::ifstream f(path);
@@ -42,7 +44,8 @@ inline std::string temp_dir() {
 
 // Converts fixture `name` to `type` (cached per process) and returns the GGUF path.
 inline std::string converted(const std::string& name, DType type, std::optional<DType> head = std::nullopt) {
-    const std::string out = temp_dir() + "/" + name + "_" + dtype_name(type) + (head ? std::string("_h") + dtype_name(*head) : "") + ".gguf";
+    const std::string out = temp_dir() + "/" + name + "_" + dtype_name(type) +
+                            (head ? std::string("_h") + dtype_name(*head) : "") + ".gguf";
     if (!std::filesystem::exists(out)) {
         ConvertOptions o;
         o.input = fixture_dir(name);

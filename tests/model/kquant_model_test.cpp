@@ -104,18 +104,25 @@ std::vector<uint8_t> encode(DType t, const float* x, int64_t n) {
     std::vector<uint8_t> out(size_t(n / be * bb));
     for (int64_t b = 0; b < n / be; ++b) {
         uint8_t* p = &out[size_t(b * bb)];
-        if (t == DType::Q4_0) encode_q4_0(x + b * be, p);
-        else if (t == DType::Q6_K) encode_q6_k(x + b * be, p);
-        else encode_q45_k(x + b * be, p, t == DType::Q5_K);
+        if (t == DType::Q4_0)
+            encode_q4_0(x + b * be, p);
+        else if (t == DType::Q6_K)
+            encode_q6_k(x + b * be, p);
+        else
+            encode_q45_k(x + b * be, p, t == DType::Q5_K);
     }
     return out;
 }
 
 void decode(DType t, const uint8_t* p, float* y, int64_t n) {
-    if (t == DType::Q4_0) dequantize_row_q4_0(p, y, n);
-    else if (t == DType::Q4_K) dequantize_row_q4_k(p, y, n);
-    else if (t == DType::Q5_K) dequantize_row_q5_k(p, y, n);
-    else dequantize_row_q6_k(p, y, n);
+    if (t == DType::Q4_0)
+        dequantize_row_q4_0(p, y, n);
+    else if (t == DType::Q4_K)
+        dequantize_row_q4_k(p, y, n);
+    else if (t == DType::Q5_K)
+        dequantize_row_q5_k(p, y, n);
+    else
+        dequantize_row_q6_k(p, y, n);
 }
 
 // Which type each matrix gets: a mix that uses all four (the tied head/embedding in Q6_K, as Q4_K_M).

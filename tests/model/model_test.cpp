@@ -76,7 +76,8 @@ TEST_P(TernaryLogits, MatchReferenceSimulation) {
     const Model m = Model::load(converted("ternary256", type, DType::F32));
     const auto tokens = read_ids(fixture_dir("ternary256") + "/tokens.txt");
     // I2_S keeps gamma in f32; TQ2_0 stores it as an f16 block scale, which the reference can round alike.
-    const auto want = read_f32(fixture_dir("ternary256") + (type == DType::I2_S ? "/logits_ternary.f32" : "/logits_ternary_gf16.f32"));
+    const auto want = read_f32(fixture_dir("ternary256") +
+                               (type == DType::I2_S ? "/logits_ternary.f32" : "/logits_ternary_gf16.f32"));
     const double bound = 1e-4;
     for (size_t batch : {size_t(0), size_t(1), size_t(5)}) {
         const Diff d = compare(all_logits(m, tokens, batch), want);

@@ -30,8 +30,10 @@ TEST(Perplexity, ScoredRowsAreTheChunksOwnLogits) {
                 std::vector<int64_t> seen;
                 evaluate_chunk(m, st, ws, chunk, plan, batch, [&](int64_t j, const float* logits) {
                     seen.push_back(j);
-                    const std::vector<float> got(logits, logits + V), row(want.begin() + j * V, want.begin() + (j + 1) * V);
-                    EXPECT_LT(compare(got, row).rel(), 1e-5) << name << " chunk " << c << " batch " << batch << " j " << j;
+                    const std::vector<float> got(logits, logits + V),
+                        row(want.begin() + j * V, want.begin() + (j + 1) * V);
+                    EXPECT_LT(compare(got, row).rel(), 1e-5)
+                        << name << " chunk " << c << " batch " << batch << " j " << j;
                 });
                 EXPECT_EQ(seen, (std::vector<int64_t>{4, 5, 6})) << name;  // second half, last excluded
             }
@@ -84,7 +86,8 @@ TEST(Imatrix, SumsOfSquaredInputsMatchRecomputedLayerInputs) {
                 for (int64_t j = 0; j < d; ++j) want[size_t(j)] += a[size_t(j)] * a[size_t(j)];
             }
             for (int64_t j = 0; j < d; ++j)
-                EXPECT_NEAR(it->second.sum_sq[size_t(j)], want[size_t(j)], 1e-4 * want[size_t(j)] + 1e-6) << tensor << " col " << j;
+                EXPECT_NEAR(it->second.sum_sq[size_t(j)], want[size_t(j)], 1e-4 * want[size_t(j)] + 1e-6)
+                    << tensor << " col " << j;
         };
         for (int64_t l = 0; l < c.n_layer; ++l) {
             const LayerWeights& L = m.layers[size_t(l)];
@@ -116,8 +119,8 @@ TEST(ImatrixFile, LegacyLayoutRoundTripAndMalformedFiles) {
     const std::string path = temp_dir() + "/imatrix.dat";
     std::map<std::string, ImatrixEntry> entries;
     entries["blk.1.ffn_down.weight"] = {{0.5f, 2.0f, 0.0f}, 1030};  // ncall = ceil(1030/512) = 3
-    entries["blk.0.attn_qkv.weight"] = {{1.25f, 4.0f}, 512};         // ncall 1
-    entries["blk.2.unused.weight"] = {{}, 0};                        // no data: skipped
+    entries["blk.0.attn_qkv.weight"] = {{1.25f, 4.0f}, 512};        // ncall 1
+    entries["blk.2.unused.weight"] = {{}, 0};                       // no data: skipped
     save_imatrix(path, entries, 512, 2, "calib.txt");
     // llama.cpp's legacy layout, byte by byte: sorted names, values = mean · ncall, chunks, dataset
     std::string want;

@@ -57,7 +57,8 @@ TEST(TernaryScales, QuantizeWritesWhatConvertWrites) {
     const std::string out = temp_dir() + "/requantized_block_mse.gguf";
     quantize_gguf(f32, out, DType::TQ2_0, std::nullopt, false, TernaryScales::BlockMse);
     const GgufFile a = GgufFile::open(out), b = GgufFile::open(convert_with(TernaryScales::BlockMse));
-    for (const auto& s : tensor_specs(config_from_gguf(a))) EXPECT_EQ(tensor_bytes(a, s.gguf), tensor_bytes(b, s.gguf)) << s.gguf;
+    for (const auto& s : tensor_specs(config_from_gguf(a)))
+        EXPECT_EQ(tensor_bytes(a, s.gguf), tensor_bytes(b, s.gguf)) << s.gguf;
     EXPECT_THROW(quantize_gguf(f32, temp_dir() + "/bad.gguf", DType::I2_S, std::nullopt, false, TernaryScales::Row),
                  Error);
 }

@@ -176,8 +176,8 @@ TEST(Sampler, SameSeedSameSequence) {
     p.seed = 43;
     Sampler c(p, 50);
     std::vector<int32_t> sa, sb, sc;
-    for (int i = 0; i < 200; ++i) sa.push_back(a.sample(l.data())), sb.push_back(b.sample(l.data())),
-                                  sc.push_back(c.sample(l.data()));
+    for (int i = 0; i < 200; ++i)
+        sa.push_back(a.sample(l.data())), sb.push_back(b.sample(l.data())), sc.push_back(c.sample(l.data()));
     EXPECT_EQ(sa, sb);
     EXPECT_NE(sa, sc);
     a.reset();

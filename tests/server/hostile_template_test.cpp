@@ -46,9 +46,11 @@ std::string model_with_template(const std::string& name, const std::string& tmpl
     json cfg = json::parse(cfg_in);
     cfg["vocab_size"] = 320;
     std::ofstream(dir + "/config.json") << cfg.dump();
-    std::ofstream(dir + "/tokenizer_config.json") << json{{"chat_template", tmpl}, {"eos_token", "<|endoftext|>"}}.dump();
+    std::ofstream(dir + "/tokenizer_config.json")
+        << json{{"chat_template", tmpl}, {"eos_token", "<|endoftext|>"}}.dump();
     const std::string gguf = dir + ".gguf";
-    const testing::Result r = bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
+    const testing::Result r =
+        bitflash("convert --random " + dir + "/config.json --tokenizer-dir " + dir + " -o " + gguf + " -q");
     EXPECT_EQ(r.code, 0) << r.err;
     return gguf;
 }

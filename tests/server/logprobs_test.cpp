@@ -37,8 +37,9 @@ Running* ServerLogprobs::s_ = nullptr;
 
 TEST_F(ServerLogprobs, TextCompletionMatchesTheModelsDistribution) {
     const std::vector<int32_t> prompt = {72, 101, 108, 108, 111, 44, 32};  // token ids: "Hello, "
-    const json r = s_->ok("/v1/completions", {{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}, {"ignore_eos", true},
-                                              {"logprobs", 3}});
+    const json r =
+        s_->ok("/v1/completions",
+               {{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}, {"ignore_eos", true}, {"logprobs", 3}});
     const json& lp = r["choices"][0]["logprobs"];
     ASSERT_EQ(lp["tokens"].size(), 5u);
     ASSERT_EQ(lp["token_logprobs"].size(), 5u);
@@ -51,7 +52,9 @@ TEST_F(ServerLogprobs, TextCompletionMatchesTheModelsDistribution) {
     std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return ref[a] > ref[b]; });
     EXPECT_NEAR(lp["token_logprobs"][0].get<double>(), ref[order[0]], 1e-4);  // greedy: the most likely
     // The three best, keyed by their text (pieces of invalid UTF-8 serialize alike: the likelier one stays).
-    const auto detok = [&](int32_t id) { return s_->ok("/detokenize", {{"tokens", {id}}})["content"].get<std::string>(); };
+    const auto detok = [&](int32_t id) {
+        return s_->ok("/detokenize", {{"tokens", {id}}})["content"].get<std::string>();
+    };
     json want = json::object();
     for (int k = 0; k < 3; ++k)
         if (!want.contains(detok(order[size_t(k)]))) want[detok(order[size_t(k)])] = ref[order[size_t(k)]];
@@ -69,8 +72,10 @@ TEST_F(ServerLogprobs, TextCompletionMatchesTheModelsDistribution) {
         if (i == 0) continue;
         const std::string prev = lp["tokens"][i - 1].get<std::string>();
         const size_t step = lp["text_offset"][i].get<size_t>() - lp["text_offset"][i - 1].get<size_t>();
-        if (prev.find("\xEF\xBF\xBD") == std::string::npos) EXPECT_EQ(step, prev.size()) << i;
-        else EXPECT_GE(step, 1u);
+        if (prev.find("\xEF\xBF\xBD") == std::string::npos)
+            EXPECT_EQ(step, prev.size()) << i;
+        else
+            EXPECT_GE(step, 1u);
     }
 }
 

@@ -69,7 +69,8 @@ TEST(ServerProtocol, RefusesFieldsItDoesNotImplement) {
     EXPECT_EQ(refusal("{" + msgs + ", " + sampling + "}", chat), "");
     EXPECT_EQ(refusal(R"({"prompt": "p", )" + sampling + "}", text), "");
     EXPECT_EQ(refusal(R"({"content": "x", "add_special": true, "parse_special": false, "with_pieces": true})",
-                      Endpoint::Tokenize), "");
+                      Endpoint::Tokenize),
+              "");
     EXPECT_EQ(refusal(R"({"tokens": [1]})", Endpoint::Detokenize), "");
     EXPECT_EQ(refusal("{" + msgs + "}", Endpoint::ApplyTemplate), "");
     // null means "not given", for any field.
@@ -93,8 +94,9 @@ TEST(ServerProtocol, RefusesFieldsItDoesNotImplement) {
     // Many unknown fields: the first eight are named, the rest counted.
     std::string many = "{" + msgs;
     for (char c = 'a'; c <= 'l'; ++c) many += strfmt(R"(, "%c": 1)", c);
-    EXPECT_EQ(refusal(many + "}", chat), "/v1/chat/completions does not implement the request fields 'a', 'b', 'c', "
-                                         "'d', 'e', 'f', 'g', 'h' (and 4 more)");
+    EXPECT_EQ(refusal(many + "}", chat),
+              "/v1/chat/completions does not implement the request fields 'a', 'b', 'c', "
+              "'d', 'e', 'f', 'g', 'h' (and 4 more)");
 }
 
 TEST(ServerProtocol, EmptyBodyIsNamed) {
@@ -105,11 +107,12 @@ TEST(ServerProtocol, EmptyBodyIsNamed) {
 
 TEST(ServerProtocol, ReadsSamplingFields) {
     const auto r = parse_completion_request(
-        parse_body(R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}],
+        parse_body(
+            R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}],
                        "temperature": 0.5, "top_p": 0.9, "top_k": 7, "min_p": 0.1, "repeat_penalty": 1.1,
                        "presence_penalty": 0.2, "frequency_penalty": 0.3, "seed": 42, "max_completion_tokens": 1000000000000,
                        "stop": ["x", ""], "stream": true, "stream_options": {"include_usage": true}})",
-                   Endpoint::ChatCompletions),
+            Endpoint::ChatCompletions),
         true);
     ASSERT_EQ(r.messages.size(), 1u);
     EXPECT_EQ(r.messages[0].content, "ab");
@@ -125,7 +128,8 @@ TEST(ServerProtocol, ReadsSamplingFields) {
     EXPECT_EQ(r.stop, std::vector<std::string>{"x"});
     EXPECT_TRUE(r.stream);
     EXPECT_TRUE(r.include_usage);
-    const auto s = parse_completion_request(parse_body(R"({"prompt": "p", "stop": "q"})", Endpoint::Completions), false);
+    const auto s =
+        parse_completion_request(parse_body(R"({"prompt": "p", "stop": "q"})", Endpoint::Completions), false);
     EXPECT_EQ(s.prompt, "p");
     EXPECT_EQ(s.stop, std::vector<std::string>{"q"});
     EXPECT_EQ(s.max_tokens, -1);
@@ -156,8 +160,11 @@ TEST(ServerProtocol, ErrorJsonAndInvalidUtf8Output) {
     EXPECT_EQ(e["error"]["type"], "authentication_error");
     EXPECT_EQ(e["error"]["message"], "Invalid API Key");
     // Raw bytes from a byte-level model must still give valid JSON.
-    const std::string s = dump_json(json{{"content", std::string("a\xff" "b")}});
-    EXPECT_EQ(json::parse(s)["content"], "a\xEF\xBF\xBD" "b");
+    const std::string s = dump_json(json{{"content", std::string("a\xff"
+                                                                 "b")}});
+    EXPECT_EQ(json::parse(s)["content"],
+              "a\xEF\xBF\xBD"
+              "b");
 }
 
 }  // namespace

@@ -146,16 +146,16 @@ TEST(Scheduler, SlotChoiceLongestPrefixElseLeastRecentlyUsed) {
         v.push_back(11);
         return v;
     };
-    const Reply p1 = ask(s, greedy_params(P, 4));                  // slot A
-    const Reply q1 = ask(s, greedy_params(Q, 4));                  // slot B, the least recently used
+    const Reply p1 = ask(s, greedy_params(P, 4));  // slot A
+    const Reply q1 = ask(s, greedy_params(Q, 4));  // slot B, the least recently used
     ASSERT_EQ(p1.text.size(), 4u);
     ASSERT_EQ(q1.text.size(), 4u);
     EXPECT_EQ(q1.t.cache_n, 0);
-    Reply r = ask(s, greedy_params(extend(P, p1.text), 2));      // A again, its state reused
+    Reply r = ask(s, greedy_params(extend(P, p1.text), 2));  // A again, its state reused
     EXPECT_EQ(r.t.cache_n, int64_t(P.size()) + 3);
-    r = ask(s, greedy_params(extend(Q, q1.text), 2));            // B was not overwritten
+    r = ask(s, greedy_params(extend(Q, q1.text), 2));  // B was not overwritten
     EXPECT_EQ(r.t.cache_n, int64_t(Q.size()) + 3);
-    r = ask(s, greedy_params(Z, 2));                              // replaces A, now the least recently used
+    r = ask(s, greedy_params(Z, 2));  // replaces A, now the least recently used
     EXPECT_EQ(r.t.cache_n, 0);
     r = ask(s, greedy_params(extend(P, p1.text), 2));
     EXPECT_EQ(r.t.cache_n, 0);
@@ -213,7 +213,12 @@ TEST(SameRules, RunAndServerStopAlike) {
     };
     const int64_t tight = int64_t(ref_prompt().size()) + 7;
     const std::vector<Case> cases = {
-        {"stop string", {}, all.substr(5, 2), 256, StopReason::StopString, FinishReason::Stop,
+        {"stop string",
+         {},
+         all.substr(5, 2),
+         256,
+         StopReason::StopString,
+         FinishReason::Stop,
          all.substr(0, all.find(all.substr(5, 2)))},
         {"end of generation", {g[k]}, "", 256, StopReason::EndOfGeneration, FinishReason::Stop, all.substr(0, k)},
         {"full context", {}, "", tight, StopReason::ContextFull, FinishReason::Length, all.substr(0, 8)},

@@ -94,8 +94,10 @@ TEST_F(ServerTest, ChatNonStreaming) {
     EXPECT_TRUE(c["message"]["content"].is_string());
     const int64_t n_gen = j["usage"]["completion_tokens"];
     // Either the limit was hit, or an end-of-generation token came first.
-    if (c["finish_reason"] == "length") EXPECT_EQ(n_gen, 8);
-    else EXPECT_LT(n_gen, 8) << c["finish_reason"];
+    if (c["finish_reason"] == "length")
+        EXPECT_EQ(n_gen, 8);
+    else
+        EXPECT_LT(n_gen, 8) << c["finish_reason"];
     EXPECT_EQ(j["usage"]["prompt_tokens"], n_tokens("<|user|>Hello there<|end|><|assistant|>"));
     EXPECT_EQ(j["usage"]["total_tokens"], j["usage"]["prompt_tokens"].get<int64_t>() + n_gen);
     EXPECT_EQ(j["timings"]["predicted_n"], n_gen);
@@ -126,7 +128,8 @@ TEST_F(ServerTest, ChatStreamingMatchesNonStreaming) {
         ASSERT_EQ(ch["choices"].size(), 1u);
         const json& fr = ch["choices"][0]["finish_reason"];
         EXPECT_EQ(!fr.is_null(), i + 2 == sse.chunks.size()) << "finish_reason only on the last choice chunk";
-        if (ch["choices"][0]["delta"].contains("content")) content += ch["choices"][0]["delta"]["content"].get<std::string>();
+        if (ch["choices"][0]["delta"].contains("content"))
+            content += ch["choices"][0]["delta"]["content"].get<std::string>();
     }
     const json& last = sse.chunks[sse.chunks.size() - 2];
     EXPECT_EQ(last["choices"][0]["finish_reason"], whole["choices"][0]["finish_reason"]);
@@ -137,14 +140,17 @@ TEST_F(ServerTest, ChatStreamingMatchesNonStreaming) {
 }
 
 TEST_F(ServerTest, Completions) {
-    const json j = post_ok("/v1/completions", {{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}});
+    const json j = post_ok("/v1/completions",
+                           {{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}});
     EXPECT_EQ(j["object"], "text_completion");
     ASSERT_TRUE(j["choices"][0]["text"].is_string());
     ASSERT_FALSE(j["choices"][0]["text"].get<std::string>().empty());
     EXPECT_EQ(j["usage"]["prompt_tokens"], 9);
-    auto r = client().Post("/v1/completions",
-                           json{{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}, {"stream", true}}.dump(),
-                           "application/json");
+    auto r = client().Post(
+        "/v1/completions",
+        json{{"prompt", "Once upon"}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}, {"stream", true}}
+            .dump(),
+        "application/json");
     ASSERT_TRUE(r);
     const SseResult sse = parse_sse(r->body);
     ASSERT_TRUE(sse.error.empty()) << sse.error;
@@ -164,7 +170,8 @@ TEST_F(ServerTest, StopStringsAreCut) {
     while (i < text.size() && !(text[i] > ' ' && text[i] < 0x7f)) ++i;
     if (i >= text.size()) GTEST_SKIP() << "the random model produced no ASCII text to stop at";
     const std::string stop = text.substr(i, 1);
-    const json cut = post_ok("/v1/completions", {{"prompt", "abc"}, {"max_tokens", 16}, {"temperature", 0}, {"stop", stop}});
+    const json cut =
+        post_ok("/v1/completions", {{"prompt", "abc"}, {"max_tokens", 16}, {"temperature", 0}, {"stop", stop}});
     EXPECT_EQ(cut["choices"][0]["text"], text.substr(0, text.find(stop)));
     EXPECT_EQ(cut["choices"][0]["finish_reason"], "stop");
 }
@@ -176,7 +183,8 @@ TEST_F(ServerTest, TokenizeDetokenizeApplyTemplate) {
     EXPECT_EQ(j["tokens"], json::parse(R"([{"id": 65, "piece": "A"}])"));
     j = post_ok("/detokenize", {{"tokens", {'h', 'i', 258}}});
     EXPECT_EQ(j["content"], "hi<|end|>");
-    j = post_ok("/apply-template", {{"messages", {{{"role", "system"}, {"content", "S"}}, {{"role", "user"}, {"content", "U"}}}}});
+    j = post_ok("/apply-template",
+                {{"messages", {{{"role", "system"}, {"content", "S"}}, {{"role", "user"}, {"content", "U"}}}}});
     EXPECT_EQ(j["prompt"], "<|system|>S<|end|><|user|>U<|end|><|assistant|>");
 }
 
@@ -200,7 +208,9 @@ TEST_F(ServerTest, ErrorCodes) {
     EXPECT_EQ(post("/v1/chat/completions", R"({"messages": []})")["status"], 400);
     EXPECT_EQ(post("/v1/chat/completions", R"({"messages": [{"role": "bot", "content": "x"}]})")["status"], 400);
     EXPECT_EQ(post("/v1/chat/completions", chat_body("x", -5).dump())["status"], 400);
-    EXPECT_EQ(post("/v1/chat/completions", std::string("{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\x28\"}]}"))["status"], 400);
+    EXPECT_EQ(post("/v1/chat/completions",
+                   std::string("{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\x28\"}]}"))["status"],
+              400);
     EXPECT_EQ(post("/tokenize", R"({"content": 7})")["status"], 400);
     EXPECT_EQ(post("/detokenize", R"({"tokens": [1, 99999]})")["status"], 400);
     // The error names the id that was sent, not a clamped one.
@@ -211,7 +221,9 @@ TEST_F(ServerTest, ErrorCodes) {
     // Absurd max_tokens is clamped to the context: generation ends with "length" at the latest there.
     const json big = post("/v1/chat/completions", chat_body("x", 0).dump());
     EXPECT_EQ(big["status"], 400);
-    json huge = post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1000000000000, "temperature": 0})");
+    json huge =
+        post("/v1/chat/completions",
+             R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1000000000000, "temperature": 0})");
     EXPECT_EQ(huge["status"], 200);
     // Every fed token fits the context; the last sampled one is returned without being fed.
     EXPECT_LE(huge["usage"]["total_tokens"].get<int64_t>(), 512 + 1);
@@ -251,7 +263,8 @@ TEST(ServerAuth, ApiKey) {
     EXPECT_EQ(c.Get("/v1/models", {{"Authorization", "Bearer wrong"}})->status, 401);
     EXPECT_EQ(c.Get("/v1/models", {{"Authorization", "Bearer sekrit"}})->status, 200);
     EXPECT_EQ(c.Post("/v1/completions", {{"Authorization", "Bearer sekrit"}}, R"({"prompt": "a", "max_tokens": 1})",
-                     "application/json")->status,
+                     "application/json")
+                  ->status,
               200);
 }
 
@@ -270,7 +283,9 @@ TEST_F(ServerTest, SeededSamplingIsDeterministic) {
 
 TEST_F(ServerTest, ConcurrentGreedyEqualsSequential) {
     const std::vector<std::string> prompts = {"first prompt", "second one here", "3", "a fourth, longer prompt text"};
-    auto body = [&](size_t i) { return json{{"prompt", prompts[i]}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}}; };
+    auto body = [&](size_t i) {
+        return json{{"prompt", prompts[i]}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}};
+    };
     std::vector<std::string> seq;
     const int64_t steps0 = server_->scheduler()->steps();
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -281,7 +296,8 @@ TEST_F(ServerTest, ConcurrentGreedyEqualsSequential) {
     std::vector<std::future<json>> futs;
     for (size_t i = 0; i < prompts.size(); ++i)
         futs.push_back(std::async(std::launch::async, [&, i] { return post_ok("/v1/completions", body(i)); }));
-    for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(futs[i].get()["choices"][0]["text"], seq[i]) << "prompt " << i;
+    for (size_t i = 0; i < prompts.size(); ++i)
+        EXPECT_EQ(futs[i].get()["choices"][0]["text"], seq[i]) << "prompt " << i;
     const int64_t steps2 = server_->scheduler()->steps();
     // Batched: the concurrent requests shared forward passes.
     EXPECT_LT(steps2 - steps1, steps1 - steps0);
@@ -323,8 +339,10 @@ void stream_and_disconnect(int port, const std::string& body) {
     addr.sin_port = htons(uint16_t(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string req =
+        "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     ASSERT_EQ(::send(fd, req.data(), req.size(), 0), ssize_t(req.size()));
     std::string got;
     char buf[4096];
@@ -341,7 +359,8 @@ TEST(ServerDisconnect, ClientLeavingMidStreamFreesTheSlot) {
     ApiServer s(options(1, 4096));  // one slot, long context: the first request would run for a long time
     const int port = s.start();
     s.load_model();
-    stream_and_disconnect(port, json{{"prompt", "go on forever"}, {"max_tokens", 4000}, {"ignore_eos", true}, {"stream", true}}.dump());
+    stream_and_disconnect(
+        port, json{{"prompt", "go on forever"}, {"max_tokens", 4000}, {"ignore_eos", true}, {"stream", true}}.dump());
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(60, 0);
     auto r = c.Post("/v1/completions", R"({"prompt": "next", "max_tokens": 3, "temperature": 0})", "application/json");
@@ -379,7 +398,8 @@ TEST(ServerQueue, FullQueueGives503) {
 TEST(ServerCli, MissingModelExitsWithOneLineError) {
     // The server listens before loading; a failed load must still stop it and exit 1 (not hang).
     const std::string log = tmp() + "/serve_missing.log";
-    const std::string cmd = std::string("timeout 30 ") + BF_BINARY + " serve -m " + tmp() + "/missing.gguf --port 0 2>" + log;
+    const std::string cmd =
+        std::string("timeout 30 ") + BF_BINARY + " serve -m " + tmp() + "/missing.gguf --port 0 2>" + log;
     const int st = std::system(cmd.c_str());
     ASSERT_TRUE(WIFEXITED(st));
     EXPECT_EQ(WEXITSTATUS(st), 1);  // 124 would be the timeout

@@ -34,8 +34,11 @@ TEST(ServerCheckpoints, FollowUpWithAChangedReplyReusesThePromptState) {
         ServerOptions o = options(1, 512);
         o.sched.ctx_checkpoints = n_cp;
         Running s(o);
-        const json first = s.ok("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "checkpoint turn one"}}}},
-                                                          {"max_tokens", 8}, {"temperature", 0}, {"ignore_eos", true}});
+        const json first =
+            s.ok("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "checkpoint turn one"}}}},
+                                          {"max_tokens", 8},
+                                          {"temperature", 0},
+                                          {"ignore_eos", true}});
         // The client sends back a reply the slot never generated (as when reasoning_content is dropped).
         const json second = s.ok("/v1/chat/completions", two_turns("a reply that was edited"));
         EXPECT_EQ(second["timings"]["cache_n"], n_cp ? n_tokens(turn1) : 0) << "checkpoints " << n_cp;
@@ -99,10 +102,13 @@ TEST(ServerSlots, SaveRestoreContinuesBitIdentically) {
     o.sched.ctx_checkpoints = 0;  // so that only the restored file can serve the prompt
     Running s(o);
     const json p1 = {{"prompt", "saved conversation state"}, {"max_tokens", 1}, {"ignore_eos", true}};
-    const json p2 = {{"prompt", "saved conversation state, continued"}, {"max_tokens", 12}, {"ignore_eos", true},
-                     {"temperature", 0.9}, {"seed", 77}};
+    const json p2 = {{"prompt", "saved conversation state, continued"},
+                     {"max_tokens", 12},
+                     {"ignore_eos", true},
+                     {"temperature", 0.9},
+                     {"seed", 77}};
     const json want = s.ok("/v1/completions", p2);  // from scratch
-    s.ok("/v1/completions", p1);                     // the slot has seen exactly p1's prompt
+    s.ok("/v1/completions", p1);                    // the slot has seen exactly p1's prompt
     const json saved = s.ok("/slots/0?action=save", {{"filename", "conv-1.bin"}});
     EXPECT_EQ(saved["n_saved"], n_tokens("saved conversation state"));
     EXPECT_EQ(saved["n_written"], fs::file_size(dir + "/conv-1.bin"));

@@ -104,7 +104,8 @@ TEST(StructuredOutput, NothingAllowedStopsWithAClearError) {
     Batcher b(*lm, BatcherOptions{});
     GenRequest r;
     r.prompt = lm->tok.encode("hi", true);
-    r.grammar = std::make_shared<const Grammar>(parse_gbnf("root ::= \"a\" [^\\x00-\\U0010FFFF]"));  // "a", then no character
+    r.grammar =
+        std::make_shared<const Grammar>(parse_gbnf("root ::= \"a\" [^\\x00-\\U0010FFFF]"));  // "a", then no character
     std::string text;
     try {
         generate_one(b, r, [&](const std::string& piece) { return text += piece, true; });
@@ -139,8 +140,13 @@ protected:
         return c.Post(path.c_str(), body.dump(), "application/json");
     }
     static json chat(json extra) {
-        json body = {{"messages", {{{"role", "user"}, {"content", "JSON please"}}}}, {"max_tokens", 900},
-                     {"temperature", 1.0}, {"top_k", 0}, {"top_p", 1.0}, {"min_p", 0.0}, {"seed", 11}};
+        json body = {{"messages", {{{"role", "user"}, {"content", "JSON please"}}}},
+                     {"max_tokens", 900},
+                     {"temperature", 1.0},
+                     {"top_k", 0},
+                     {"top_p", 1.0},
+                     {"min_p", 0.0},
+                     {"seed", 11}};
         body.update(extra);
         auto r = post("/v1/chat/completions", body);
         EXPECT_TRUE(r);
@@ -155,9 +161,11 @@ ApiServer* StructuredServer::server_ = nullptr;
 int StructuredServer::port_ = 0;
 
 TEST_F(StructuredServer, ResponseFormatJsonSchemaAndJsonSchemaField) {
-    for (const json& extra : {json{{"response_format", {{"type", "json_schema"},
-                                                         {"json_schema", {{"name", "person"}, {"strict", true}, {"schema", person_schema()}}}}}},
-                              json{{"json_schema", person_schema()}}}) {
+    for (const json& extra :
+         {json{{"response_format",
+                {{"type", "json_schema"},
+                 {"json_schema", {{"name", "person"}, {"strict", true}, {"schema", person_schema()}}}}}},
+          json{{"json_schema", person_schema()}}}) {
         const json r = chat(extra);
         const json& choice = r["choices"][0];
         ASSERT_EQ(choice["finish_reason"], "stop") << r.dump();
@@ -174,13 +182,18 @@ TEST_F(StructuredServer, JsonObjectOutputIsAValidPrefixOrAnObject) {
     const std::string content = choice["message"]["content"].get<std::string>();
     GrammarMatcher m(std::make_shared<const Grammar>(parse_gbnf(json_object_gbnf())));
     EXPECT_TRUE(m.accept(content)) << content;
-    if (choice["finish_reason"] == "stop") EXPECT_TRUE(json::parse(content).is_object()) << content;
-    else EXPECT_EQ(choice["finish_reason"], "length");
+    if (choice["finish_reason"] == "stop")
+        EXPECT_TRUE(json::parse(content).is_object()) << content;
+    else
+        EXPECT_EQ(choice["finish_reason"], "length");
 }
 
 TEST_F(StructuredServer, GrammarFieldOnCompletions) {
-    auto r = post("/v1/completions", {{"prompt", "Answer:"}, {"grammar", "root ::= (\"yes\" | \"no\") \" \" [0-9]{2}"},
-                                      {"max_tokens", 20}, {"seed", 3}, {"temperature", 1.0}});
+    auto r = post("/v1/completions", {{"prompt", "Answer:"},
+                                      {"grammar", "root ::= (\"yes\" | \"no\") \" \" [0-9]{2}"},
+                                      {"max_tokens", 20},
+                                      {"seed", 3},
+                                      {"temperature", 1.0}});
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     const json j = json::parse(r->body);
@@ -193,7 +206,10 @@ TEST_F(StructuredServer, GrammarFieldOnCompletions) {
 }
 
 TEST_F(StructuredServer, StreamedDeltasFollowTheGrammar) {
-    json body = {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stream", true}, {"seed", 5}, {"temperature", 1.0},
+    json body = {{"messages", {{{"role", "user"}, {"content", "x"}}}},
+                 {"stream", true},
+                 {"seed", 5},
+                 {"temperature", 1.0},
                  {"grammar", "root ::= \"[\" [a-z]{3,5} \"]\""}};
     auto r = post("/v1/chat/completions", body);
     ASSERT_TRUE(r);
@@ -227,11 +243,14 @@ TEST_F(StructuredServer, BadConstraintsAre400WithTheReason) {
     expect_400({{"response_format", "json"}}, "must be an object");
     expect_400({{"grammar", "root ::= \"a\""}, {"json_schema", {{"type", "null"}}}}, "only one of");
     expect_400({{"grammar", "root ::= \"a\""}, {"ignore_eos", true}}, "ignore_eos");
-    expect_400({{"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}}}, "'tools' (function calling) is not supported");
+    expect_400({{"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}}},
+               "'tools' (function calling) is not supported");
     expect_400({{"tool_choice", "required"}}, "'tool_choice' is not supported");
     // response_format text and an empty grammar constrain nothing.
-    auto ok = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", 2},
-                                            {"response_format", {{"type", "text"}}}, {"grammar", ""}});
+    auto ok = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}},
+                                            {"max_tokens", 2},
+                                            {"response_format", {{"type", "text"}}},
+                                            {"grammar", ""}});
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200) << ok->body;
 }

@@ -115,8 +115,8 @@ TEST_F(WebPageTest, PageNeedsNothingFromOtherOrigins) {
 
 TEST_F(WebPageTest, PostWithoutBodyIsRefusedAtOnce) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string answer =
-        raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekrit\r\nConnection: close\r\n\r\n");
+    const std::string answer = raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekrit\r\nConnection: close\r\n\r\n");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
     EXPECT_NE(answer.find("the request has no body"), std::string::npos) << answer;
@@ -139,9 +139,11 @@ TEST(ServerWeb, ChatPageInHeadlessChromium) {
     const std::string chromium = browser && *browser ? browser : "/usr/bin/chromium";
     if (::access(chromium.c_str(), X_OK) != 0) {
         if (std::getenv("CI")) FAIL() << chromium << " is missing; scripts/setup.sh installs Debian's chromium";
-        GTEST_SKIP() << "\n*** SKIPPED: no browser at " << chromium << " (apt-get install chromium, or set BF_CHROMIUM) ***";
+        GTEST_SKIP() << "\n*** SKIPPED: no browser at " << chromium
+                     << " (apt-get install chromium, or set BF_CHROMIUM) ***";
     }
-    const std::string cmd = std::string("timeout 400 node ") + BF_SOURCE_DIR + "/tests/server/web/chat.mjs " + BF_BINARY;
+    const std::string cmd =
+        std::string("timeout 400 node ") + BF_SOURCE_DIR + "/tests/server/web/chat.mjs " + BF_BINARY;
     const int st = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;
 }

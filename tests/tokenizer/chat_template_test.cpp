@@ -14,9 +14,7 @@ std::string phi(const std::vector<ChatMessage>& m, bool gen = true) {
     return render_chat(builtin_template("phi4-mini"), m, gen, kEos, kEos);
 }
 
-TEST(ChatTemplate, PhiOneUserTurn) {
-    EXPECT_EQ(phi({{"user", "Hi", {}}}), "<|user|>Hi<|end|><|assistant|>");
-}
+TEST(ChatTemplate, PhiOneUserTurn) { EXPECT_EQ(phi({{"user", "Hi", {}}}), "<|user|>Hi<|end|><|assistant|>"); }
 
 TEST(ChatTemplate, PhiSystemAndUser) {
     EXPECT_EQ(phi({{"system", "Your name is Phi, an AI math expert developed by Microsoft.", {}},

@@ -94,12 +94,12 @@ Oracle* oracle(std::string* why) {
     return o.get();
 }
 
-#define NEED_ORACLE(o)                                                                            \
-    std::string why_;                                                                             \
-    Oracle* o = oracle(&why_);                                                                    \
-    if (!o) {                                                                                     \
-        std::fprintf(stderr, "\n*** TOKENIZER ORACLE SKIPPED: %s ***\n\n", why_.c_str());         \
-        GTEST_SKIP() << why_;                                                                     \
+#define NEED_ORACLE(o)                                                                    \
+    std::string why_;                                                                     \
+    Oracle* o = oracle(&why_);                                                            \
+    if (!o) {                                                                             \
+        std::fprintf(stderr, "\n*** TOKENIZER ORACLE SKIPPED: %s ***\n\n", why_.c_str()); \
+        GTEST_SKIP() << why_;                                                             \
     }
 
 std::string show(const std::vector<int32_t>& v, size_t from, size_t n) {
@@ -203,8 +203,8 @@ TEST(TokenizerOracle, EncodeSpeed) {
         const auto t0 = std::chrono::steady_clock::now();
         for (const Doc& d : o->docs) ids += t.encode(d.text, false).size();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("bitflash encode, %s cache: %.2f MB in %.3f s = %.2f MB/s (%zu ids)\n",
-                    pass ? "warm" : "cold", o->corpus.size() / 1e6, s, o->corpus.size() / 1e6 / s, ids);
+        std::printf("bitflash encode, %s cache: %.2f MB in %.3f s = %.2f MB/s (%zu ids)\n", pass ? "warm" : "cold",
+                    o->corpus.size() / 1e6, s, o->corpus.size() / 1e6 / s, ids);
     }
     std::printf("%s", read_all(o->dir + "/tiktoken_speed.txt").c_str());
 }

@@ -112,8 +112,8 @@ TEST(TokenizerRobustness, HfJsonMutations) {
         R"({"added_tokens":[{"id":258,"content":"<|e|>","rstrip":true,"special":true}],"normalizer":null,)"
         R"("pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\p{L}+|\\s+"},)"
         R"("behavior":"Isolated","invert":false},{"type":"ByteLevel","add_prefix_space":false,"use_regex":false}]},)"
-        R"("decoder":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{)" + vocab +
-        R"("ab":256,"abc":257},"merges":["a b",["ab","c"]]}})";
+        R"("decoder":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{)" +
+        vocab + R"("ab":256,"abc":257},"merges":["a b",["ab","c"]]}})";
     const Tokenizer good = Tokenizer::from_hf_json(base);
     EXPECT_EQ(good.encode("abc <|e|>  ab", true), (std::vector<int32_t>{257, ' ', 258, 256}));
     // Removed + invert is accepted only for regexes that match every character.
@@ -124,8 +124,9 @@ TEST(TokenizerRobustness, HfJsonMutations) {
     };
     const std::string removed = replaced(base, R"("Isolated","invert":false)", R"("Removed","invert":true)");
     EXPECT_THROW(Tokenizer::from_hf_json(removed), Error);
-    const std::string gpt2 = replaced(removed, R"(\\p{L}+|\\s+)",
-                                      R"('s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+)");
+    const std::string gpt2 =
+        replaced(removed, R"(\\p{L}+|\\s+)",
+                 R"('s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+)");
     EXPECT_EQ(Tokenizer::from_hf_json(gpt2).encode("abc <|e|>  ab", true), (std::vector<int32_t>{257, ' ', 258, 256}));
     std::mt19937 rng(23);
     int ok = 0, errors = 0;

@@ -62,13 +62,18 @@ TEST(TemplateLimits, IssueExamplesFailWithTheLimitNamed) {
 TEST(TemplateLimits, EachLimitStopsAtItsValue) {
     jinja::Limits lim;
     lim.max_loop_iterations = 100;
-    EXPECT_EQ(outcome("{% for a in [1,2,3,4,5,6,7,8,9,10] %}{% for b in [1,2,3,4,5,6,7,8,9] %}{% endfor %}{% endfor %}", lim),
-              "ok 0");  // 10 + 90 iterations
-    EXPECT_TRUE(has(outcome("{% for a in [1,2,3,4,5,6,7,8,9,10] %}{% for b in [1,2,3,4,5,6,7,8,9,10] %}{% endfor %}{% endfor %}", lim),
-                    "limit of 100 loop iterations"));
+    EXPECT_EQ(
+        outcome("{% for a in [1,2,3,4,5,6,7,8,9,10] %}{% for b in [1,2,3,4,5,6,7,8,9] %}{% endfor %}{% endfor %}", lim),
+        "ok 0");  // 10 + 90 iterations
+    EXPECT_TRUE(has(
+        outcome("{% for a in [1,2,3,4,5,6,7,8,9,10] %}{% for b in [1,2,3,4,5,6,7,8,9,10] %}{% endfor %}{% endfor %}",
+                lim),
+        "limit of 100 loop iterations"));
     // A loop over a long string is refused before its items are built.
     EXPECT_TRUE(has(outcome("{% set s = 'abcdefghij' %}{% set s = s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s %}"
-                            "{% for c in s %}{% endfor %}", lim), "max_loop_iterations"));
+                            "{% for c in s %}{% endfor %}",
+                            lim),
+                    "max_loop_iterations"));
 
     lim = {};
     lim.max_steps = 50;
@@ -79,13 +84,17 @@ TEST(TemplateLimits, EachLimitStopsAtItsValue) {
     lim.max_output_bytes = 100;
     EXPECT_EQ(outcome(std::string(100, 'x'), lim), "ok 100");
     EXPECT_TRUE(has(outcome(std::string(101, 'x'), lim), "limit of 100 bytes of output"));
-    EXPECT_TRUE(has(outcome("{% set a = '" + std::string(60, 'y') + "' %}{% set b = a + a %}", lim), "bytes in one value"));
+    EXPECT_TRUE(
+        has(outcome("{% set a = '" + std::string(60, 'y') + "' %}{% set b = a + a %}", lim), "bytes in one value"));
     EXPECT_TRUE(has(outcome("{% set a = [1,2,3] %}{% set a = a + a %}", lim), "bytes in one value"));
 
     lim = {};
     lim.max_bytes_built = 1000;
-    EXPECT_TRUE(has(outcome("{% set a = '" + std::string(100, 'y') + "' %}{% for k in [1,2,3,4,5,6,7,8,9,10] %}"
-                            "{% set b = a ~ a %}{% endfor %}", lim), "max_bytes_built"));
+    EXPECT_TRUE(has(outcome("{% set a = '" + std::string(100, 'y') +
+                                "' %}{% for k in [1,2,3,4,5,6,7,8,9,10] %}"
+                                "{% set b = a ~ a %}{% endfor %}",
+                            lim),
+                    "max_bytes_built"));
 
     lim = {};
     lim.max_depth = 20;
@@ -135,16 +144,17 @@ TEST(TemplateLimits, RealTemplateOverLongConversationIsWithinLimits) {
     for (int k = 0; k < 2000; ++k) msgs.push_back({k % 2 ? "assistant" : "user", std::string(500, 'a' + k % 26), {}});
     jinja::Array arr;
     for (const ChatMessage& m : msgs)
-        arr.push_back(jinja::Value::object({{"role", jinja::Value::string(m.role)}, {"content", jinja::Value::string(m.content)}}));
+        arr.push_back(jinja::Value::object(
+            {{"role", jinja::Value::string(m.role)}, {"content", jinja::Value::string(m.content)}}));
     jinja::Limits tenth;
     tenth.max_steps /= 10;
     tenth.max_loop_iterations /= 10;
     tenth.max_output_bytes /= 10;
     tenth.max_bytes_built /= 10;
-    const std::string out = jinja::render(jinja::parse_template(builtin_template("phi4-mini")),
-                                          {{"messages", jinja::Value::array(std::move(arr))},
-                                           {"add_generation_prompt", jinja::Value::boolean(true)}},
-                                          tenth);
+    const std::string out = jinja::render(
+        jinja::parse_template(builtin_template("phi4-mini")),
+        {{"messages", jinja::Value::array(std::move(arr))}, {"add_generation_prompt", jinja::Value::boolean(true)}},
+        tenth);
     EXPECT_EQ(out, render_chat(builtin_template("phi4-mini"), msgs, true, "", ""));
     EXPECT_GT(out.size(), 2000u * 500u);
 }

@@ -58,18 +58,17 @@ struct Tiny {
 
 TEST(Tokenizer, MergesInPriorityOrder) {
     Tiny t;
-    const int32_t he = t.add("h", "e");        // 256
-    const int32_t ll = t.add("l", "l");        // 257
-    const int32_t hell = t.add("he", "ll");    // 258
-    const int32_t hello = t.add("hell", "o");  // 259
+    const int32_t he = t.add("h", "e");               // 256
+    const int32_t ll = t.add("l", "l");               // 257
+    const int32_t hell = t.add("he", "ll");           // 258
+    const int32_t hello = t.add("hell", "o");         // 259
     const int32_t sp_w = t.add(byte_char(' '), "w");  // 260 "Ġw"
     const Tokenizer tok = Tokenizer::from_data(t.d);
     EXPECT_EQ(tok.encode("hello", false), (std::vector<int32_t>{hello}));
     EXPECT_EQ(tok.encode("hel", false), (std::vector<int32_t>{he, 'l'}));
     EXPECT_EQ(tok.encode("hell", false), (std::vector<int32_t>{hell}));
     // gpt2 regex: "hello", " world" are two pre-tokens; " w" merges, the rest stays bytes.
-    EXPECT_EQ(tok.encode("hello world", false),
-              (std::vector<int32_t>{hello, sp_w, 'o', 'r', 'l', 'd'}));
+    EXPECT_EQ(tok.encode("hello world", false), (std::vector<int32_t>{hello, sp_w, 'o', 'r', 'l', 'd'}));
     (void)ll;
 }
 
@@ -102,7 +101,10 @@ TEST(Tokenizer, InvalidUtf8IsOneTokenPerByteAndRoundTrips) {
     Tiny t;
     t.add("a", "b");
     const Tokenizer tok = Tokenizer::from_data(t.d);
-    EXPECT_EQ(tok.encode("ab\xff" "ab", false), (std::vector<int32_t>{256, 0xff, 256}));
+    EXPECT_EQ(tok.encode("ab\xff"
+                         "ab",
+                         false),
+              (std::vector<int32_t>{256, 0xff, 256}));
     // A truncated 3-byte sequence: two single bytes.
     EXPECT_EQ(tok.encode("\xe2\x82", false), (std::vector<int32_t>{0xe2, 0x82}));
     std::mt19937 rng(7);
@@ -126,7 +128,10 @@ TEST(Tokenizer, AddedTokensLongestMatchAndStrip) {
     EXPECT_EQ(tok.encode("<x>y", true), (std::vector<int32_t>{xy}));
     EXPECT_EQ(tok.encode("<x>z", true), (std::vector<int32_t>{x, 'z'}));
     // rstrip eats " \n\t" and the no-break space U+00A0 after <r>; lstrip eats whitespace before <l>.
-    EXPECT_EQ(tok.encode("a<r> \n\t\xc2\xa0" "b", true), (std::vector<int32_t>{'a', r, 'b'}));
+    EXPECT_EQ(tok.encode("a<r> \n\t\xc2\xa0"
+                         "b",
+                         true),
+              (std::vector<int32_t>{'a', r, 'b'}));
     EXPECT_EQ(tok.encode("a  <l> b", true), (std::vector<int32_t>{'a', l, ' ', 'b'}));
     // Without parse_special the text is plain: "<x>" = '<' 'x' '>'.
     EXPECT_EQ(tok.encode("<x>", false), (std::vector<int32_t>{'<', 'x', '>'}));
@@ -207,8 +212,8 @@ std::string hf_json(const std::string& merges, const std::string& extra = "") {
     return R"({"added_tokens":[{"id":300,"content":"<|end|>","single_word":false,"lstrip":false,"rstrip":true,)"
            R"("normalized":false,"special":true}],"normalizer":null,)"
            R"("pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true},)"
-           R"("decoder":{"type":"ByteLevel"},)" + extra +
-           R"("model":{"type":"BPE","dropout":null,"vocab":{)" + vocab + "},\"merges\":" + merges + "}}";
+           R"("decoder":{"type":"ByteLevel"},)" +
+           extra + R"("model":{"type":"BPE","dropout":null,"vocab":{)" + vocab + "},\"merges\":" + merges + "}}";
 }
 
 TEST(Tokenizer, HfJsonBothMergeForms) {

@@ -1,8 +1,8 @@
 // Attention microbenchmark: one decode step of differential attention over the shared K/V cache at a
 // given depth, at the real model's head shapes (40 query heads, 20 kv heads, head_dim 64), i.e. what
 // each of the 8 layers that read the shared cache costs per token. Prints ms per call and the cache
-// bytes read per second (best and median call). The cache is filled with random rows; at 32K a q4_0 cache (45 MB) is larger
-// than the last-level cache, so it streams from DRAM as in a real decode step.
+// bytes read per second (best and median call). The cache is filled with random rows; at 32K a q4_0 cache (45 MB) is
+// larger than the last-level cache, so it streams from DRAM as in a real decode step.
 // --queries N times a prefill chunk instead: the last N positions of a causal prompt of `depth` tokens
 // (query t sees keys up to its own position), as the global layer does while a long prompt is read.
 // --plain-read 1 also reads the cache's bytes bare (a sum of words, same threads) between the calls and
@@ -41,13 +41,20 @@ int main(int argc, char** argv) {
     double flush_mb = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--depth") depths = split_list(v);
-        else if (k == "--cache") caches = split_list(v);
-        else if (k == "--threads") threads = split_list(v);
-        else if (k == "--seconds") seconds = std::atof(v.c_str());
-        else if (k == "--plain-read") plain = v == "1";
-        else if (k == "--flush") flush_mb = std::max(0.0, std::atof(v.c_str()));
-        else if (k == "--queries") n_q = std::max<int64_t>(1, std::atoll(v.c_str()));
+        if (k == "--depth")
+            depths = split_list(v);
+        else if (k == "--cache")
+            caches = split_list(v);
+        else if (k == "--threads")
+            threads = split_list(v);
+        else if (k == "--seconds")
+            seconds = std::atof(v.c_str());
+        else if (k == "--plain-read")
+            plain = v == "1";
+        else if (k == "--flush")
+            flush_mb = std::max(0.0, std::atof(v.c_str()));
+        else if (k == "--queries")
+            n_q = std::max<int64_t>(1, std::atoll(v.c_str()));
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -59,9 +66,12 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (float& x : q) x = nd(rng);
     std::vector<uint64_t> other(size_t(flush_mb * 1e6 / 8), 1);
-    std::printf("queries per call: %lld; %.0f MB of other data read before each timed call\n", (long long)n_q, flush_mb);
-    std::printf("| cache | depth | threads | best ms | median ms | cache MB | GB/s (median) |%s\n|---|---:|---:|---:|---:|---:|---:|%s\n",
-                plain ? " plain read GB/s (median) | attention / plain read |" : "", plain ? "---:|---:|" : "");
+    std::printf("queries per call: %lld; %.0f MB of other data read before each timed call\n", (long long)n_q,
+                flush_mb);
+    std::printf(
+        "| cache | depth | threads | best ms | median ms | cache MB | GB/s (median) "
+        "|%s\n|---|---:|---:|---:|---:|---:|---:|%s\n",
+        plain ? " plain read GB/s (median) | attention / plain read |" : "", plain ? "---:|---:|" : "");
     for (const std::string& cname : caches) {
         const bf::KvType type = bf::parse_kv_type(cname);
         for (const std::string& ds : depths) {

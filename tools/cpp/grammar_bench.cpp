@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
             return 2;
         }
         const bf::Tokenizer tok = bf::Tokenizer::from_hf_json(slurp(argv[1]));
-        const std::string gbnf = argc == 4 ? bf::json_schema_to_gbnf(nlohmann::json::parse(slurp(argv[2])))
-                                           : bf::json_object_gbnf();
+        const std::string gbnf =
+            argc == 4 ? bf::json_schema_to_gbnf(nlohmann::json::parse(slurp(argv[2]))) : bf::json_object_gbnf();
         const std::string doc = argc == 4 ? slurp(argv[3]) : kDocument;
         auto t0 = std::chrono::steady_clock::now();
         std::vector<std::string> pieces(size_t(tok.n_vocab()));
@@ -62,10 +62,12 @@ int main(int argc, char** argv) {
         std::sort(sorted.begin(), sorted.end());
         double sum = 0;
         for (double t : times) sum += t;
-        std::printf("vocabulary %d tokens, trie %zu nodes, built in %.1f ms\n", tok.n_vocab(), trie.n_nodes(), build_ms);
-        std::printf("%zu tokens: mask per token mean %.3f ms, median %.3f ms, max %.3f ms; %.0f tokens allowed on average\n",
-                    times.size(), sum / double(times.size()), sorted[sorted.size() / 2], sorted.back(),
-                    double(allowed_sum) / double(times.size()));
+        std::printf("vocabulary %d tokens, trie %zu nodes, built in %.1f ms\n", tok.n_vocab(), trie.n_nodes(),
+                    build_ms);
+        std::printf(
+            "%zu tokens: mask per token mean %.3f ms, median %.3f ms, max %.3f ms; %.0f tokens allowed on average\n",
+            times.size(), sum / double(times.size()), sorted[sorted.size() / 2], sorted.back(),
+            double(allowed_sum) / double(times.size()));
         std::printf("document complete: %s\n", m.can_end() ? "yes" : "no");
         return 0;
     } catch (const std::exception& e) {

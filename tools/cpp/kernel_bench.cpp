@@ -2,7 +2,8 @@
 // model's full-size shapes, for given token counts and thread counts. Decode runs rotate over enough
 // copies of the weights (>= 256 MB) that they come from DRAM, not from the caches.
 // Columns: best call (ms, GB/s, GMAC/s) and the mean GB/s over all calls.
-// Usage: kernel_bench [--formats q8_0,tq2_0,q4_0,q4_k,q5_k,q6_k,...] [--tokens 1,512] [--threads 1,2] [--shapes model|head|all]
+// Usage: kernel_bench [--formats q8_0,tq2_0,q4_0,q4_k,q5_k,q6_k,...] [--tokens 1,512] [--threads 1,2] [--shapes
+// model|head|all]
 //                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu] [--rotate 1|0]
 // --rotate 0 uses one copy of the weights (cache-resident for small shapes: compute cost, not DRAM).
 // --clock cpu times with the process CPU clock (summed over threads): a busy machine then still shows
@@ -56,7 +57,8 @@ std::vector<uint8_t> make_weights(DType type, int64_t rows, int64_t cols, uint32
                 std::memcpy(&b[size_t(i) * 4], &f, 4);
             }
             break;
-        case DType::F16: case DType::BF16:
+        case DType::F16:
+        case DType::BF16:
             for (int64_t i = 0; i < n; ++i) {
                 const float f = float(int(rng() % 2001) - 1000) * 1e-3f;
                 const uint16_t h = type == DType::F16 ? bf::f32_to_f16(f) : bf::f32_to_bf16(f);
@@ -89,15 +91,20 @@ std::vector<uint8_t> make_weights(DType type, int64_t rows, int64_t cols, uint32
             }
             bf::write_i2_s_tail(&b[size_t(n / 4)], 0.02f);
             break;
-        case DType::Q4_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: {
+        case DType::Q4_0:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: {
             // Random code and sub-scale bytes; f16 super-scales set to small positive values.
             for (auto& v : b) v = uint8_t(rng());
             const int64_t bb = bf::dtype_block_bytes(type);
             const uint16_t d = bf::f32_to_f16(0.001f);
             for (size_t blk = 0; blk < b.size() / size_t(bb); ++blk) {
                 uint8_t* p = &b[blk * size_t(bb)];
-                if (type == DType::Q6_K) std::memcpy(p + 208, &d, 2);
-                else std::memcpy(p, &d, 2);
+                if (type == DType::Q6_K)
+                    std::memcpy(p + 208, &d, 2);
+                else
+                    std::memcpy(p, &d, 2);
                 if (type == DType::Q4_K || type == DType::Q5_K) std::memcpy(p + 2, &d, 2);
             }
             break;
@@ -116,19 +123,28 @@ int main(int argc, char** argv) try {
     bool rotate = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--formats") formats = v;
-        else if (k == "--tokens") tokens = v;
-        else if (k == "--threads") threads = v;
-        else if (k == "--shapes") shapes = v;
-        else if (k == "--kernels") kernels = v;
-        else if (k == "--seconds") seconds = std::atof(v.c_str());
-        else if (k == "--clock") g_cpu_clock = v == "cpu";
-        else if (k == "--rotate") rotate = v != "0";
-        else bf::fail("unknown option " + k);
+        if (k == "--formats")
+            formats = v;
+        else if (k == "--tokens")
+            tokens = v;
+        else if (k == "--threads")
+            threads = v;
+        else if (k == "--shapes")
+            shapes = v;
+        else if (k == "--kernels")
+            kernels = v;
+        else if (k == "--seconds")
+            seconds = std::atof(v.c_str());
+        else if (k == "--clock")
+            g_cpu_clock = v == "cpu";
+        else if (k == "--rotate")
+            rotate = v != "0";
+        else
+            bf::fail("unknown option " + k);
     }
     if (!kernels.empty()) bf::force_kernels(kernels.c_str());
     std::vector<Shape> list;
-    const std::vector<Shape> model = {{10240, 2560}, {2560, 5120}, {192, 5120}, {5120, 160},
+    const std::vector<Shape> model = {{10240, 2560}, {2560, 5120}, {192, 5120},   {5120, 160},
                                       {5120, 2560},  {2560, 2560}, {20480, 2560}, {2560, 10240}};
     if (shapes == "model" || shapes == "all") list = model;
     if (shapes == "head" || shapes == "all") list.push_back({200064, 2560});
@@ -189,9 +205,10 @@ int main(int argc, char** argv) try {
                         total += dt;
                         ++calls;
                     }
-                    std::printf("%-6s %7lldx%-6lld %6lld %3d %10.3f %9.2f %9.2f %9.2f\n", fname.c_str(), (long long)s.rows,
-                                (long long)s.cols, (long long)nt, th, best * 1e3, wbytes / best / 1e9,
-                                double(s.rows) * double(s.cols) * double(nt) / best / 1e9, wbytes * calls / total / 1e9);
+                    std::printf("%-6s %7lldx%-6lld %6lld %3d %10.3f %9.2f %9.2f %9.2f\n", fname.c_str(),
+                                (long long)s.rows, (long long)s.cols, (long long)nt, th, best * 1e3,
+                                wbytes / best / 1e9, double(s.rows) * double(s.cols) * double(nt) / best / 1e9,
+                                wbytes * calls / total / 1e9);
                     std::fflush(stdout);
                 }
             }

@@ -28,7 +28,8 @@ __attribute__((target("avx2"))) uint64_t sum_range(const uint64_t* p, size_t n) 
         a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
     }
     alignas(32) uint64_t t[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(t), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t),
+                       _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
     uint64_t s = t[0] + t[1] + t[2] + t[3];
     for (; i < n; ++i) s += p[i];
     return s;
@@ -61,9 +62,12 @@ int main(int argc, char** argv) {
     int reps = 10;
     std::vector<int> threads = {1, 2};
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--mb")) mb = size_t(std::atol(argv[i + 1]));
-        else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--threads")) threads = parse_list(argv[i + 1]);
+        if (!std::strcmp(argv[i], "--mb"))
+            mb = size_t(std::atol(argv[i + 1]));
+        else if (!std::strcmp(argv[i], "--reps"))
+            reps = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--threads"))
+            threads = parse_list(argv[i + 1]);
         else {
             std::fprintf(stderr, "usage: membw [--mb 1024] [--reps 10] [--threads 1,2]\n");
             return 2;

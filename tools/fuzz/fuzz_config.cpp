@@ -12,7 +12,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const bf::ModelConfig c = bf::config_from_hf_json(std::string(reinterpret_cast<const char*>(data), size));
         g_sink = c.n_layer + c.d_model + c.n_vocab;
-    } catch (const bf::Error&) {
-    }
+    } catch (const bf::Error&) {}
     return 0;
 }

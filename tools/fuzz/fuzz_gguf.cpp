@@ -18,15 +18,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (kv.value.is_array() && kv.value.size() > 0) sink += kv.value.at(kv.value.size() - 1).size();
             try {
                 sink += g.get_u32(kv.key);
-            } catch (const bf::Error&) {
-            }
+            } catch (const bf::Error&) {}
         }
         for (const auto& t : g.tensors()) {
             sink += uint64_t(t.rows());
             for (size_t k = 0; k < t.nbytes; ++k) sink += t.data[k];
         }
         g_sink = sink;
-    } catch (const bf::Error&) {
-    }
+    } catch (const bf::Error&) {}
     return 0;
 }

@@ -35,7 +35,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             s.accept(id);
         }
         (void)bf::get_token_list(j, "tokens", kVocab);
-    } catch (const bf::Error&) {
-    }
+    } catch (const bf::Error&) {}
     return 0;
 }

@@ -30,8 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             out.resize(size_t(t.numel()));
             s.read_rows_f32(t, 0, t.rows(), out.data());
         }
-    } catch (const bf::Error&) {
-    }
+    } catch (const bf::Error&) {}
     ::close(fd);
     return 0;
 }

@@ -44,7 +44,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                {"eos_token", Value::string("</s>")}},
                         lim)
                      .size();
-    } catch (const bf::Error&) {
-    }
+    } catch (const bf::Error&) {}
     return 0;
 }

@@ -29,7 +29,9 @@ inline int8x16_t hi_nibbles(uint8x16_t v) { return vreinterpretq_s8_u8(vshrq_n_u
 
 // SDOT of 16 codes with the 4 query codes in lane L of qv (L fixed: the lane is an immediate).
 template <int L>
-inline int32x4_t dot_lane(int32x4_t acc, int8x16_t k, int8x16_t qv) { return vdotq_laneq_s32(acc, k, qv, L); }
+inline int32x4_t dot_lane(int32x4_t acc, int8x16_t k, int8x16_t qv) {
+    return vdotq_laneq_s32(acc, k, qv, L);
+}
 
 // The 16 token scores of the NH query heads sharing one K head block (D % 16 == 0): each K vector is
 // loaded and unpacked once for all of them, and 4·NH accumulators keep SDOT's latency hidden. Logical
@@ -39,9 +41,8 @@ template <bool Q4, int NH>
 void scores_heads(const KvView& kv, const uint8_t* kb, const int8_t* const q[NH], int32x4_t acc[NH][4]) {
     const int64_t D = kv.head_dim, rows = D / 4, half = D / 8;
     BF_UNROLL
-    for (int h = 0; h < NH; ++h)
-        BF_UNROLL
-        for (int i = 0; i < 4; ++i) acc[h][i] = vdupq_n_s32(0);
+    for (int h = 0; h < NH; ++h) BF_UNROLL
+    for (int i = 0; i < 4; ++i) acc[h][i] = vdupq_n_s32(0);
     for (int64_t r0 = 0; r0 < rows; r0 += 4) {
         int8x16_t qv[NH];
         BF_UNROLL
@@ -51,9 +52,12 @@ void scores_heads(const KvView& kv, const uint8_t* kb, const int8_t* const q[NH]
             BF_UNROLL
             for (int i = 0; i < 4; ++i) {
                 int8x16_t k;
-                if (!Q4) k = q8_codes(kb + dq * 64 + 16 * i);
-                else if (dq < half) k = lo_nibbles(vld1q_u8(kb + dq * 64 + 16 * i));
-                else k = hi_nibbles(vld1q_u8(kb + (dq - half) * 64 + 16 * i));
+                if (!Q4)
+                    k = q8_codes(kb + dq * 64 + 16 * i);
+                else if (dq < half)
+                    k = lo_nibbles(vld1q_u8(kb + dq * 64 + 16 * i));
+                else
+                    k = hi_nibbles(vld1q_u8(kb + (dq - half) * 64 + 16 * i));
                 BF_UNROLL
                 for (int h = 0; h < NH; ++h) acc[h][i] = dot_lane<L>(acc[h][i], k, qv[h]);
             }
@@ -92,9 +96,12 @@ template <bool Q4>
 void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
         for (int64_t g = 0; g < a.kv.n_kv_head; ++g) {
-            if (a.group == 1) scores_block<Q4, 1>(a, b, g);
-            else if (a.group == 2) scores_block<Q4, 2>(a, b, g);
-            else scores_block<Q4, 4>(a, b, g);
+            if (a.group == 1)
+                scores_block<Q4, 1>(a, b, g);
+            else if (a.group == 2)
+                scores_block<Q4, 2>(a, b, g);
+            else
+                scores_block<Q4, 4>(a, b, g);
         }
 }
 
@@ -111,8 +118,10 @@ void neon_dot_ternary(const MatArgs& a, int64_t r0, int64_t r1) { mat_ternary_an
 // Same float steps in the same order as ref_kv_scores, so the scores are equal bit for bit.
 void neon_dot_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     if (a.kv.head_dim % 16 || !(a.group == 1 || a.group == 2 || a.group == 4)) return ref_kv_scores(a, b0, b1);
-    if (a.kv.type == KvType::Q4_0) scores_all<true>(a, b0, b1);
-    else scores_all<false>(a, b0, b1);
+    if (a.kv.type == KvType::Q4_0)
+        scores_all<true>(a, b0, b1);
+    else
+        scores_all<false>(a, b0, b1);
 }
 
 namespace {
@@ -175,8 +184,10 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1) {
 }  // namespace
 
 void neon_dot_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
-    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1);
-    else values_all<false>(a, b0, b1);
+    if (a.kv.type == KvType::Q4_0)
+        values_all<true>(a, b0, b1);
+    else
+        values_all<false>(a, b0, b1);
 }
 
 }  // namespace bf

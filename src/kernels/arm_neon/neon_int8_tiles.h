@@ -24,9 +24,8 @@ void mat_q8_0(const MatArgs& a, int64_t r0, int64_t r1) {
     kernels::drive<RT, TT>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         float32x4_t acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f);
         for (int64_t b = 0; b < nb; ++b) {
             int8x16_t x0[T], x1[T];
             BF_UNROLL
@@ -62,9 +61,8 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
         int32x4_t acc[R][T];
         float32x4_t accf[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_s32(0), accf[i][j] = vdupq_n_f32(0.0f);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_s32(0), accf[i][j] = vdupq_n_f32(0.0f);
         for (int64_t b = 0; b < nb; ++b) {
             for (int q = 0; q < 4; ++q) {
                 uint8x16_t v[R];
@@ -77,7 +75,8 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                     for (int j = 0; j < T; ++j) xv[j] = vld1q_s8(x + (t + j) * kp + b * 256 + 64 * l + 16 * q);
                     BF_UNROLL
                     for (int i = 0; i < R; ++i) {
-                        const int8x16_t c = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v[i], vdupq_n_s8(int8_t(-2 * l))), mask));
+                        const int8x16_t c =
+                            vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v[i], vdupq_n_s8(int8_t(-2 * l))), mask));
                         BF_UNROLL
                         for (int j = 0; j < T; ++j) acc[i][j] = Dot::dot(acc[i][j], c, xv[j]);
                     }
@@ -111,8 +110,10 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
 
 template <class Dot, int RT, int TT>
 void mat_ternary_any(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.uniform) mat_ternary<Dot, true, RT, TT>(a, r0, r1);
-    else mat_ternary<Dot, false, RT, TT>(a, r0, r1);
+    if (a.uniform)
+        mat_ternary<Dot, true, RT, TT>(a, r0, r1);
+    else
+        mat_ternary<Dot, false, RT, TT>(a, r0, r1);
 }
 
 }  // namespace

@@ -24,7 +24,9 @@ struct LoadF32 {
 struct LoadF16 {
     using T = uint16_t;
     static float32x4_t load4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-    static float load1(const uint16_t* p) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_dup_u16(p))), 0); }
+    static float load1(const uint16_t* p) {
+        return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_dup_u16(p))), 0);
+    }
 };
 struct LoadBF16 {
     using T = uint16_t;
@@ -45,9 +47,8 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 4>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         float32x4_t acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f);
         for (int64_t c = 0; c < k4; c += 4) {
             float32x4_t xv[T];
             BF_UNROLL
@@ -89,8 +90,9 @@ void neon_q4_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, D
 void neon_q5_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q5_K, 2, 2>(a, r0, r1); }
 void neon_q6_k(const MatArgs& a, int64_t r0, int64_t r1) { mat_kq<WideningDot, DType::Q6_K, 2, 2>(a, r0, r1); }
 
-const KernelTable kNeon = {"neon", neon_f32, neon_f16, neon_bf16, neon_q8_0, neon_ternary, nullptr, nullptr, nullptr,
-                           nullptr, false, false, 0, neon_q4_0, neon_q4_k, neon_q5_k, neon_q6_k};
+const KernelTable kNeon = {"neon",  neon_f32,  neon_f16,  neon_bf16, neon_q8_0, neon_ternary,
+                           nullptr, nullptr,   nullptr,   nullptr,   false,     false,
+                           0,       neon_q4_0, neon_q4_k, neon_q5_k, neon_q6_k};
 
 }  // namespace
 
@@ -105,9 +107,10 @@ void neon_dot_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
 void neon_dot_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
-const KernelTable kNeonDot = {"neon_dot", neon_f32, neon_f16, neon_bf16, neon_dot_q8_0, neon_dot_ternary,
-                              nullptr, nullptr, neon_dot_kv_scores, neon_dot_kv_values, false, false, 0,
-                              neon_dot_q4_0, neon_dot_q4_k, neon_dot_q5_k, neon_dot_q6_k};
+const KernelTable kNeonDot = {
+    "neon_dot", neon_f32,      neon_f16,           neon_bf16,          neon_dot_q8_0, neon_dot_ternary,
+    nullptr,    nullptr,       neon_dot_kv_scores, neon_dot_kv_values, false,         false,
+    0,          neon_dot_q4_0, neon_dot_q4_k,      neon_dot_q5_k,      neon_dot_q6_k};
 }  // namespace
 
 const KernelTable* neon_kernels() { return &kNeon; }

@@ -15,7 +15,9 @@
 namespace bf {
 namespace {  // internal linkage: each including file is compiled with its own ISA flags
 
-inline float f16_at(const uint16_t* p) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_dup_u16(p))), 0); }
+inline float f16_at(const uint16_t* p) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_dup_u16(p))), 0);
+}
 
 struct KqBlock {
     int8x16_t w0, w1;  // codes of elements 0-15, 16-31
@@ -36,7 +38,8 @@ inline KqBlock kq_block(const MatArgs& a, int64_t r, int64_t b) {
         const uint8_t* qh = a.w_hi + r * (k / 4) + 64 * (b / 8) + 32 * h;
         const int sh_lo = 4 * int((bb % 4) / 2), sh_hi = 2 * int(bb % 4);
         uint8x16_t lo0 = vld1q_u8(ql), lo1 = vld1q_u8(ql + 16);
-        lo0 = vandq_u8(vshlq_u8(lo0, vdupq_n_s8(int8_t(-sh_lo))), m4), lo1 = vandq_u8(vshlq_u8(lo1, vdupq_n_s8(int8_t(-sh_lo))), m4);
+        lo0 = vandq_u8(vshlq_u8(lo0, vdupq_n_s8(int8_t(-sh_lo))), m4),
+        lo1 = vandq_u8(vshlq_u8(lo1, vdupq_n_s8(int8_t(-sh_lo))), m4);
         const uint8x16_t h0 = vandq_u8(vshlq_u8(vld1q_u8(qh), vdupq_n_s8(int8_t(-sh_hi))), vdupq_n_u8(3));
         const uint8x16_t h1 = vandq_u8(vshlq_u8(vld1q_u8(qh + 16), vdupq_n_s8(int8_t(-sh_hi))), vdupq_n_u8(3));
         o.w0 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo0, vshlq_n_u8(h0, 4))), vdupq_n_s8(32));
@@ -52,11 +55,14 @@ inline KqBlock kq_block(const MatArgs& a, int64_t r, int64_t b) {
     } else {
         const uint8_t* p = w + 32 * (b / 2);
         const uint8x16_t v0 = vld1q_u8(p), v1 = vld1q_u8(p + 16);
-        if (b % 2) c0 = vshrq_n_u8(v0, 4), c1 = vshrq_n_u8(v1, 4);
-        else c0 = vandq_u8(v0, m4), c1 = vandq_u8(v1, m4);
+        if (b % 2)
+            c0 = vshrq_n_u8(v0, 4), c1 = vshrq_n_u8(v1, 4);
+        else
+            c0 = vandq_u8(v0, m4), c1 = vandq_u8(v1, m4);
     }
     if (kType == DType::Q4_0) {
-        o.w0 = vsubq_s8(vreinterpretq_s8_u8(c0), vdupq_n_s8(8)), o.w1 = vsubq_s8(vreinterpretq_s8_u8(c1), vdupq_n_s8(8));
+        o.w0 = vsubq_s8(vreinterpretq_s8_u8(c0), vdupq_n_s8(8)),
+        o.w1 = vsubq_s8(vreinterpretq_s8_u8(c1), vdupq_n_s8(8));
         o.f0 = o.f1 = f16_at(a.w_scales_h + r * nb + b), o.mn = 0.0f;
         return o;
     }
@@ -83,9 +89,8 @@ void mat_kq(const MatArgs& a, int64_t r0, int64_t r1) {
         float32x4_t acc[R][T];
         float mins[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f), mins[i][j] = 0.0f;
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = vdupq_n_f32(0.0f), mins[i][j] = 0.0f;
         for (int64_t b = 0; b < nb; ++b) {
             int8x16_t x0[T], x1[T];
             BF_UNROLL
@@ -100,8 +105,10 @@ void mat_kq(const MatArgs& a, int64_t r0, int64_t r1) {
                 for (int j = 0; j < T; ++j) {
                     const float dx = a.xd[(t + j) * nb + b];
                     if (kType == DType::Q6_K) {
-                        acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(Dot::dot(vdupq_n_s32(0), w.w0, x0[j])), w.f0 * dx);
-                        acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(Dot::dot(vdupq_n_s32(0), w.w1, x1[j])), w.f1 * dx);
+                        acc[i][j] =
+                            vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(Dot::dot(vdupq_n_s32(0), w.w0, x0[j])), w.f0 * dx);
+                        acc[i][j] =
+                            vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(Dot::dot(vdupq_n_s32(0), w.w1, x1[j])), w.f1 * dx);
                     } else {
                         const int32x4_t p = Dot::dot(Dot::dot(vdupq_n_s32(0), w.w0, x0[j]), w.w1, x1[j]);
                         acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(p), w.f0 * dx);

@@ -47,7 +47,8 @@ void ref_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                 float* u = a.u + p * 2 * D + half * D;
                 for (int64_t d = 0; d < D; ++d) {
                     int32_t acc = 0;
-                    for (int64_t t = 0; t < kKvBlock; ++t) acc += bw.wq[t] * code_at(kv, vb, ((t / 4) * D + d) * 4 + t % 4);
+                    for (int64_t t = 0; t < kKvBlock; ++t)
+                        acc += bw.wq[t] * code_at(kv, vb, ((t / 4) * D + d) * 4 + t % 4);
                     u[d] += float(acc - kv.offset() * bw.wsum) * bw.scale;
                 }
             }

@@ -176,8 +176,9 @@ void ref_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, floa
     }
 }
 
-const KernelTable kRef = {"scalar", ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary, ref_quant_q8_0, ref_quant_ternary,
-                         ref_kv_scores, ref_kv_values, false, false, 0, ref_q4_0, ref_q4_k, ref_q5_k, ref_q6_k};
+const KernelTable kRef = {
+    "scalar",      ref_f32, ref_f16, ref_bf16, ref_q8_0, ref_ternary, ref_quant_q8_0, ref_quant_ternary, ref_kv_scores,
+    ref_kv_values, false,   false,   0,        ref_q4_0, ref_q4_k,    ref_q5_k,       ref_q6_k};
 
 }  // namespace
 

@@ -31,7 +31,9 @@ struct LoadF32 {
 };
 struct LoadF16 {
     using T = uint16_t;
-    static __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static __m256 load8(const uint16_t* p) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
     static float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
 };
 struct LoadBF16 {
@@ -56,9 +58,8 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t c = 0; c < k8; c += 8) {
             __m256 xv[T];
             BF_UNROLL
@@ -71,13 +72,12 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
             }
         }
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) {
-                float s = hsum(acc[i][j]);
-                for (int64_t c = k8; c < k; ++c) s += L::load1(w + (r + i) * k + c) * x[(t + j) * k + c];
-                a.y[(t + j) * a.y_stride + r + i] = s;
-            }
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) {
+            float s = hsum(acc[i][j]);
+            for (int64_t c = k8; c < k; ++c) s += L::load1(w + (r + i) * k + c) * x[(t + j) * k + c];
+            a.y[(t + j) * a.y_stride + r + i] = s;
+        }
     });
 }
 
@@ -87,7 +87,8 @@ void avx2_bf16(const MatArgs& a, int64_t r0, int64_t r1) { mat_float<LoadBF16>(a
 
 // ---- Q8_0 weights × Q8_0 activations ------------------------------------------------------------------
 // Per 32-block: maddubs(|w|, x with w's sign) gives pairwise int16 sums (within 2·128·127 for activation
-// codes |x| <= 127, so a file's w = −128 stays exact), madd with ones widens to int32; the block's d_w·d_x then scales it into an f32 accumulator.
+// codes |x| <= 127, so a file's w = −128 stays exact), madd with ones widens to int32; the block's d_w·d_x then scales
+// it into an f32 accumulator.
 void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
     const auto* x = static_cast<const int8_t*>(a.x);
@@ -96,13 +97,13 @@ void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 2>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m256 acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m256i xv[T];
             BF_UNROLL
-            for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
+            for (int j = 0; j < T; ++j)
+                xv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (t + j) * k + b * 32));
             BF_UNROLL
             for (int i = 0; i < R; ++i) {
                 const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r + i) * k + b * 32));
@@ -117,9 +118,8 @@ void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
             }
         }
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = hsum(acc[i][j]);
     });
 }
 
@@ -136,9 +136,8 @@ void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[R][NV];
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint32_t* xb = xs + b * 8 * kernels::kQ8Slots + 8 * v0;
         BF_UNROLL
@@ -154,25 +153,28 @@ void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0) {
                 const __m256i wc = _mm256_set1_epi32(w4), aw = _mm256_sign_epi8(wc, wc);
                 BF_UNROLL
                 for (int v = 0; v < NV; ++v) {
-                    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + c * kernels::kQ8Slots + 8 * v));
-                    p[v] = _mm256_add_epi32(p[v], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wc)), ones));
+                    const __m256i xv =
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + c * kernels::kQ8Slots + 8 * v));
+                    p[v] = _mm256_add_epi32(
+                        p[v], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wc)), ones));
                 }
             }
             const __m256 dw = _mm256_set1_ps(_cvtsh_ss(a.w_scales_h[(r + i) * nb + b]));
             BF_UNROLL
             for (int v = 0; v < NV; ++v)
-                acc[i][v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[v]), _mm256_mul_ps(dw, _mm256_loadu_ps(ds + b * kernels::kQ8Slots + 8 * (v0 + v))),
-                                            acc[i][v]);
+                acc[i][v] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(p[v]),
+                    _mm256_mul_ps(dw, _mm256_loadu_ps(ds + b * kernels::kQ8Slots + 8 * (v0 + v))), acc[i][v]);
         }
     }
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) {
-            alignas(32) float out[8];
-            _mm256_store_ps(out, acc[i][v]);
-            for (int64_t l = 0; l < 8 && 8 * (v0 + v) + l < a.n_tok; ++l) a.y[(8 * (v0 + v) + l) * a.y_stride + r + i] = out[l];
-        }
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) {
+        alignas(32) float out[8];
+        _mm256_store_ps(out, acc[i][v]);
+        for (int64_t l = 0; l < 8 && 8 * (v0 + v) + l < a.n_tok; ++l)
+            a.y[(8 * (v0 + v) + l) * a.y_stride + r + i] = out[l];
+    }
 }
 
 void q8_0_lanes(const MatArgs& a, int64_t r0, int64_t r1) {
@@ -205,9 +207,8 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
         __m256i acc[R][T];
         __m256 accf[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_si256(), accf[i][j] = _mm256_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_setzero_si256(), accf[i][j] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m256i v[R][2];
             BF_UNROLL
@@ -231,20 +232,20 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
                     const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v[i][1], 2 * l), mask);
                     BF_UNROLL
                     for (int j = 0; j < T; ++j) {
-                        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c0, x0[j]), _mm256_maddubs_epi16(c1, x1[j]));
+                        const __m256i p =
+                            _mm256_add_epi16(_mm256_maddubs_epi16(c0, x0[j]), _mm256_maddubs_epi16(c1, x1[j]));
                         acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(p, ones));
                     }
                 }
             }
             if (!kUniform) {
                 BF_UNROLL
-                for (int i = 0; i < R; ++i)
-                    BF_UNROLL
-                    for (int j = 0; j < T; ++j) {
-                        const __m256 d = _mm256_set1_ps(a.w_scales[(r + i) * nb + b]);
-                        accf[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
-                        acc[i][j] = _mm256_setzero_si256();
-                    }
+                for (int i = 0; i < R; ++i) BF_UNROLL
+                for (int j = 0; j < T; ++j) {
+                    const __m256 d = _mm256_set1_ps(a.w_scales[(r + i) * nb + b]);
+                    accf[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), d, accf[i][j]);
+                    acc[i][j] = _mm256_setzero_si256();
+                }
             }
         }
         BF_UNROLL
@@ -268,8 +269,10 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
 }
 
 void avx2_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.uniform) mat_ternary<true>(a, r0, r1);
-    else mat_ternary<false>(a, r0, r1);
+    if (a.uniform)
+        mat_ternary<true>(a, r0, r1);
+    else
+        mat_ternary<false>(a, r0, r1);
 }
 
 // ---- activation quantizers: the scalar reference's bytes, 8 lanes at a time -------------------------
@@ -287,7 +290,8 @@ inline float absmax(const float* x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m);
     if (i < n) {  // the last n % 8 values by a masked load (lanes past n read nothing and give 0)
-        const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i lanes =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         m = _mm256_max_ps(_mm256_and_ps(_mm256_maskload_ps(x + i, lanes), abs_mask), m);
     }
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
@@ -360,9 +364,23 @@ void avx2_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
 void avx2_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
-const KernelTable kAvx2 = {"avx2", avx2_f32, avx2_f16, avx2_bf16, avx2_q8_0, avx2_ternary, avx2_quant_q8_0,
-                           avx2_quant_ternary, avx2_kv_scores, avx2_kv_values, /*ternary_all_tokens=*/false,
-                           /*q8_lanes=*/true, /*q8_lanes_flip=*/0, avx2_q4_0, avx2_q4_k, avx2_q5_k, avx2_q6_k,
+const KernelTable kAvx2 = {"avx2",
+                           avx2_f32,
+                           avx2_f16,
+                           avx2_bf16,
+                           avx2_q8_0,
+                           avx2_ternary,
+                           avx2_quant_q8_0,
+                           avx2_quant_ternary,
+                           avx2_kv_scores,
+                           avx2_kv_values,
+                           /*ternary_all_tokens=*/false,
+                           /*q8_lanes=*/true,
+                           /*q8_lanes_flip=*/0,
+                           avx2_q4_0,
+                           avx2_q4_k,
+                           avx2_q5_k,
+                           avx2_q6_k,
                            /*kq_lanes=*/true};
 }  // namespace
 

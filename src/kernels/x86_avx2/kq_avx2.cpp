@@ -70,7 +70,8 @@ int group_codes(DType type, const MatArgs& a, int64_t r, int64_t g, __m256i c[8]
 // Per-block weight scales (sc: per 32-block; Q6_K: sc lanes 0-7 = 16-sub-blocks 0-7, sc2 = 8-15) and
 // offset coefficients (coef: per 32-block, the code offset or min: Q4_0 8·d, K-quant dmin·m; Q6_K:
 // 32·d·sc per 16 in coef / coef2) of group g of row r. m masks the blocks that exist.
-void group_scales(DType type, const MatArgs& a, int64_t r, int64_t g, int nblk, __m256* sc, __m256* sc2, __m256* coef, __m256* coef2) {
+void group_scales(DType type, const MatArgs& a, int64_t r, int64_t g, int nblk, __m256* sc, __m256* sc2, __m256* coef,
+                  __m256* coef2) {
     const int64_t k = a.cols;
     if (type == DType::Q4_0) {
         alignas(16) uint16_t h[8] = {};
@@ -89,11 +90,14 @@ void group_scales(DType type, const MatArgs& a, int64_t r, int64_t g, int nblk, 
         const KqScales& s = static_cast<const KqScales*>(a.w_meta)[r * (k / 256) + g];
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&s));
         *sc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)));
-        *coef = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.dmin)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))));
+        *coef = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.dmin)),
+                              _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))));
     }
 }
 
-inline __m256i dot32(__m256i codes, __m256i x) { return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1)); }
+inline __m256i dot32(__m256i codes, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1));
+}
 
 // Sums of 32 (from the sums of 16) of 8 blocks, as floats; fewer blocks: the rest 0.
 inline __m256 sums32(const int32_t* xs16, int nblk) {
@@ -130,7 +134,8 @@ void kq_rows(DType type, const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                     const __m256 dhi = _mm256_permutevar8x32_ps(dxv, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
                     dd = _mm256_mul_ps(sc, dlo), dd2 = _mm256_mul_ps(sc2, dhi);
                     const __m256 s0 = _mm256_cvtepi32_ps(load32(xs)), s1 = _mm256_cvtepi32_ps(load32(xs + 8));
-                    off[j] = _mm256_fmadd_ps(_mm256_mul_ps(coef, dlo), s0, _mm256_fmadd_ps(_mm256_mul_ps(coef2, dhi), s1, off[j]));
+                    off[j] = _mm256_fmadd_ps(_mm256_mul_ps(coef, dlo), s0,
+                                             _mm256_fmadd_ps(_mm256_mul_ps(coef2, dhi), s1, off[j]));
                 } else {
                     dd = _mm256_mul_ps(sc, dxv);
                     off[j] = _mm256_fmadd_ps(_mm256_mul_ps(coef, dxv), sums32(xs, nblk), off[j]);
@@ -138,8 +143,11 @@ void kq_rows(DType type, const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                 for (int b = 0; b < nblk; ++b) {
                     const __m256i xb = load32(x + 32 * b);
                     __m256 s;
-                    if (q6) s = _mm256_permutevar8x32_ps(b < 4 ? dd : dd2, _mm256_add_epi32(lo4, _mm256_set1_epi32(2 * (b % 4))));
-                    else s = _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(b));
+                    if (q6)
+                        s = _mm256_permutevar8x32_ps(b < 4 ? dd : dd2,
+                                                     _mm256_add_epi32(lo4, _mm256_set1_epi32(2 * (b % 4))));
+                    else
+                        s = _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(b));
                     acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot32(c[b], xb)), s, acc[j]);
                 }
             }
@@ -194,18 +202,16 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0, floa
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[R][NV];
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint32_t* xb = a.xl + b * 8 * kQ8Slots + 8 * v0;
         BF_UNROLL
         for (int i = 0; i < R; ++i) {
             __m256i p[H][NV];
             BF_UNROLL
-            for (int h = 0; h < H; ++h)
-                BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[h][v] = _mm256_setzero_si256();
+            for (int h = 0; h < H; ++h) BF_UNROLL
+            for (int v = 0; v < NV; ++v) p[h][v] = _mm256_setzero_si256();
             BF_UNROLL
             for (int c = 0; c < 8; ++c) {
                 const int h = kQ6 ? c / 4 : 0;
@@ -216,7 +222,9 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0, floa
                 BF_UNROLL
                 for (int v = 0; v < NV; ++v) {
                     const __m256i xv = load32(xb + c * kQ8Slots + 8 * v);
-                    p[h][v] = _mm256_add_epi32(p[h][v], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, kQ6 ? _mm256_sign_epi8(xv, wc) : xv), ones));
+                    p[h][v] = _mm256_add_epi32(
+                        p[h][v],
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(aw, kQ6 ? _mm256_sign_epi8(xv, wc) : xv), ones));
                 }
             }
             BF_UNROLL
@@ -224,16 +232,17 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t v0, floa
                 const __m256 dx = _mm256_loadu_ps(a.xdl + b * kQ8Slots + 8 * (v0 + v));
                 BF_UNROLL
                 for (int h = 0; h < H; ++h)
-                    acc[i][v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[h][v]), _mm256_mul_ps(_mm256_set1_ps(o[i].f[H * b + h]), dx), acc[i][v]);
+                    acc[i][v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[h][v]),
+                                                _mm256_mul_ps(_mm256_set1_ps(o[i].f[H * b + h]), dx), acc[i][v]);
                 if (!kQ6)
-                    acc[i][v] = _mm256_fnmadd_ps(_mm256_set1_ps(o[i].mn[b]), _mm256_loadu_ps(a.xml + b * kQ8Slots + 8 * (v0 + v)), acc[i][v]);
+                    acc[i][v] = _mm256_fnmadd_ps(_mm256_set1_ps(o[i].mn[b]),
+                                                 _mm256_loadu_ps(a.xml + b * kQ8Slots + 8 * (v0 + v)), acc[i][v]);
             }
         }
     }
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(part + kQ8Slots * i + 8 * (v0 + v), acc[i][v]);
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(part + kQ8Slots * i + 8 * (v0 + v), acc[i][v]);
 }
 
 // Tokens [t0, n_tok) of rows [ra, rb) by the row passes, in groups of up to 4.
@@ -263,7 +272,8 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
                 kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
                     constexpr int R = kQ6 ? 1 : 2;  // Q6_K's two sums per token vector need the registers
                     int64_t r = rg;
-                    for (; r + R <= re; r += R) lanes_rows<R, NV, kQ6>(c, r, o + (r - rg), v0, part + (r - rg) * kQ8Slots);
+                    for (; r + R <= re; r += R)
+                        lanes_rows<R, NV, kQ6>(c, r, o + (r - rg), v0, part + (r - rg) * kQ8Slots);
                     for (; r < re; ++r) lanes_rows<1, NV, kQ6>(c, r, o + (r - rg), v0, part + (r - rg) * kQ8Slots);
                 });
         });
@@ -271,8 +281,10 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
 
 void kq_matmul(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
     if (a.xl && a.n_tok >= 8) {
-        if (type == DType::Q6_K) lanes_prefill<true>(type, a, r0, r1);
-        else lanes_prefill<false>(type, a, r0, r1);
+        if (type == DType::Q6_K)
+            lanes_prefill<true>(type, a, r0, r1);
+        else
+            lanes_prefill<false>(type, a, r0, r1);
         return;
     }
     row_passes(type, a, r0, r1, 0);

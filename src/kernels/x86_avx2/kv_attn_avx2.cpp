@@ -85,7 +85,8 @@ void q4_scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
             const int8_t* q = a.q + heads[i] * D;
             const __m256i xl = _mm256_set1_epi32(load4(q + 4 * r)), xh = _mm256_set1_epi32(load4(q + 4 * (r + half)));
             for (int j = 0; j < 2; ++j)
-                a16[i][j] = _mm256_add_epi16(a16[i][j], _mm256_add_epi16(_mm256_maddubs_epi16(lo[j], xl), _mm256_maddubs_epi16(hi[j], xh)));
+                a16[i][j] = _mm256_add_epi16(
+                    a16[i][j], _mm256_add_epi16(_mm256_maddubs_epi16(lo[j], xl), _mm256_maddubs_epi16(hi[j], xh)));
         }
         if (r % 4 == 3 || r + 1 == half)  // at most 8 vpmaddubsw pair sums (each ≤ 2·15·127 = 3810) per int16 lane
             for (int i = 0; i < NH; ++i)
@@ -100,8 +101,9 @@ void q4_scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
         const __m256 qs = _mm256_set1_ps(a.qscale[heads[i]]);
         float* s = a.s + (b * a.n_head + heads[i]) * kKvBlock;
         for (int j = 0; j < 2; ++j)
-            _mm256_storeu_ps(s + 8 * j, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[i][j], off)), qs),
-                                                      load8_f16(ks + 8 * j)));
+            _mm256_storeu_ps(s + 8 * j,
+                             _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[i][j], off)), qs),
+                                           load8_f16(ks + 8 * j)));
     }
 }
 
@@ -113,7 +115,8 @@ void avx2_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     if (D % 8) return ref_kv_scores(a, b0, b1);
     if (kv.type == KvType::Q4_0 && (a.group == 1 || a.group == 2)) {
         for (int64_t b = b0; b < b1; ++b)
-            for (int64_t g = 0; g < kv.n_kv_head; ++g) a.group == 1 ? q4_scores_block<1>(a, b, g) : q4_scores_block<2>(a, b, g);
+            for (int64_t g = 0; g < kv.n_kv_head; ++g)
+                a.group == 1 ? q4_scores_block<1>(a, b, g) : q4_scores_block<2>(a, b, g);
         return;
     }
     for (int64_t b = b0; b < b1; ++b)
@@ -145,9 +148,11 @@ bool quantize_block_weights(const KvValueArgs& a, int64_t b, int64_t p, int64_t 
     const float* c = a.coef + (b / kKvSpan) * 2 * a.n_pair + 2 * p;
     const __m256 c0 = _mm256_set1_ps(c[0]), c1 = _mm256_set1_ps(c[1]);
     const uint16_t* vs = kv.vs + (b * kv.n_kv_head + 2 * (p / a.group) + half) * kKvBlock;
-    const __m256 w0 = _mm256_mul_ps(_mm256_fmsub_ps(_mm256_loadu_ps(e1), c0, _mm256_mul_ps(_mm256_loadu_ps(e1 + kKvBlock), c1)), load8_f16(vs));
-    const __m256 w1 =
-        _mm256_mul_ps(_mm256_fmsub_ps(_mm256_loadu_ps(e1 + 8), c0, _mm256_mul_ps(_mm256_loadu_ps(e1 + kKvBlock + 8), c1)), load8_f16(vs + 8));
+    const __m256 w0 = _mm256_mul_ps(
+        _mm256_fmsub_ps(_mm256_loadu_ps(e1), c0, _mm256_mul_ps(_mm256_loadu_ps(e1 + kKvBlock), c1)), load8_f16(vs));
+    const __m256 w1 = _mm256_mul_ps(
+        _mm256_fmsub_ps(_mm256_loadu_ps(e1 + 8), c0, _mm256_mul_ps(_mm256_loadu_ps(e1 + kKvBlock + 8), c1)),
+        load8_f16(vs + 8));
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 m = _mm256_max_ps(_mm256_and_ps(w0, abs_mask), _mm256_and_ps(w1, abs_mask));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
@@ -196,7 +201,9 @@ void q4_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                         const KvBlockWeights& w = bw[p * 2 + half];
                         if (!w.used) continue;
                         __m256i a16 = _mm256_setzero_si256();
-                        for (int kq = 0; kq < 4; ++kq) a16 = _mm256_add_epi16(a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(load4(w.wq + 4 * kq))));
+                        for (int kq = 0; kq < 4; ++kq)
+                            a16 = _mm256_add_epi16(
+                                a16, _mm256_maddubs_epi16(c[kq], _mm256_set1_epi32(load4(w.wq + 4 * kq))));
                         const __m256 d = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(a16, ones)),
                                                        _mm256_set1_ps(float(kv.offset() * w.wsum)));
                         float* u = a.u + p * 2 * D + half * D + 8 * dc;
@@ -226,8 +233,10 @@ void avx2_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
                 float* u = a.u + p * 2 * D + half * D;
                 for (int64_t dc = 0; dc < D / 8; ++dc) {  // 8 dimensions: logical bytes [kq][8dc..8dc+8][4]
                     __m256i acc = _mm256_setzero_si256();
-                    for (int64_t kq = 0; kq < 4; ++kq) acc = dot4(acc, codes_at(kv, vb, (kq * D + 8 * dc) * 4), load4(w.wq + 4 * kq));
-                    _mm256_storeu_ps(u + 8 * dc, _mm256_add_ps(_mm256_loadu_ps(u + 8 * dc), _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale)));
+                    for (int64_t kq = 0; kq < 4; ++kq)
+                        acc = dot4(acc, codes_at(kv, vb, (kq * D + 8 * dc) * 4), load4(w.wq + 4 * kq));
+                    _mm256_storeu_ps(u + 8 * dc, _mm256_add_ps(_mm256_loadu_ps(u + 8 * dc),
+                                                               _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale)));
                 }
             }
 }

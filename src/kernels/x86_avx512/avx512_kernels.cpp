@@ -58,7 +58,9 @@ struct LoadF32 {
 struct LoadF16 {
     using T = uint16_t;
     static __m512 load(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
-    static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static __m512 load(const uint16_t* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
 };
 struct LoadBF16 {
     using T = uint16_t;
@@ -80,9 +82,8 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
     drive<4, 4>(r0, r1, a.n_tok, [&]<int R, int T>(int64_t r, int64_t t) {
         __m512 acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
         for (int64_t c = 0; c < k16; c += 16) {
             __m512 xv[T];
             BF_UNROLL
@@ -106,9 +107,8 @@ void mat_float(const MatArgs& a, int64_t r0, int64_t r1) {
             }
         }
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
     });
 }
 
@@ -136,7 +136,8 @@ void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
                 const int64_t b = b0 + bb;
                 const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * k + b * 32));
                 const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * 32));
-                const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv));
+                const __m256i p =
+                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv));
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutexvar_ps(_mm256_set1_epi32(bb), d), acc);
             }
         }
@@ -159,9 +160,8 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
     auto tile = [&]<int R, int T>(int64_t r, int64_t t) {
         __m512 acc[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
         alignas(64) float dw[R][16], dx[T][16];  // the 16-block chunk's scales
         for (int64_t b0 = 0; b0 < nb; b0 += 16) {
             const int nblk = nb - b0 < 16 ? int(nb - b0) : 16;
@@ -185,7 +185,8 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
                 BF_UNROLL
                 for (int i = 0; i < R; ++i) {
                     const __m512i wv = _mm512_maskz_loadu_epi8(lm, w + (r + i) * k + off);
-                    const __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv));
+                    const __m512i neg =
+                        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv));
                     const __m512 dwp = _mm512_permutexvar_ps(idx, _mm512_load_ps(dw[i]));
                     BF_UNROLL
                     for (int j = 0; j < T; ++j) {
@@ -196,9 +197,8 @@ void q8_0_few_tokens(const MatArgs& a, int64_t r0, int64_t r1) {
             }
         }
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
     };
     // Tokens in groups of up to 4, each group as one tile width (drive's 1-token edges would redo the
     // weight-side work per token: a server's 2-3 sequence decode step would then stream no faster).
@@ -226,9 +226,8 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r) {
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[R][NV];
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint32_t* xb = xs + b * 8 * kQ8Slots;
         BF_UNROLL
@@ -244,7 +243,8 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r) {
                 const __m512i wc = _mm512_set1_epi32(w4);
                 sw = _mm512_dpbusd_epi32(sw, ones, wc);
                 BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[v] = _mm512_dpbusd_epi32(p[v], _mm512_loadu_si512(xb + c * kQ8Slots + 16 * v), wc);
+                for (int v = 0; v < NV; ++v)
+                    p[v] = _mm512_dpbusd_epi32(p[v], _mm512_loadu_si512(xb + c * kQ8Slots + 16 * v), wc);
             }
             const __m512i off = _mm512_slli_epi32(sw, 7);  // 128·Σw
             const __m512 dw = _mm512_set1_ps(_cvtsh_ss(a.w_scales_h[(r + i) * nb + b]));
@@ -255,13 +255,12 @@ void q8_0_prefill_rows(const MatArgs& a, int64_t r) {
         }
     }
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) {
-            alignas(64) float out[16];
-            _mm512_store_ps(out, acc[i][v]);
-            for (int64_t l = 0; l < 16 && 16 * v + l < a.n_tok; ++l) a.y[(16 * v + l) * a.y_stride + r + i] = out[l];
-        }
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) {
+        alignas(64) float out[16];
+        _mm512_store_ps(out, acc[i][v]);
+        for (int64_t l = 0; l < 16 && 16 * v + l < a.n_tok; ++l) a.y[(16 * v + l) * a.y_stride + r + i] = out[l];
+    }
 }
 
 void q8_0_prefill(const MatArgs& a, int64_t r0, int64_t r1) {
@@ -295,9 +294,8 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
         __m512i acc[R][T];
         __m512 accf[R][T];
         BF_UNROLL
-        for (int i = 0; i < R; ++i)
-            BF_UNROLL
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512(), accf[i][j] = _mm512_setzero_ps();
+        for (int i = 0; i < R; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512(), accf[i][j] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
             __m512i v[R];
             BF_UNROLL
@@ -344,8 +342,10 @@ void mat_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
             }
         }
     };
-    if (a.n_tok >= kT) drive_tokens_outer<kR, kT>(r0, r1, a.n_tok, tile);
-    else drive<kR, kT>(r0, r1, a.n_tok, tile);
+    if (a.n_tok >= kT)
+        drive_tokens_outer<kR, kT>(r0, r1, a.n_tok, tile);
+    else
+        drive<kR, kT>(r0, r1, a.n_tok, tile);
 }
 
 // Sums of the 16 int32 lanes of a, b, c, d as one 4-lane vector (fewer shuffles than 4 reductions).
@@ -375,9 +375,8 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
     const int64_t kp = a.kp;
     __m512i acc[kPR][T];
     BF_UNROLL
-    for (int i = 0; i < kPR; ++i)
-        BF_UNROLL
-        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512();
+    for (int i = 0; i < kPR; ++i) BF_UNROLL
+    for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512();
     for (int64_t k = 0; k < len; k += 64) {
         __m512i c[kPR];
         BF_UNROLL
@@ -446,12 +445,15 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
         const __m512 sc = _mm512_set1_ps(a.w_scales[0]);
         const __mmask16 m = __mmask16((1u << nr) - 1);
         for (int64_t t = 0; t < n_tok; ++t) {
-            const __m512i tot = _mm512_sub_epi32(_mm512_loadu_si512(&part[size_t(t * kPG)]), _mm512_set1_epi32(xtot[size_t(t)]));
+            const __m512i tot =
+                _mm512_sub_epi32(_mm512_loadu_si512(&part[size_t(t * kPG)]), _mm512_set1_epi32(xtot[size_t(t)]));
             // (float(total) · scale) · (1/s), in the reference's order.
             const __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), sc), _mm512_set1_ps(a.xd[t]));
             float* dst = a.y + t * a.y_stride + r;
-            if (nr == kPG) _mm512_storeu_ps(dst, y);
-            else _mm512_mask_storeu_ps(dst, m, y);
+            if (nr == kPG)
+                _mm512_storeu_ps(dst, y);
+            else
+                _mm512_mask_storeu_ps(dst, m, y);
         }
     }
 }
@@ -466,9 +468,8 @@ inline void decode_tile(const MatArgs& a, int64_t r, int64_t t, int32_t xtot) {
     const int64_t kp = a.kp, row_bytes = kp / 4;
     __m512i acc[R][4];
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int l = 0; l < 4; ++l) acc[i][l] = _mm512_setzero_si512();
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int l = 0; l < 4; ++l) acc[i][l] = _mm512_setzero_si512();
     for (int64_t b = 0; b < kp / 256; ++b) {
         __m512i v[R];
         BF_UNROLL
@@ -483,8 +484,9 @@ inline void decode_tile(const MatArgs& a, int64_t r, int64_t t, int32_t xtot) {
     }
     BF_UNROLL
     for (int i = 0; i < R; ++i) {
-        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(acc[i][0], _mm512_srai_epi32(acc[i][1], 2)),
-                                             _mm512_add_epi32(_mm512_srai_epi32(acc[i][2], 4), _mm512_srai_epi32(acc[i][3], 6)));
+        const __m512i sum =
+            _mm512_add_epi32(_mm512_add_epi32(acc[i][0], _mm512_srai_epi32(acc[i][1], 2)),
+                             _mm512_add_epi32(_mm512_srai_epi32(acc[i][2], 4), _mm512_srai_epi32(acc[i][3], 6)));
         const int32_t total = _mm512_reduce_add_epi32(sum) - xtot;
         a.y[t * a.y_stride + r + i] = float(total) * a.w_scales[0] * a.xd[t];
     }
@@ -504,9 +506,12 @@ void decode_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
 }
 
 void avx512_ternary(const MatArgs& a, int64_t r0, int64_t r1) {
-    if (a.uniform && a.n_tok >= 4) prefill_ternary_uniform(a, r0, r1);
-    else if (a.uniform) decode_ternary_uniform(a, r0, r1);
-    else mat_ternary<false>(a, r0, r1);
+    if (a.uniform && a.n_tok >= 4)
+        prefill_ternary_uniform(a, r0, r1);
+    else if (a.uniform)
+        decode_ternary_uniform(a, r0, r1);
+    else
+        mat_ternary<false>(a, r0, r1);
 }
 
 // ---- activation quantizers: the scalar reference's bytes, 16 lanes at a time ------------------------
@@ -539,8 +544,10 @@ void avx512_quant_q8_0(const float* x, int64_t cols, int8_t* q, float* d) {
             const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
             const __m512 frac = _mm512_sub_ps(v, t);
             __m512i i = _mm512_cvttps_epi32(t);
-            i = _mm512_mask_add_epi32(i, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), i, _mm512_set1_epi32(1));
-            i = _mm512_mask_sub_epi32(i, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(-0.5f), _CMP_LE_OQ), i, _mm512_set1_epi32(1));
+            i = _mm512_mask_add_epi32(i, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), i,
+                                      _mm512_set1_epi32(1));
+            i = _mm512_mask_sub_epi32(i, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(-0.5f), _CMP_LE_OQ), i,
+                                      _mm512_set1_epi32(1));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32 + 16 * h), _mm512_cvtepi32_epi8(i));
         }
     }
@@ -560,7 +567,8 @@ void avx512_quant_ternary(const float* x, int64_t cols, int64_t kp, int8_t* q, f
     for (int64_t b = 0; b < kp / 256; ++b) {
         __m512i acc = _mm512_setzero_si512();
         for (int e = 0; e < 256; e += 16)
-            acc = _mm512_add_epi32(acc, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * 256 + e))));
+            acc = _mm512_add_epi32(
+                acc, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * 256 + e))));
         bsum[b] = _mm512_reduce_add_epi32(acc);
     }
 }
@@ -575,10 +583,24 @@ void avx512_q5_k(const MatArgs& a, int64_t r0, int64_t r1);
 void avx512_q6_k(const MatArgs& a, int64_t r0, int64_t r1);
 
 namespace {
-const KernelTable kAvx512 = {"avx512", avx512_f32, avx512_f16, avx512_bf16, avx512_q8_0, avx512_ternary,
-                             avx512_quant_q8_0, avx512_quant_ternary, avx512_kv_scores, avx512_kv_values,
-                             /*ternary_all_tokens=*/true, /*q8_lanes=*/true, /*q8_lanes_flip=*/0x80808080u,
-                             avx512_q4_0, avx512_q4_k, avx512_q5_k, avx512_q6_k, /*kq_lanes=*/true};
+const KernelTable kAvx512 = {"avx512",
+                             avx512_f32,
+                             avx512_f16,
+                             avx512_bf16,
+                             avx512_q8_0,
+                             avx512_ternary,
+                             avx512_quant_q8_0,
+                             avx512_quant_ternary,
+                             avx512_kv_scores,
+                             avx512_kv_values,
+                             /*ternary_all_tokens=*/true,
+                             /*q8_lanes=*/true,
+                             /*q8_lanes_flip=*/0x80808080u,
+                             avx512_q4_0,
+                             avx512_q4_k,
+                             avx512_q5_k,
+                             avx512_q6_k,
+                             /*kq_lanes=*/true};
 }  // namespace
 
 const KernelTable* avx512_kernels() { return &kAvx512; }

@@ -26,12 +26,14 @@ namespace {
 // 64 codes of a pair of 32-blocks (32 bytes: low nibbles = the first block, high = the second).
 inline __m512i pair_codes(const uint8_t* p) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), _mm512_set1_epi8(15));
+    return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1),
+                            _mm512_set1_epi8(15));
 }
 // 32 codes of a lone Q4_0 block (16 bytes, file order), in the low half.
 inline __m512i lone_codes(const uint8_t* p) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m256i c = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(15));
+    const __m256i c = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                                       _mm256_set1_epi8(15));
     return _mm512_zextsi256_si512(c);
 }
 // The fifth bits of sub-blocks 2g (low 32 bytes) and 2g+1 (high), from h = [qh, qh >> 1].
@@ -53,7 +55,7 @@ inline __m512i q6_codes(const uint8_t* ql, __m512i qh2, int s) {
 // Sums of 32 codes, blocks b..b+7 of one token, as floats (from the sums of 16).
 inline __m256 sums32(const int32_t* xs16) {
     const __m512i v = _mm512_loadu_si512(xs16);
-    return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))) );
+    return _mm256_cvtepi32_ps(_mm512_cvtepi64_epi32(_mm512_add_epi64(v, _mm512_srli_epi64(v, 32))));
 }
 
 inline float hsum8(__m256 v) { return _mm512_reduce_add_ps(_mm512_zextps256_ps512(v)); }
@@ -105,8 +107,10 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                 const __mmask64 lm = lone ? __mmask64(0xFFFFFFFFu) : ~__mmask64(0);
                 BF_UNROLL
                 for (int j = 0; j < T; ++j) {
-                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_maskz_loadu_epi8(lm, x + j * k + b * 32));
-                    acc_p[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pair_index(p), dd[j]), acc_p[j]);
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv,
+                                                            _mm512_maskz_loadu_epi8(lm, x + j * k + b * 32));
+                    acc_p[j] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pair_index(p), dd[j]), acc_p[j]);
                 }
             };
             if (nblk == 8) {  // a lone block only ends an odd count, so never a whole chunk
@@ -116,7 +120,8 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
                     const __m512i wv = pair_codes(w + 16 * b);
                     BF_UNROLL
                     for (int j = 0; j < T; ++j) {
-                        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_loadu_si512(x + j * k + b * 32));
+                        const __m512i dot =
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_loadu_si512(x + j * k + b * 32));
                         __m512& ac = p % 2 ? acc1[j] : acc[j];
                         ac = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pair_index(p), dd[j]), ac);
                     }
@@ -147,8 +152,10 @@ void q4_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
         for (int64_t sb = 0; sb < nsb; ++sb) {
             const KqScales& s = ms[sb];
             const __m128i scm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&s));  // sc[8], m[8]
-            const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm)));
-            const __m256 mn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.dmin)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))));
+            const __m256 sc =
+                _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm)));
+            const __m256 mn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(s.dmin)),
+                                            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))));
             __m512 dd[T];
             BF_UNROLL
             for (int j = 0; j < T; ++j) {
@@ -176,7 +183,8 @@ void q4_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
             }
         }
         BF_UNROLL
-        for (int j = 0; j < T; ++j) a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], acc1[j])) - hsum8(off[j]);
+        for (int j = 0; j < T; ++j)
+            a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], acc1[j])) - hsum8(off[j]);
     }
 }
 
@@ -194,23 +202,29 @@ void q6_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
         BF_UNROLL
         for (int j = 0; j < T; ++j) acc[j] = acc1[j] = _mm512_setzero_ps(), off[j] = _mm512_setzero_ps();
         for (int64_t sb = 0; sb < nsb; ++sb) {
-            const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(ms[sb].d)),
-                                            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ms[sb].sc)))));
+            const __m512 sc = _mm512_mul_ps(
+                _mm512_set1_ps(_cvtsh_ss(ms[sb].d)),
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ms[sb].sc)))));
             __m512 dd[T];  // d·sc_i·dx of sub-block i (dx of block i/2)
             BF_UNROLL
             for (int j = 0; j < T; ++j) {
-                const __m512 dx = _mm512_permutexvar_ps(pair_of, _mm512_castps256_ps512(_mm256_loadu_ps(a.xd + (t + j) * nb + 8 * sb)));
+                const __m512 dx = _mm512_permutexvar_ps(
+                    pair_of, _mm512_castps256_ps512(_mm256_loadu_ps(a.xd + (t + j) * nb + 8 * sb)));
                 dd[j] = _mm512_mul_ps(sc, dx);
-                off[j] = _mm512_fmadd_ps(dd[j], _mm512_cvtepi32_ps(_mm512_loadu_si512(a.xsum + (t + j) * (k / 16) + 16 * sb)), off[j]);
+                off[j] = _mm512_fmadd_ps(
+                    dd[j], _mm512_cvtepi32_ps(_mm512_loadu_si512(a.xsum + (t + j) * (k / 16) + 16 * sb)), off[j]);
             }
             BF_UNROLL
             for (int hf = 0; hf < 2; ++hf) {
-                const __m512i qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 64 * sb + 32 * hf)));
+                const __m512i qh2 = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 64 * sb + 32 * hf)));
                 BF_UNROLL
                 for (int s = 0; s < 2; ++s) {
                     const __m512i wv = q6_codes(ql + 128 * sb + 64 * hf, qh2, s);
                     const int v = 2 * hf + s;  // 64-element vector v of the block: sub-blocks 4v..4v+3
-                    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * v), _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2));
+                    const __m512i idx = _mm512_add_epi32(
+                        _mm512_set1_epi32(4 * v),
+                        _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2));
                     BF_UNROLL
                     for (int j = 0; j < T; ++j) {
                         const __m512i xv = _mm512_loadu_si512(x + j * k + 256 * sb + 64 * v);
@@ -223,7 +237,8 @@ void q6_k_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
         }
         BF_UNROLL
         for (int j = 0; j < T; ++j)
-            a.y[(t + j) * a.y_stride + r] = _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), off[j], _mm512_add_ps(acc[j], acc1[j])));
+            a.y[(t + j) * a.y_stride + r] =
+                _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), off[j], _mm512_add_ps(acc[j], acc1[j])));
     }
 }
 
@@ -258,9 +273,12 @@ void unpack_row(DType type, const MatArgs& a, int64_t r, const Unpacked& o) {
         for (int i = 0; i < n / 16; ++i) {
             const int64_t g16 = e / 16 + i;
             const int32_t sum = s16[i] - 16 * bias;
-            if (type == DType::Q6_K) o.corr[g16] = 128 * sum;
-            else if (i % 2 == 0) o.corr[g16 / 2] = 128 * sum;
-            else o.corr[g16 / 2] += 128 * sum;
+            if (type == DType::Q6_K)
+                o.corr[g16] = 128 * sum;
+            else if (i % 2 == 0)
+                o.corr[g16 / 2] = 128 * sum;
+            else
+                o.corr[g16 / 2] += 128 * sum;
         }
     };
     if (type == DType::Q4_0) {
@@ -280,7 +298,8 @@ void unpack_row(DType type, const MatArgs& a, int64_t r, const Unpacked& o) {
             for (int hf = 0; hf < 2; ++hf) {
                 const __m512i qh2 = _mm512_broadcast_i64x4(
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w_hi + r * (k / 4) + 64 * sb + 32 * hf)));
-                for (int s2 = 0; s2 < 2; ++s2) put(256 * sb + 128 * hf + 64 * s2, q6_codes(w + 128 * sb + 64 * hf, qh2, s2), 32, 64);
+                for (int s2 = 0; s2 < 2; ++s2)
+                    put(256 * sb + 128 * hf + 64 * s2, q6_codes(w + 128 * sb + 64 * hf, qh2, s2), 32, 64);
             }
             continue;
         }
@@ -312,20 +331,19 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t b0, int6
     constexpr int H = kHalves ? 2 : 1;
     __m512 acc[R][NV];
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + kQ8Slots * i + 16 * v);
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v)
+        acc[i][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + kQ8Slots * i + 16 * v);
     for (int64_t b = b0; b < b1; ++b) {
         const uint32_t* xb = a.xl + b * 8 * kQ8Slots;
         __m512i p[H][R][NV];
         BF_UNROLL
-        for (int h = 0; h < H; ++h)
+        for (int h = 0; h < H; ++h) BF_UNROLL
+        for (int i = 0; i < R; ++i) {
+            const __m512i c0 = _mm512_set1_epi32(-o[i].corr[H * b + h]);
             BF_UNROLL
-            for (int i = 0; i < R; ++i) {
-                const __m512i c0 = _mm512_set1_epi32(-o[i].corr[H * b + h]);
-                BF_UNROLL
-                for (int v = 0; v < NV; ++v) p[h][i][v] = c0;
-            }
+            for (int v = 0; v < NV; ++v) p[h][i][v] = c0;
+        }
         BF_UNROLL
         for (int c = 0; c < 8; ++c) {
             const int h = kHalves ? c / 4 : 0;
@@ -350,15 +368,15 @@ void lanes_rows(const MatArgs& a, int64_t r, const Unpacked* o, int64_t b0, int6
             for (int i = 0; i < R; ++i) {
                 BF_UNROLL
                 for (int h = 0; h < H; ++h)
-                    acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[h][i][v]), _mm512_mul_ps(_mm512_set1_ps(o[i].f[H * b + h]), dx), acc[i][v]);
+                    acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[h][i][v]),
+                                                _mm512_mul_ps(_mm512_set1_ps(o[i].f[H * b + h]), dx), acc[i][v]);
                 if (kMin) acc[i][v] = _mm512_fnmadd_ps(_mm512_set1_ps(o[i].mn[b]), xm, acc[i][v]);
             }
         }
     }
     BF_UNROLL
-    for (int i = 0; i < R; ++i)
-        BF_UNROLL
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + kQ8Slots * i + 16 * v, acc[i][v]);
+    for (int i = 0; i < R; ++i) BF_UNROLL
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + kQ8Slots * i + 16 * v, acc[i][v]);
 }
 
 // Calls rows<T>(t) for tokens [t0, n_tok) in groups of up to 4 (each group one tile width).
@@ -388,7 +406,8 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     u.resize(size_t(group * k + 64));
     f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
     Unpacked o[kMaxGroup];
-    for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
+    for (int64_t i = 0; i < group; ++i)
+        o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
     kernels::kq_lanes_groups(
         a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
         [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
@@ -397,8 +416,10 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
                 for (int64_t b0 = 0; b0 < nb; b0 += kSegBlocks) {
                     const int64_t b1 = std::min(nb, b0 + kSegBlocks);
                     int64_t r = rg;
-                    for (; r + R <= re; r += R) lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
-                    for (; r < re; ++r) lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
+                    for (; r + R <= re; r += R)
+                        lanes_rows<R, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
+                    for (; r < re; ++r)
+                        lanes_rows<1, NV, kHalves, kMin>(c, r, o + (r - rg), b0, b1, part + (r - rg) * kQ8Slots);
                 }
             });
         });

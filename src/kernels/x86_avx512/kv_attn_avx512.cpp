@@ -64,7 +64,8 @@ inline void scores_block(const KvScoreArgs& a, int64_t b, int64_t g) {
             acc[i] = _mm512_dpbusd_epi32(acc[i], k1, _mm512_set1_epi32(q1));
         }
     }
-    const __m512 ks = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.ks + (b * kv.n_kv_head + g) * kKvBlock)));
+    const __m512 ks = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.ks + (b * kv.n_kv_head + g) * kKvBlock)));
     BF_UNROLL
     for (int i = 0; i < NH; ++i) {
         const __m512i si = _mm512_sub_epi32(acc[i], _mm512_set1_epi32(kv.offset() * a.qsum[heads[i]]));
@@ -85,11 +86,13 @@ void quantize_span_weights(const KvValueArgs& a, int64_t s0, int64_t s1, int32_t
     for (int64_t b = s0; b < s1; ++b)
         for (int64_t p = 0; p < a.n_pair; ++p) {
             const float* e1 = a.e + (b * 2 * a.n_pair + 2 * p) * kKvBlock;
-            const __m512 wc = _mm512_fmsub_ps(_mm512_loadu_ps(e1), _mm512_set1_ps(coef[2 * p]),
-                                              _mm512_mul_ps(_mm512_loadu_ps(e1 + kKvBlock), _mm512_set1_ps(coef[2 * p + 1])));
+            const __m512 wc =
+                _mm512_fmsub_ps(_mm512_loadu_ps(e1), _mm512_set1_ps(coef[2 * p]),
+                                _mm512_mul_ps(_mm512_loadu_ps(e1 + kKvBlock), _mm512_set1_ps(coef[2 * p + 1])));
             for (int64_t half = 0; half < 2; ++half) {
                 const int64_t gv = 2 * (p / a.group) + half, i = ((b - s0) * a.n_pair + p) * 2 + half;
-                const __m512 vs = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
+                const __m512 vs = _mm512_cvtph_ps(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kv.vs + (b * kv.n_kv_head + gv) * kKvBlock)));
                 const __m512 w = _mm512_mul_ps(wc, vs);
                 const float amax = _mm512_reduce_max_ps(_mm512_and_ps(w, abs_mask));
                 const float inv = amax >= FLT_MIN ? 127.0f / amax : 0.0f;  // (127/denormal: inf)
@@ -116,9 +119,8 @@ inline void values_group64(const KvValueArgs& a, int64_t s0, int64_t g0, int64_t
     const uint8_t* base = a.kv.v + (g0 * a.kv.n_kv_head + 2 * m + half) * a.kv.head_bytes();
     __m512 out[NP][4];
     BF_UNROLL
-    for (int i = 0; i < NP; ++i)
-        BF_UNROLL
-        for (int dc = 0; dc < 4; ++dc) out[i][dc] = _mm512_setzero_ps();
+    for (int i = 0; i < NP; ++i) BF_UNROLL
+    for (int dc = 0; dc < 4; ++dc) out[i][dc] = _mm512_setzero_ps();
     for (int64_t b = g0; b < g1; ++b, base += bb) {
         const int64_t w0 = ((b - s0) * n_pair + p0) * 2 + half;  // pair i at w0 + 2i
         BF_UNROLL
@@ -141,7 +143,8 @@ inline void values_group64(const KvValueArgs& a, int64_t s0, int64_t g0, int64_t
     for (int i = 0; i < NP; ++i) {
         float* u = a.u + (p0 + i) * 2 * D + half * D;
         BF_UNROLL
-        for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_add_ps(_mm512_loadu_ps(u + 16 * dc), out[i][dc]));
+        for (int dc = 0; dc < 4; ++dc)
+            _mm512_storeu_ps(u + 16 * dc, _mm512_add_ps(_mm512_loadu_ps(u + 16 * dc), out[i][dc]));
     }
 }
 
@@ -150,9 +153,12 @@ template <bool Q4, int DT>
 void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t g = 0; g < a.kv.n_kv_head; ++g) {
-            if (a.group == 1) scores_block<Q4, 1, DT>(a, b, g);
-            else if (a.group == 2) scores_block<Q4, 2, DT>(a, b, g);
-            else scores_block<Q4, 4, DT>(a, b, g);
+            if (a.group == 1)
+                scores_block<Q4, 1, DT>(a, b, g);
+            else if (a.group == 2)
+                scores_block<Q4, 2, DT>(a, b, g);
+            else
+                scores_block<Q4, 4, DT>(a, b, g);
         }
     }
 }
@@ -161,7 +167,8 @@ void scores_all(const KvScoreArgs& a, int64_t b0, int64_t b1) {
 // its V is read block by block, every (V head, pair) of a block in turn: one sequential stream.
 template <bool Q4>
 void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, KernelScratch& space) {
-    auto* wq = reinterpret_cast<int32_t*>(space.bytes(KernelScratch::kKvWeights, size_t(kKvSpan * a.n_pair * 2 * 4) * 4));
+    auto* wq =
+        reinterpret_cast<int32_t*>(space.bytes(KernelScratch::kKvWeights, size_t(kKvSpan * a.n_pair * 2 * 4) * 4));
     auto* ws = reinterpret_cast<float*>(space.bytes(KernelScratch::kKvScales, size_t(kKvSpan * a.n_pair * 2) * 4));
     for (int64_t s0 = b0, s1; s0 < b1; s0 = s1) {
         s1 = span_end(s0, b1);
@@ -178,8 +185,10 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, Kerne
             const int64_t g1 = std::min(s1, g0 + kValueGroup);
             for (int64_t m = 0; m < a.n_pair / a.group; ++m)
                 for (int64_t half = 0; half < 2; ++half) {
-                    if (a.group == 1) values_group64<Q4, 1>(a, s0, g0, g1, m, half, wq, ws);
-                    else values_group64<Q4, 2>(a, s0, g0, g1, m, half, wq, ws);
+                    if (a.group == 1)
+                        values_group64<Q4, 1>(a, s0, g0, g1, m, half, wq, ws);
+                    else
+                        values_group64<Q4, 2>(a, s0, g0, g1, m, half, wq, ws);
                 }
         }
     }
@@ -190,8 +199,10 @@ void values_all(const KvValueArgs& a, int64_t b0, int64_t b1, float* corr, Kerne
 void avx512_kv_scores(const KvScoreArgs& a, int64_t b0, int64_t b1) {
     if (a.kv.head_dim % 16 || !(a.group == 1 || a.group == 2 || a.group == 4)) return ref_kv_scores(a, b0, b1);
     const bool q4 = a.kv.type == KvType::Q4_0, d64 = a.kv.head_dim == 64;
-    if (q4) d64 ? scores_all<true, 64>(a, b0, b1) : scores_all<true, 0>(a, b0, b1);
-    else d64 ? scores_all<false, 64>(a, b0, b1) : scores_all<false, 0>(a, b0, b1);
+    if (q4)
+        d64 ? scores_all<true, 64>(a, b0, b1) : scores_all<true, 0>(a, b0, b1);
+    else
+        d64 ? scores_all<false, 64>(a, b0, b1) : scores_all<false, 0>(a, b0, b1);
 }
 
 void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
@@ -201,13 +212,17 @@ void avx512_kv_values(const KvValueArgs& a, int64_t b0, int64_t b1) {
     const size_t n_corr = size_t(a.n_pair * 2 * 16);
     auto* corr = reinterpret_cast<float*>(space.bytes(KernelScratch::kKvCorr, n_corr * 4));
     std::fill(corr, corr + n_corr, 0.0f);
-    if (a.kv.type == KvType::Q4_0) values_all<true>(a, b0, b1, corr, space);
-    else values_all<false>(a, b0, b1, corr, space);
+    if (a.kv.type == KvType::Q4_0)
+        values_all<true>(a, b0, b1, corr, space);
+    else
+        values_all<false>(a, b0, b1, corr, space);
     for (int64_t p = 0; p < a.n_pair; ++p)
         for (int64_t half = 0; half < 2; ++half) {
-            const __m512 c = _mm512_set1_ps(float(a.kv.offset()) * _mm512_reduce_add_ps(_mm512_loadu_ps(corr + (p * 2 + half) * 16)));
+            const __m512 c = _mm512_set1_ps(float(a.kv.offset()) *
+                                            _mm512_reduce_add_ps(_mm512_loadu_ps(corr + (p * 2 + half) * 16)));
             float* u = a.u + p * 2 * 64 + half * 64;
-            for (int dc = 0; dc < 4; ++dc) _mm512_storeu_ps(u + 16 * dc, _mm512_sub_ps(_mm512_loadu_ps(u + 16 * dc), c));
+            for (int dc = 0; dc < 4; ++dc)
+                _mm512_storeu_ps(u + 16 * dc, _mm512_sub_ps(_mm512_loadu_ps(u + 16 * dc), c));
         }
 }
 
