@@ -91,7 +91,7 @@ double kv_read_bytes(const ModelConfig& c, KvType kv, int64_t tokens) {
 
 int cmd_bench(int argc, char** argv) {
     std::string model_path, p_arg = "512", n_arg = "128", pg_arg, t_arg, d_arg = "0", out = "md", plot;
-    std::string ctk = kv_type_name(kDefaultKvType), ctv = ctk;
+    std::string ctk = kv_type_name(default_kv_type()), ctv = ctk;
     int64_t reps = 5, chunk = 512, bw_mib = 2048;
     bool no_bw = false;
     ArgParser p(

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/args.h"
+#include "cli/gen_common.h"
 #include "cli/text_eval.h"
 #include "convert/imatrix.h"
 #include "core/error.h"
@@ -13,7 +14,7 @@
 namespace bf {
 
 int cmd_imatrix(int argc, char** argv) {
-    std::string model_path, text, out = "imatrix.dat";
+    std::string model_path, text, out = "imatrix.dat", ctk, ctv;
     int64_t ctx = 512, batch = 0, threads = 0, chunks = -1;
     bool parse_special = false, process_output = false;
     ArgParser p("bitflash imatrix -m MODEL.gguf -f TEXT [-o imatrix.dat] [-c 512] [--chunks N]",
@@ -28,9 +29,11 @@ int cmd_imatrix(int argc, char** argv) {
     p.option({"--chunks"}, &chunks, "N", "use at most N chunks (default: all)");
     p.flag({"--parse-special"}, &parse_special, "tokenize added-token text such as <|user|> as its id");
     p.flag({"--process-output"}, &process_output, "also collect output.weight (an untied head)");
+    declare_cache_types(p, &ctk, &ctv);
     p.ignored({"-ngl", "--n-gpu-layers"}, true, "accepted and ignored (CPU only)");
     if (!p.parse(argc, argv)) return 0;
     if (model_path.empty() || text.empty()) fail("-m and -f are required");
+    const KvType kv = parse_cache_types(ctk, ctv);
     if (batch < 0) fail("-b must be >= 1");
     const auto mt = load_model_with_tokenizer(model_path, threads);
     const std::vector<int32_t> tokens = tokenize_file(mt->tok, text, parse_special);
@@ -38,7 +41,7 @@ int cmd_imatrix(int argc, char** argv) {
     const int64_t n_vocab = mt->model.config.n_vocab;
     std::fprintf(stderr, "imatrix: %zu tokens, %lld chunks of %lld\n", tokens.size(), (long long)plan.n_chunk,
                  (long long)plan.n_ctx);
-    SequenceState st = SequenceState::create(mt->model.config, plan.n_ctx);
+    SequenceState st = SequenceState::create(mt->model.config, plan.n_ctx, kv);
     Workspace ws;
     ImatrixCollector collect(mt->model, process_output);
     collect.attach(ws);

@@ -15,8 +15,8 @@ namespace bf {
 namespace {
 
 struct PplFlags {
-    std::string model, text, base, ctk = kv_type_name(kDefaultKvType), ctv = ctk;
-    KvType kv = kDefaultKvType;
+    std::string model, text, base, ctk = kv_type_name(default_kv_type()), ctv = ctk;
+    KvType kv = default_kv_type();
     int64_t ctx = 512, batch = 0, threads = 0, chunks = -1;
     bool kl = false, parse_special = false;
 };

@@ -19,7 +19,7 @@ int cmd_serve(int argc, char** argv) {
     int64_t port = 8080, slots = 4, ctx = 4096, threads = 0, batch = 512, max_queue = 128, max_body = 1 << 20,
             http_threads = 0, checkpoints = 8, checkpoint_mb = 1024;
     bool no_batch = false, verbose = false;
-    std::string ctk = kv_type_name(kDefaultKvType), ctv = kv_type_name(kDefaultKvType);
+    std::string ctk = kv_type_name(default_kv_type()), ctv = kv_type_name(default_kv_type());
     ArgParser p("bitflash serve -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-np SLOTS] [-c CTX] [options]",
                 "OpenAI-compatible HTTP server with continuous batching (see docs/SERVER.md).");
     p.option({"-m", "--model"}, &o.model_path, "FNAME", "model GGUF (required)");

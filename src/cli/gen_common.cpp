@@ -77,7 +77,7 @@ SamplerParams GenFlags::sampler() const {
 
 KvType parse_cache_types(const std::string& k, const std::string& v) {
     auto one = [](const std::string& name) {
-        if (name != "f16") return name.empty() ? kDefaultKvType : parse_kv_type(name);
+        if (name != "f16") return name.empty() ? default_kv_type() : parse_kv_type(name);
         static bool said = false;  // parsed more than once per command; say it once
         if (!said)
             std::fprintf(stderr, "note: no f16 K/V cache layout; f16 runs as f32 (the same or closer results)\n");
@@ -95,7 +95,7 @@ void declare_cache_types(ArgParser& p, std::string* k, std::string* v) {
     v->clear();
     p.option({"-ctk", "--cache-type-k"}, k, "TYPE",
              std::string("shared K/V cache type: f32 (f16 = f32), q8_0 or q4_0 (default ") +
-                 kv_type_name(kDefaultKvType) + ")");
+                 kv_type_name(default_kv_type()) + ")");
     p.option({"-ctv", "--cache-type-v"}, v, "TYPE",
              "the same for V (the cache is shared: alone it sets both; both must agree)");
 }

@@ -24,7 +24,7 @@ struct GenFlags {
     std::string model, system_prompt, chat_template, chat_template_file, reasoning = "auto";
     int64_t n_predict = -1, threads = 0, ctx = 4096, batch = 512, seed = -1, top_k = 40, repeat_last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0, presence = 0.0, frequency = 0.0;
-    std::string cache_type_k, cache_type_v;  // empty: kDefaultKvType
+    std::string cache_type_k, cache_type_v;  // empty: default_kv_type()
     bool raw = false, verbose_prompt = false, no_perf = false, color = false, log_disable = false, mlock = false,
          check_tensors = false;
     std::string prompt_cache;  // --prompt-cache FNAME (engine/state_file.h format)

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/kernel_api.h"
 
 namespace bf {
 
@@ -24,6 +25,8 @@ KvType parse_kv_type(const std::string& s) {
     if (s == "q4_0") return KvType::Q4_0;
     fail(strfmt("unknown KV cache type '%s' (expected f32, q8_0 or q4_0)", s.c_str()));
 }
+
+KvType default_kv_type() { return active_kernels().kv_scores ? KvType::Q8_0 : KvType::F32; }
 
 int64_t kv_bytes_per_token(KvType t, int64_t n_kv_head, int64_t head_dim) {
     switch (t) {

@@ -13,9 +13,11 @@ enum class KvType : uint8_t { F32, Q8_0, Q4_0 };
 const char* kv_type_name(KvType t);
 KvType parse_kv_type(const std::string& s);  // "f32" | "q8_0" | "q4_0"; throws bf::Error otherwise
 
-// The shared cache type run, chat, serve and bench use when -ctk/-ctv are not given (the one place to
-// change it; docs/ACCURACY.md has the quality of each type).
-inline constexpr KvType kDefaultKvType = KvType::F32;
+// The shared cache type run, chat, eval, perplexity, serve and bench use when -ctk/-ctv are not given (the one
+// place that decides it): q8_0 where the active kernels have a vector cache path (a quarter of f32's bytes,
+// 3.3x faster decode at 32K, mean KLD ~1e-6..1e-5: docs/BENCHMARKS.md, docs/ACCURACY.md), else f32 (plain
+// C++ cache kernels, e.g. ARMv8.0 or BITFLASH_KERNELS=scalar, are slower than the f32 cache).
+KvType default_kv_type();
 
 // Bytes one token occupies in a shared cache of this type (K and V, all kv heads, scales included):
 // what each reading layer streams per cached token.
