@@ -13,9 +13,10 @@ oracle=build/oracle
 mkdir -p "$oracle"
 bash tests/tokenizer/oracle/run.sh "$oracle/tokenizer"
 export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
-[ -d tests/formats/oracle/node_modules ] || npm install --prefix tests/formats/oracle --no-audit --no-fund --loglevel=error
+# Every npm oracle is pinned by its committed package-lock.json (npm ci installs exactly that).
+[ -d tests/formats/oracle/node_modules ] || npm ci --prefix tests/formats/oracle --no-audit --no-fund --loglevel=error
 # The server load test (64 streaming `openai` clients, 1,000+ malformed requests) runs in the release build.
-[ -d tests/server/load/node_modules/openai ] || npm install --prefix tests/server/load --no-audit --no-fund --loglevel=error
+[ -d tests/server/load/node_modules/openai ] || npm ci --prefix tests/server/load --no-audit --no-fund --loglevel=error
 export BF_SERVER_LOAD_TEST=1
 # The chat page test (Debian's chromium driven by puppeteer-core, pinned by the lock file) runs with it.
 [ -d tests/server/web/node_modules/puppeteer-core ] || npm ci --prefix tests/server/web --no-audit --no-fund --loglevel=error
@@ -32,10 +33,15 @@ git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'tools/*.cpp' 'tool
 
 echo "== reference (float64 NumPy SambaY) self-tests"
 /usr/bin/python3 -m unittest discover -s tools/reference -p 'test_*.py'
-# Only the distillation test of tools/train runs here (~20 s, 15 CPU s: a tiny model, 3 steps, 1 vs 2 gloo
-# processes); tools/train/test_train.py is run by hand (README there).
-echo "== distillation (tools/train/test_distill.py)"
+echo "== goldens (every file of tests/fixtures/ equals what make_fixtures.py and make_goldens.py write; ~3 CPU s)"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/reference/make_goldens.py --check
+# tools/train: the distillation test (~20 s, 15 CPU s: a tiny model, 3 steps, 1 vs 2 gloo processes) and
+# test_train.py (~7 CPU s: quantizers, scan backward, step vs forward, export vs the reference, data
+# split, and the token ids against Hugging Face tokenizers.js, pinned by tools/train/oracle's lock file).
+echo "== training code (tools/train/test_distill.py, test_train.py)"
+[ -d tools/train/oracle/node_modules/@huggingface ] || npm ci --prefix tools/train/oracle --no-audit --no-fund --loglevel=error
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -m unittest tools/train/test_distill.py
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 BF_TOKJS_REQUIRED=1 /usr/bin/python3 -m unittest tools/train/test_train.py
 
 echo "== release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -27,6 +27,9 @@ public:
         kTernaryTile,  // AVX-512 ternary prefill, per worker: unpacked weight tile, partial sums, Σ codes
         kTernaryPart,
         kTernaryTotals,
+        kKqGroup,    // x86 4-6-bit prefill, per worker: a group of unpacked rows (codes, scales, mins),
+        kKqPart,     //   the group's sums for one token chunk (kq_lanes_driver.h)
+        kKqRowSums,  // AVX-512 Q4_0 row passes, per worker: dx·Σx of each block of a few tokens
         kBufCount
     };
     enum Obj { kQuantQuery, kObjCount };  // attention over the quantized cache: a query's buffers

@@ -73,6 +73,7 @@ bool killed_mid_write(const std::vector<std::string>& args, const std::string& o
     fs::remove(out);
     fs::remove(out + ".tmp");
     const pid_t pid = start(args);
+    // Generous: only catches a command that hangs without writing, never a slow machine.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
     while (std::chrono::steady_clock::now() < deadline) {
         std::error_code ec;

@@ -11,18 +11,15 @@
 #include <regex>
 #include <sstream>
 
+#include "../common/cli_run.h"
+
 namespace {
 
-std::string read(const std::string& p) {
-    std::ifstream f(p);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using bf::testing::slurp;
 
 TEST(ShippedModel, HeldOutAccuracyAtLeastMeasuredMinusMargin) {
     const std::string src = BF_SOURCE_DIR;
-    const auto expected = nlohmann::json::parse(read(src + "/tests/data/eval_expected.json"));
+    const auto expected = nlohmann::json::parse(slurp(src + "/tests/data/eval_expected.json"));
     const std::string dir = std::filesystem::temp_directory_path() / ("bitflash_eval_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const std::string model = src + "/" + expected["model"].get<std::string>();
@@ -37,7 +34,7 @@ TEST(ShippedModel, HeldOutAccuracyAtLeastMeasuredMinusMargin) {
               out + " 2>/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
         std::smatch m;
-        const std::string text = read(out);
+        const std::string text = slurp(out);
         ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(accuracy: (\d+)/(\d+))"))) << text;
         const int correct = std::stoi(m[1]), total = std::stoi(m[2]);
         EXPECT_EQ(total, expected["problems"].get<int>());

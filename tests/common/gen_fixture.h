@@ -10,21 +10,11 @@
 #include <vector>
 
 #include "core/error.h"
+#include "fixture_files.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
 namespace bf::testing {
-
-inline std::string gen_fixture_dir(const std::string& name) {
-    return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name;
-}
-
-inline std::vector<int32_t> read_id_file(const std::string& path) {
-    std::ifstream f(path);
-    std::vector<int32_t> ids;
-    for (int32_t v; f >> v;) ids.push_back(v);
-    return ids;
-}
 
 // The fixture as an f32 GGUF (converted once per process by the binary under test).
 inline std::string converted_f32(const std::string& name) {
@@ -32,7 +22,7 @@ inline std::string converted_f32(const std::string& name) {
     std::filesystem::create_directories(dir);
     const std::string path = (dir / (name + "_f32.gguf")).string();
     if (std::filesystem::exists(path)) return path;
-    const std::string cmd = std::string(BF_BINARY) + " convert " + gen_fixture_dir(name) + " -o " + path +
+    const std::string cmd = std::string(BF_BINARY) + " convert " + fixture_dir(name) + " -o " + path +
                             " --outtype f32 -q > " + path + ".log 2>&1";
     if (std::system(cmd.c_str()) != 0) fail("converting fixture " + name + " failed, see " + path + ".log");
     return path;

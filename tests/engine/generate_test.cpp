@@ -31,8 +31,8 @@ const Fixture& fixture(const std::string& name) {
     if (!f) {
         Model m = Model::load(converted_f32(name));
         Tokenizer tok = char_tokenizer();
-        f.reset(new Fixture{std::move(m), std::move(tok), read_id_file(gen_fixture_dir(name) + "/greedy_prompt.txt"),
-                            read_id_file(gen_fixture_dir(name) + "/greedy32.txt")});
+        f.reset(new Fixture{std::move(m), std::move(tok), read_ids(fixture_dir(name) + "/greedy_prompt.txt"),
+                            read_ids(fixture_dir(name) + "/greedy32.txt")});
     }
     return *f;
 }

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "../common/error_of.h"
 #include "../common/gen_fixture.h"
 #include "core/error.h"
 #include "engine/batch_generate.h"
@@ -19,6 +20,7 @@ namespace bf {
 namespace {
 
 using testing::converted_f32;
+using testing::error_of;
 
 // tiny8 in f32 with one element of `tensor` overwritten in the file by `value`.
 std::string poisoned(const std::string& tensor, int64_t element, float value) {
@@ -34,15 +36,6 @@ std::string poisoned(const std::string& tensor, int64_t element, float value) {
     io.seekp(std::streamoff(at));
     io.write(reinterpret_cast<const char*>(&value), 4);
     return dst;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 TEST(NonFinite, CheckTensorsNamesThePoisonedTensor) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "../common/log_softmax.h"
 #include "core/error.h"
 #include "engine/kld_base.h"
 #include "engine/perplexity.h"
@@ -16,14 +17,7 @@
 namespace bf {
 namespace {
 
-std::vector<double> log_softmax(const std::vector<float>& l) {
-    double m = -INFINITY, s = 0;
-    for (float v : l) m = std::max(m, double(v));
-    for (float v : l) s += std::exp(double(v) - m);
-    std::vector<double> out;
-    for (float v : l) out.push_back(double(v) - m - std::log(s));
-    return out;
-}
+using testing::log_softmax;
 
 std::vector<float> random_logits(std::mt19937& rng, int n, float spread) {
     std::normal_distribution<float> d(0, spread);

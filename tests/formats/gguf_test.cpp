@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "../common/error_of.h"
 #include "test_util.h"
 
 namespace bf {
@@ -17,15 +18,7 @@ namespace {
 
 using test::Bytes;
 using test::TempDir;
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
 
 TEST(GgufReader, ReadsHandBuiltFile) {
     const auto bytes = test::small_gguf();

@@ -1,5 +1,5 @@
 // Cross-check GgufWriter output with an independent parser (npm @huggingface/gguf, tests/formats/oracle).
-// Skipped when node or the oracle's node_modules are missing (install: npm install --prefix tests/formats/oracle).
+// Skipped when node or the oracle's node_modules are missing (install: npm ci --prefix tests/formats/oracle).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -41,7 +41,7 @@ nlohmann::json oracle_dump(const std::string& path) {
 }
 
 TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
-    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
+    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm ci --prefix tests/formats/oracle)";
     test::TempDir tmp;
     const std::string path = tmp.file("o.gguf");
     {
@@ -127,7 +127,7 @@ TEST(GgufOracle, HuggingFaceParserReadsWriterOutput) {
 // ggml's 4- to 6-bit types: the oracle parses a file holding them, and the offsets it reads are the ones
 // worked out here by hand from ggml's block sizes (18 B / 32; 144, 176, 210 B / 256).
 TEST(GgufOracle, HuggingFaceParserReadsLowBitTypes) {
-    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm install --prefix tests/formats/oracle)";
+    if (!oracle_installed()) GTEST_SKIP() << "oracle not installed (npm ci --prefix tests/formats/oracle)";
     test::TempDir tmp;
     const std::string path = tmp.file("lowbit.gguf");
     const std::pair<const char*, DType> tensors[] = {{"a.q4_0", DType::Q4_0},

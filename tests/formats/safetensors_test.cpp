@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "formats/safetensors.h"
+#include "../common/error_of.h"
 #include "test_util.h"
 
 namespace bf {
@@ -14,15 +15,7 @@ namespace {
 
 using test::Bytes;
 using test::TempDir;
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
 
 // Data: "w" F32 [2,3] = 0..5 (24 bytes @0), "b" BF16 [3,2] (12 bytes @24), "h" F16 [4] (8 bytes @36),
 // "i" I8 [2] (2 bytes @44).

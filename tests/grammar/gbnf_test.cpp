@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "../common/error_of.h"
 #include "core/error.h"
 #include "grammar/grammar.h"
 #include "grammar/matcher.h"
@@ -21,12 +22,7 @@ bool full_match(const std::shared_ptr<const Grammar>& g, const std::string& s) {
 }
 
 std::string parse_error(const std::string& text) {
-    try {
-        parse_gbnf(text);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
+    return testing::error_of([&] { parse_gbnf(text); });
 }
 
 TEST(Gbnf, LiteralsAlternativesAndSequences) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/error_of.h"
 #include "core/error.h"
 #include "grammar/json_schema.h"
 #include "grammar/matcher.h"
@@ -21,12 +22,7 @@ bool accepts(const std::string& gbnf, const std::string& text) {
 bool schema_accepts(const json& schema, const std::string& text) { return accepts(json_schema_to_gbnf(schema), text); }
 
 std::string refusal(const json& schema) {
-    try {
-        json_schema_to_gbnf(schema);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
+    return testing::error_of([&] { json_schema_to_gbnf(schema); });
 }
 
 TEST(JsonSchema, Primitives) {

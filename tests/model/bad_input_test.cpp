@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 
+#include "../common/error_of.h"
 #include "core/error.h"
 #include "fixture_util.h"
 #include "formats/gguf.h"
@@ -122,12 +123,7 @@ std::string rewritten_gguf(const std::string& tag,
 }
 
 std::string load_error(const std::string& path) {
-    try {
-        Model::load(path);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
+    return testing::error_of([&] { Model::load(path); });
 }
 
 TEST(LoadErrors, MissingTensor) {

@@ -11,22 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "../common/fixture_files.h"
 #include "convert/convert.h"
 #include "model/sambay.h"
 
 namespace bf::testing {
-
-inline std::string fixture_dir(const std::string& name) {
-    return std::string(BF_SOURCE_DIR) + "/tests/fixtures/" + name;
-}
-
-inline std::vector<int32_t> read_ids(const std::string& path) {
-    std::ifstream f(path);
-    std::vector<int32_t> ids;
-    int32_t v;
-    while (f >> v) ids.push_back(v);
-    return ids;
-}
 
 inline std::vector<float> read_f32(const std::string& path) {
     std::ifstream f(path, std::ios::binary);

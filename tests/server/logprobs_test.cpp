@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "../common/log_softmax.h"
 #include "model/sambay.h"
 #include "server_fixture.h"
 
@@ -19,12 +20,7 @@ std::vector<double> reference_logprobs(const std::vector<int32_t>& prompt) {
     Workspace ws;
     std::vector<float> logits(size_t(m.config.n_vocab));
     forward(m, st, prompt, LogitsFor::LastToken, ws, logits.data());
-    double mx = -INFINITY, sum = 0;
-    for (float v : logits) mx = std::max(mx, double(v));
-    for (float v : logits) sum += std::exp(double(v) - mx);
-    std::vector<double> out;
-    for (float v : logits) out.push_back(double(v) - mx - std::log(sum));
-    return out;
+    return log_softmax(logits);
 }
 
 class ServerLogprobs : public ::testing::Test {

@@ -26,11 +26,11 @@ std::unique_ptr<ServedModel> served(const std::vector<int32_t>& eog = {}) {
 }
 
 const std::vector<int32_t>& ref_prompt() {
-    static const auto p = read_id_file(gen_fixture_dir("bf16_untied") + "/greedy_prompt.txt");
+    static const auto p = read_ids(fixture_dir("bf16_untied") + "/greedy_prompt.txt");
     return p;
 }
 const std::vector<int32_t>& ref_greedy() {
-    static const auto g = read_id_file(gen_fixture_dir("bf16_untied") + "/greedy32.txt");
+    static const auto g = read_ids(fixture_dir("bf16_untied") + "/greedy32.txt");
     return g;
 }
 std::vector<int32_t> head(const std::vector<int32_t>& v, size_t n) { return {v.begin(), v.begin() + long(n)}; }

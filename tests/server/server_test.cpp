@@ -396,7 +396,8 @@ TEST(ServerQueue, FullQueueGives503) {
 }
 
 TEST(ServerCli, MissingModelExitsWithOneLineError) {
-    // The server listens before loading; a failed load must still stop it and exit 1 (not hang).
+    // The server listens before loading; a failed load must still stop it and exit 1 (not hang: `timeout 30`
+    // only catches a hang, the exit takes milliseconds).
     const std::string log = tmp() + "/serve_missing.log";
     const std::string cmd =
         std::string("timeout 30 ") + BF_BINARY + " serve -m " + tmp() + "/missing.gguf --port 0 2>" + log;
@@ -412,7 +413,7 @@ TEST(ServerLoad, NodeClientsAgainstTheBinary) {
     const char* env = std::getenv("BF_SERVER_LOAD_TEST");
     if (!env || std::string(env) != "1")
         GTEST_SKIP() << "\n*** SKIPPED: the load test (64 openai-npm streams + 1000 malformed requests) runs only with "
-                        "BF_SERVER_LOAD_TEST=1 (needs node and `npm install --prefix tests/server/load`) ***";
+                        "BF_SERVER_LOAD_TEST=1 (needs node and `npm ci --prefix tests/server/load`) ***";
     const std::string cmd = std::string("bash ") + BF_SOURCE_DIR + "/tests/server/load/run.sh " + BF_BINARY;
     const int st = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;

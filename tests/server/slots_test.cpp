@@ -163,7 +163,7 @@ TEST(ServerLoad, TwoReplicasBehindNginxKeepConversationsOnTheirState) {
     const char* env = std::getenv("BF_SERVER_NGINX_TEST");
     if (!env || std::string(env) != "1")
         GTEST_SKIP() << "\n*** SKIPPED: nginx + 2 replicas + 32 openai-client conversations run only with "
-                        "BF_SERVER_NGINX_TEST=1 (needs nginx, node and `npm install --prefix tests/server/load`) ***";
+                        "BF_SERVER_NGINX_TEST=1 (needs nginx, node and `npm ci --prefix tests/server/load`) ***";
     const std::string cmd = std::string("bash ") + BF_SOURCE_DIR + "/tests/server/load/nginx.sh " + BF_BINARY;
     const int st = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;

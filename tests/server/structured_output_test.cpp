@@ -2,36 +2,19 @@
 // response_format / json_schema / grammar fields. Every finished output must parse and validate (the validator
 // in tests/common is written independently of the converter).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "../common/json_schema_check.h"
-#include "../common/random_chat_model.h"
 #include "engine/batcher.h"
 #include "grammar/json_schema.h"
 #include "grammar/matcher.h"
-#include "engine/threads.h"
-#include "server/http_server.h"
+#include "server_fixture.h"
 
 namespace bf {
 namespace {
 
-using json = nlohmann::json;
-using bf::testing::schema_violation;
-
-const int kOneThread = (set_engine_threads(1), 0);
-
-const std::string& model_path() {
-    static const std::string path = [] {
-        const auto dir = std::filesystem::temp_directory_path() / ("bitflash_grammar_" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        return bf::testing::make_random_chat_model(dir.string());
-    }();
-    return path;
-}
+using namespace bf::testing;
 
 // Bounded strings and lists so that a random model finishes well within max_tokens.
 const json& person_schema() {
@@ -118,27 +101,15 @@ TEST(StructuredOutput, NothingAllowedStopsWithAClearError) {
     EXPECT_THROW(b.check(r), Error);
 }
 
+// The shared server fixture (server_fixture.h) with two slots and room for long structured replies.
 class StructuredServer : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
-        ServerOptions o;
-        o.model_path = model_path();
-        o.port = 0;
-        o.sched.n_slots = 2;
-        o.sched.n_ctx = 1024;
-        server_ = new ApiServer(o);
-        port_ = server_->start();
-        server_->load_model();
-    }
+    static void SetUpTestSuite() { s_ = new Running(options(2, 1024)); }
     static void TearDownTestSuite() {
-        delete server_;
-        server_ = nullptr;
+        delete s_;
+        s_ = nullptr;
     }
-    static httplib::Result post(const std::string& path, const json& body) {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(120, 0);
-        return c.Post(path.c_str(), body.dump(), "application/json");
-    }
+    static httplib::Result post(const std::string& path, const json& body) { return s_->post(path, body); }
     static json chat(json extra) {
         json body = {{"messages", {{{"role", "user"}, {"content", "JSON please"}}}},
                      {"max_tokens", 900},
@@ -148,17 +119,11 @@ protected:
                      {"min_p", 0.0},
                      {"seed", 11}};
         body.update(extra);
-        auto r = post("/v1/chat/completions", body);
-        EXPECT_TRUE(r);
-        if (!r) return json();
-        EXPECT_EQ(r->status, 200) << r->body;
-        return json::parse(r->body);
+        return s_->ok("/v1/chat/completions", body);
     }
-    static ApiServer* server_;
-    static int port_;
+    static Running* s_;
 };
-ApiServer* StructuredServer::server_ = nullptr;
-int StructuredServer::port_ = 0;
+Running* StructuredServer::s_ = nullptr;
 
 TEST_F(StructuredServer, ResponseFormatJsonSchemaAndJsonSchemaField) {
     for (const json& extra :

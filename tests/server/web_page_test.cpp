@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <httplib.h>
@@ -114,13 +113,12 @@ TEST_F(WebPageTest, PageNeedsNothingFromOtherOrigins) {
 }
 
 TEST_F(WebPageTest, PostWithoutBodyIsRefusedAtOnce) {
-    const auto t0 = std::chrono::steady_clock::now();
+    // No time bound (speed is never asserted): a server that waited for the body would wait out httplib's
+    // 30 s read timeout, and raw() gives up after 20 s with no answer, so the checks below fail.
     const std::string answer = raw(
         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekrit\r\nConnection: close\r\n\r\n");
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer << " (the server waited for a body never announced?)";
     EXPECT_NE(answer.find("the request has no body"), std::string::npos) << answer;
-    EXPECT_LT(secs, 10.0) << "the server waited for a body that was never announced";
     // Content-Length: 0 reaches the endpoint, which names the problem (here: still loading, so 503 first).
     auto r = client().Post("/tokenize", httplib::Headers{{"Authorization", "Bearer sekrit"}}, "", "application/json");
     ASSERT_TRUE(r);

@@ -9,10 +9,9 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sambay_ref as R  # noqa: E402
+from make_fixtures import greedy_continue  # noqa: E402
 
 
 def main():
@@ -28,20 +27,11 @@ def main():
     with open(args.prompt_file or os.path.join(args.fixture, "tokens.txt")) as f:
         prompt = R.parse_tokens(f.read())
     print("prompt:", " ".join(map(str, prompt)))
-    dec = R.Decoder(model)
-    logits = None
-    for t in prompt:
-        logits = dec.step(t)
-    out, gaps = [], []
-    for _ in range(args.n):
-        top = np.sort(logits)[-2:]
-        gaps.append(float(top[1] - top[0]))
-        tok = int(np.argmax(logits))
-        out.append(tok)
-        logits = dec.step(tok)
+    tokens, gap = greedy_continue(model, prompt, args.n)
+    out = tokens[len(prompt):]
     with open(args.output, "w") as f:
         f.write(" ".join(map(str, out)) + "\n")
-    print(f"{args.output}: {len(out)} tokens, smallest top-1/top-2 gap {min(gaps):.4f}")
+    print(f"{args.output}: {len(out)} tokens, smallest top-1/top-2 gap {gap:.4f}")
 
 
 if __name__ == "__main__":

@@ -188,8 +188,9 @@ def fixture_ternary256(out):
                   note=f"({name} pre-ternary, g = {g})")
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "tests", "fixtures")
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    out = argv[0] if argv else os.path.join(REPO, "tests", "fixtures")
     print(f"writing fixtures to {out}")
     fixture_tiny8(out)
     fixture_bf16_untied(out)

@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/dtype.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kq_lanes_driver.h"
 #include "kernels/q8_lanes.h"
@@ -258,13 +258,13 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t k = a.cols, ng = k / (kQ6 ? 16 : 32);
     constexpr int64_t kMaxGroup = 64;
     const int64_t group = std::clamp<int64_t>(128 * 1024 / k / 2 * 2, 2, kMaxGroup);
-    static thread_local std::vector<uint8_t> u;
-    static thread_local std::vector<float> f, mn;
-    u.resize(size_t(group * k)), f.resize(size_t(group * ng)), mn.resize(size_t(group * ng));
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the matmul's loop; tests call us directly
+    KernelScratch& ws = workspace(owner.worker());
+    const kernels::KqGroupBuffers g = kernels::kq_group_buffers(ws, group, k, ng);
     Unpacked o[kMaxGroup];
-    for (int64_t i = 0; i < group; ++i) o[i] = {u.data() + i * k, f.data() + i * ng, mn.data() + i * ng};
+    for (int64_t i = 0; i < group; ++i) o[i] = {g.codes + i * k, g.f + i * ng, g.mn + i * ng};
     kernels::kq_lanes_groups(
-        a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); },
+        ws, a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); },
         [&](int64_t ra, int64_t rb, int64_t t0) { row_passes(type, a, ra, rb, t0); },
         [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
             const int64_t nv = (c.n_tok + 7) / 8;

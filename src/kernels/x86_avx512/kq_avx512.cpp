@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/dtype.h"
+#include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/kq_lanes_driver.h"
 #include "kernels/q8_lanes.h"
@@ -73,9 +73,9 @@ void q4_0_rows(const MatArgs& a, int64_t r0, int64_t r1, int64_t t) {
     const auto* x = static_cast<const int8_t*>(a.x) + t * a.cols;
     const int64_t k = a.cols, nb = k / 32;
     // dx·Σx of each block of the T tokens, once per call rather than per row.
-    static thread_local std::vector<float> xm_buf;
-    xm_buf.resize(size_t(T * nb));
-    float* xm = xm_buf.data();
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the matmul's loop; tests call us directly
+    float* xm =
+        reinterpret_cast<float*>(workspace(owner.worker()).bytes(KernelScratch::kKqRowSums, size_t(T * nb) * 4));
     for (int j = 0; j < T; ++j)
         for (int64_t b = 0; b < nb; ++b) {
             const int32_t* xs = a.xsum + (t + j) * (k / 16) + 2 * b;
@@ -400,16 +400,14 @@ void lanes_prefill(DType type, const MatArgs& a, int64_t r0, int64_t r1, Rows&& 
     constexpr int R = kHalves ? 2 : 3;
     const int64_t k = a.cols, ng = k / (kHalves ? 16 : 32);
     const int64_t group = std::clamp<int64_t>(kGroupBytes / k / 6 * 6, 6, kMaxGroup);  // whole 2- and 3-row tiles
-    static thread_local std::vector<int8_t> u;
-    static thread_local std::vector<float> f, mn;
-    static thread_local std::vector<int32_t> corr;
-    u.resize(size_t(group * k + 64));
-    f.resize(size_t(group * ng)), mn.resize(size_t(group * ng)), corr.resize(size_t(group * ng));
+    ThreadPool::Owner owner(kernel_pool());  // a no-op inside the matmul's loop; tests call us directly
+    KernelScratch& ws = workspace(owner.worker());
+    const kernels::KqGroupBuffers g = kernels::kq_group_buffers(ws, group, k, ng);
     Unpacked o[kMaxGroup];
     for (int64_t i = 0; i < group; ++i)
-        o[i] = {u.data() + i * k, f.data() + i * ng, corr.data() + i * ng, mn.data() + i * ng};
+        o[i] = {reinterpret_cast<int8_t*>(g.codes) + i * k, g.f + i * ng, g.corr + i * ng, g.mn + i * ng};
     kernels::kq_lanes_groups(
-        a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
+        ws, a, r0, r1, group, [&](int64_t r, int64_t i) { unpack_row(type, a, r, o[i]); }, rows,
         [&](const MatArgs& c, int64_t rg, int64_t re, float* part) {
             const int64_t nb = k / 32;
             kernels::with_width((c.n_tok + 15) / 16, [&]<int NV>() {

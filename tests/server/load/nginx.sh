@@ -3,7 +3,7 @@
 # (docs/SERVER.md, "Several replicas"): 32 conversations of 3 turns through nginx, every turn after the
 # first must reuse state (timings.cache_n), and both replicas must have served some.
 # BF_NGINX_BALANCE='' (round robin) is the control: conversations then miss their state and it fails.
-# Usage: tests/server/load/nginx.sh [path/to/bitflash]   Needs nginx (Debian's nginx-light), node, npm install.
+# Usage: tests/server/load/nginx.sh [path/to/bitflash]   Needs nginx (Debian's nginx-light), node, `npm ci --prefix tests/server/load`.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/../../.." && pwd)"

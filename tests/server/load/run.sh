@@ -2,7 +2,7 @@
 # Load test of `bitflash serve` from a second process: starts the server binary on 127.0.0.1, waits for /health,
 # runs the node scripts (64 openai-client streams, 1200 malformed requests, 5-turn conversations), stops the server.
 # Usage: tests/server/load/run.sh [path/to/bitflash] [model.gguf]   Exit code 0 = pass.
-# Needs node and `npm install --prefix tests/server/load` (the official `openai` package).
+# Needs node and `npm ci --prefix tests/server/load` (the official `openai` package).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/../../.." && pwd)"

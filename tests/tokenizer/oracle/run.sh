@@ -6,7 +6,7 @@ out=${1:?usage: run.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 if [ ! -d "$here/node_modules/tiktoken" ]; then
-  npm install --prefix "$here" --no-audit --no-fund --loglevel=error >&2
+  npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >&2
 fi
 mkdir -p "$out"
 node "$here/gen.js" "$out" "$repo"

@@ -1,9 +1,10 @@
 // Test oracle: encodes lines of stdin (JSON strings) with Hugging Face tokenizers.js from a folder's
 // tokenizer.json + tokenizer_config.json; prints one JSON id list per line.
-// Setup: (cd /tmp/tokjs && npm install @huggingface/tokenizers@0.2.0); NODE_PATH=/tmp/tokjs/node_modules
+// Setup: npm ci --prefix tools/train/oracle (pinned by its package-lock.json); NODE_PATH=DIR/node_modules
+// takes the package from elsewhere.
 import { readFileSync } from "fs";
 import { createRequire } from "module";
-const require = createRequire(process.env.NODE_PATH + "/");
+const require = createRequire(process.env.NODE_PATH ? process.env.NODE_PATH + "/" : import.meta.url);
 const { Tokenizer } = require("@huggingface/tokenizers");
 const dir = process.argv[2];
 const tj = JSON.parse(readFileSync(dir + "/tokenizer.json", "utf8"));
