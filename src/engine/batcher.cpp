@@ -33,6 +33,7 @@ struct Batcher::Slot {
     std::shared_ptr<Sampler> sampler;
     std::unique_ptr<StreamDecoder> decoder;   // null once a stop string ended the text
     std::unique_ptr<GrammarMatcher> matcher;  // with a grammar: where the output is in it
+    std::unique_ptr<MaskCache> mask_cache;    // with a grammar: masks of recent states, memoized steps
     std::vector<uint8_t> mask;                // the grammar's allowed tokens this step
     std::string pending;                      // output held back because it may start a stop string
     size_t prompt_pos = 0;                    // prompt tokens in the state
@@ -147,6 +148,7 @@ void Batcher::admit(GenRequest r, GenCallbacks cb) {
         for (size_t i = s.req.sampler_seen; i < s.req.prompt.size(); ++i) s.sampler->accept(s.req.prompt[i]);
         // A grammar too ambiguous at its start throws here: the request ends with that error, the slot is freed.
         s.matcher = s.req.grammar ? std::make_unique<GrammarMatcher>(s.req.grammar) : nullptr;
+        s.mask_cache = s.req.grammar ? std::make_unique<MaskCache>() : nullptr;
     } catch (const Error& e) {
         s.matcher.reset();
         return finish(s, StopReason::Error, e.what());
@@ -280,7 +282,7 @@ const VocabTrie& Batcher::trie() {
 const uint8_t* Batcher::grammar_mask(Slot& s) {
     size_t n = 0;
     try {
-        n = trie().allowed(*s.matcher, s.mask);
+        n = trie().allowed(*s.matcher, s.mask, *s.mask_cache);
     } catch (const Error& e) {
         finish(s, StopReason::Error, e.what());
         return nullptr;
@@ -369,6 +371,7 @@ void Batcher::finish(Slot& s, StopReason why, const std::string& error) {
     s.sampler.reset();
     s.decoder.reset();
     s.matcher.reset();
+    s.mask_cache.reset();
     s.next_token = -1;
     // Cancelled mid-prompt: the state holds a prompt prefix, which `fed` records, so it stays reusable.
     if (cb.on_done) cb.on_done(o);

@@ -89,10 +89,10 @@ private:
         return id;
     }
 
+    // A helper rule, named after its parent with a '#', which no name in the grammar text can hold (so it never
+    // takes a name the grammar uses, defined earlier or later).
     uint32_t new_rule(const std::string& base) {
-        std::string name;
-        do name = strfmt("%s_%zu", base.c_str(), rules_.size());
-        while (ids_.count(name));
+        const std::string name = strfmt("%s#%zu", base.c_str(), rules_.size());
         return rule_id(name, pos_);
     }
 

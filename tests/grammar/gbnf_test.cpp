@@ -127,6 +127,19 @@ TEST(Gbnf, Limits) {
     EXPECT_TRUE(full_match(gram(chain), "z"));
 }
 
+TEST(Gbnf, HelperRuleNamesStepAroundTheGrammarsOwn) {
+    // The repetition's helper rule used to be called root_2, which the grammar already uses: the parser
+    // looped for ever (found by the grammar fuzz target).
+    auto g = gram("root ::= root_2 \"b\"*\nroot_2 ::= \"a\"");
+    EXPECT_TRUE(full_match(g, "a"));
+    EXPECT_TRUE(full_match(g, "abbb"));
+    EXPECT_FALSE(full_match(g, "b"));
+    // Nor may a helper take a name the grammar defines after it.
+    auto later = gram("root ::= \"b\"* root_1 root_2\nroot_1 ::= \"a\"\nroot_2 ::= \"c\"+");
+    EXPECT_TRUE(full_match(later, "bbacc"));
+    EXPECT_FALSE(full_match(later, "bb"));
+}
+
 TEST(Gbnf, PartialUtf8IsPrunedByTheClass) {
     auto g = gram("root ::= [a-z\\u00e0-\\u00ff]");
     GrammarMatcher m(g);

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer entry straight from the sources with clang (ASan + UBSan) and runs it.
 # Usage: tools/fuzz/run.sh TARGET|all [SECONDS, default 60]
-#   targets: gguf safetensors config tokenizer_json bpe template http
+#   targets: gguf safetensors config tokenizer_json bpe template http grammar
 # Needs clang++ and Debian's libclang-rt-14-dev (libFuzzer runtime). Seeds and dictionaries come from
 # tools/fuzz/{corpus,dict}; the growing corpus, binaries and crashes go to $BF_FUZZ_DIR (default
 # /tmp/bf_fuzz). Extra libFuzzer flags can be passed in BF_FUZZ_FLAGS. Exit status: non-zero on a crash.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-all=(gguf safetensors config tokenizer_json bpe template http)
+all=(gguf safetensors config tokenizer_json bpe template http grammar)
 target="${1:?usage: tools/fuzz/run.sh TARGET|all [SECONDS] (targets: ${all[*]})}"
 secs="${2:-60}"
 if [ "$target" = all ]; then
@@ -32,6 +32,7 @@ case "$target" in
     tokenizer_json | bpe) srcs=("${tok[@]}"); libs=($(pkg-config --libs libpcre2-8)) ;;
     template) srcs=("$s"/jinja/*.cpp) ;;
     http) srcs=("$s/server/protocol.cpp" "$s/server/structured_output.cpp" "$s"/grammar/*.cpp "$s/engine/reasoning.cpp" "$s/sample/sampler.cpp") ;;
+    grammar) srcs=("$s"/grammar/*.cpp) ;;
     *) echo "unknown target '$target' (${all[*]})" >&2; exit 2 ;;
 esac
 [ "$target" = tokenizer_json ] && maxlen=16384  # the twin's tokenizer.json seed is 8 KB
