@@ -103,10 +103,15 @@ std::atomic<int64_t> g_test_stall_us{0};  // stall_next_worker_chunk
 // How long the caller waits for a held chunk before taking it over: a few of its own mean chunk times (a
 // running worker that started its chunk late needs about one more), at least 20 µs (timer and wake-up
 // noise), at most 1 ms; 50 µs when it ran no chunk itself.
-std::chrono::nanoseconds takeover_patience(int64_t chunk_ns, int64_t chunks) {
+std::chrono::nanoseconds takeover_patience(int64_t work_ns, int64_t chunks) {
     if (chunks == 0) return std::chrono::microseconds(50);
-    const int64_t ns = 4 * (chunk_ns / chunks) + 10000;
+    const int64_t ns = 4 * (work_ns / chunks) + 10000;
     return std::chrono::nanoseconds(std::min<int64_t>(std::max<int64_t>(ns, 20000), 1000000));
+}
+
+int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 struct ThreadMark {  // sets this thread's (pool, worker, in_chunk) for the scope
@@ -191,14 +196,17 @@ void ThreadPool::worker_main(int id, uint32_t seen) {
     }
 }
 
-void ThreadPool::work_on(uint32_t gen, int id) {
+int64_t ThreadPool::work_on(uint32_t gen, int id) {
     ThreadMark mark(this, id, true);
-    for (;;) {
+    for (int64_t ran = 0;; ++ran) {
         uint64_t cur = next_.load(std::memory_order_acquire);
-        if (uint32_t(cur >> 32) != gen) return;  // a later job: this one is finished
+        if (uint32_t(cur >> 32) != gen) return ran;  // a later job: this one is finished
         const uint64_t lim = limit_.load(std::memory_order_acquire);
-        if (uint32_t(lim >> 32) != gen || uint32_t(cur) >= uint32_t(lim)) return;
-        if (!next_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
+        if (uint32_t(lim >> 32) != gen || uint32_t(cur) >= uint32_t(lim)) return ran;
+        if (!next_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
+            --ran;
+            continue;
+        }
         // Chunk claimed: the job cannot be replaced before done_ counts it (or, in a take-over loop, before
         // the caller has seen it running and taken it), so its fields are stable until then.
         run_chunk(gen, id, uint32_t(cur), uint32_t(lim));
@@ -228,16 +236,12 @@ void ThreadPool::run_chunk(uint32_t gen, int id, uint32_t chunk, uint32_t total)
     Slot* s = slot_;
     float* const out = out_;
     const int64_t per = out_per_item_;
-    if (id == 0) {  // the caller's chunks are never taken over: straight into out, timed for the patience
-        const auto t0 = std::chrono::steady_clock::now();
+    if (id == 0) {  // the caller's chunks are never taken over: straight into out
         try {
             s->call(s->fn, b, e, out, 0);
         } catch (...) {
             record_error(std::current_exception());
         }
-        caller_chunk_ns_ +=
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-        ++caller_chunks_;
         return count_done(total);
     }
     // From here on only locals, the slot and this worker's own state: once the word says running, the
@@ -335,13 +339,44 @@ void ThreadPool::run(int64_t n_items, int64_t grain, ChunkFn fn) {
         ThreadMark mark(this, 0, true);
         return inline_loop(0);
     }
+    if (serial_for_now()) {
+        ThreadMark mark(this, 0, true);
+        return inline_loop(0);
+    }
     const uint32_t gen = gen_.load() + 1;
     fn_ = &fn;
     slot_ = nullptr;
+    const int64_t t0 = now_ns();
     post(gen, n_items, grain, n_chunks);
-    work_on(gen, 0);
+    const int64_t t1 = now_ns(), mine = work_on(gen, 0), t2 = now_ns();
     wait_done(uint32_t(n_chunks));
+    note_gain(t0, t1, t2, mine, n_chunks);
     rethrow_error();
+}
+
+bool ThreadPool::serial_for_now() {
+    if (serial_until_ns_ == 0) return false;
+    if (now_ns() < serial_until_ns_) return true;
+    serial_until_ns_ = 0;  // time to probe the workers again
+    return false;
+}
+
+void ThreadPool::note_gain(int64_t t0, int64_t t1, int64_t t2, int64_t mine, int64_t n_chunks) {
+    const int64_t wall = now_ns() - t0;
+    // Jobs of a few µs measure the hand-off, not the machine; the caller needs a chunk to time.
+    if (!adaptive_ || mine == 0 || wall < kMinSampleNs) return;
+    gain_serial_ns_ += (t2 - t1) / mine * n_chunks;  // this job on one thread, at the caller's chunk speed
+    gain_wall_ns_ += wall;
+    if (++gain_jobs_ < kGainWindow) return;
+    const bool worth = gain_serial_ns_ * 10 >= gain_wall_ns_ * kMinGainTenths;
+    gain_serial_ns_ = gain_wall_ns_ = gain_jobs_ = 0;
+    if (worth) {
+        backoff_ns_ = kBaseBackoffNs;
+        return;
+    }
+    serial_until_ns_ = now_ns() + backoff_ns_;
+    backoff_ns_ = std::min(2 * backoff_ns_, kMaxBackoffNs);
+    serial_spells_.fetch_add(1, std::memory_order_relaxed);
 }
 
 ThreadPool::Slot* ThreadPool::free_slot() {
@@ -380,9 +415,10 @@ void ThreadPool::run_takeover(Slot& s, int64_t n_items, int64_t grain, float* ou
     if (n_items <= 0) return;
     grain = fit_grain(n_items, grain);
     const int64_t n_chunks = (n_items + grain - 1) / grain;
-    if (n_chunks == 1) {
+    if (n_chunks == 1 || serial_for_now()) {
         ThreadMark mark(this, 0, true);
-        return s.call(s.fn, 0, n_items, out, 0);
+        for (int64_t b = 0; b < n_items; b += grain) s.call(s.fn, b, std::min(n_items, b + grain), out, 0);
+        return;
     }
     const uint32_t gen = gen_.load() + 1;
     s.gen = gen;
@@ -390,11 +426,11 @@ void ThreadPool::run_takeover(Slot& s, int64_t n_items, int64_t grain, float* ou
     fn_ = nullptr;
     out_ = out;
     out_per_item_ = out_per_item;
-    caller_chunk_ns_ = caller_chunks_ = 0;
+    const int64_t t0 = now_ns();
     post(gen, n_items, grain, n_chunks);
-    work_on(gen, 0);
+    const int64_t t1 = now_ns(), mine = work_on(gen, 0), t2 = now_ns();
     const uint32_t total = uint32_t(n_chunks);
-    const auto patience = takeover_patience(caller_chunk_ns_, caller_chunks_);
+    const auto patience = takeover_patience(t2 - t1, mine);
     for (;;) {
         if (poll_for(patience, [&] { return done_.load(std::memory_order_acquire) == total; })) break;
         if (!take_over_one(gen)) {  // held but not (yet) marked running, or being committed: plain wait
@@ -402,7 +438,15 @@ void ThreadPool::run_takeover(Slot& s, int64_t n_items, int64_t grain, float* ou
             break;
         }
     }
+    note_gain(t0, t1, t2, mine, n_chunks);
     rethrow_error();
+}
+
+void ThreadPool::set_adaptive(bool on) {
+    Owner owner(*this);
+    adaptive_ = on;
+    serial_until_ns_ = gain_serial_ns_ = gain_wall_ns_ = gain_jobs_ = 0;
+    backoff_ns_ = kBaseBackoffNs;
 }
 
 void ThreadPool::stall_next_worker_chunk(int64_t us) { g_test_stall_us.store(us); }

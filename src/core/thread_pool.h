@@ -89,6 +89,13 @@ public:
         s->call = [](const void* o, int64_t b, int64_t e, float* y, int w) { (*static_cast<const F*>(o))(b, e, y, w); };
         run_takeover(*s, n_items, grain, out, out_per_item);
     }
+    // Serial spells: when a window of threaded loops gained too little (the other cores are busy: another
+    // process, or our own threads sharing a core), loops run on the caller alone for a while, then the
+    // workers are probed again, so -t N is never much slower than -t 1. On by default; tests that need the
+    // workers turn it off.
+    void set_adaptive(bool on);  // owner only (or before use)
+    uint64_t serial_spells() const { return serial_spells_.load(std::memory_order_relaxed); }
+
     // Blocks until no worker of any pool still runs a chunk that was taken over from it.
     static void wait_for_stragglers();
     uint64_t takeovers() const { return takeovers_.load(std::memory_order_relaxed); }  // chunks taken so far
@@ -146,7 +153,10 @@ private:
     void start(int n_threads);
     void stop();
     void worker_main(int id, uint32_t seen);
-    void work_on(uint32_t gen, int id);  // claims and runs chunks of job gen until none is left
+    int64_t work_on(uint32_t gen, int id);  // claims and runs chunks of job gen until none is left; how many
+    bool serial_for_now();                  // inside a spell of running loops on the caller alone
+    // Adds a threaded job's gain (posted at t0, caller's chunks from t1 to t2) to the current window.
+    void note_gain(int64_t t0, int64_t t1, int64_t t2, int64_t mine, int64_t n_chunks);
 
     int n_threads_ = 1;
     std::vector<std::thread> workers_;
@@ -158,10 +168,20 @@ private:
     Slot* slot_ = nullptr;  // set: a take-over loop (fn_ unused)
     float* out_ = nullptr;
     int64_t n_items_ = 0, grain_ = 1, out_per_item_ = 0;
-    int64_t caller_chunk_ns_ = 0, caller_chunks_ = 0;  // the caller's own chunks of this job: total time, count
-    std::vector<std::unique_ptr<Slot>> slots_;         // n_threads of them: at most n_threads - 1 stragglers
+    std::vector<std::unique_ptr<Slot>> slots_;  // n_threads of them: at most n_threads - 1 stragglers
     std::vector<std::unique_ptr<WorkerState>> states_;
     Slot* pending_ = nullptr;  // chosen by takeover_inputs for the next take-over loop
+
+    // Serial spells (owner-only state). A window of kGainWindow threaded jobs estimates what they would
+    // have cost on the caller alone (its mean chunk time x chunks); under kMinGainTenths/10 of the wall
+    // time they took, the threads do not pay (their cores are busy), so loops run on the caller alone
+    // for a spell, doubling from 50 ms to 1.6 s while probes keep failing.
+    static constexpr int64_t kGainWindow = 256, kMinGainTenths = 11, kMinSampleNs = 20000;
+    static constexpr int64_t kBaseBackoffNs = 50000000, kMaxBackoffNs = 1600000000;
+    bool adaptive_ = true;
+    int64_t gain_serial_ns_ = 0, gain_wall_ns_ = 0, gain_jobs_ = 0;
+    int64_t serial_until_ns_ = 0, backoff_ns_ = kBaseBackoffNs;
+    std::atomic<uint64_t> serial_spells_{0};
     std::atomic<uint64_t> takeovers_{0};
     std::atomic<uint64_t> next_{0};             // (gen << 32) | next chunk index: a claim fails once the job changed
     std::atomic<uint64_t> limit_{0};            // (gen << 32) | number of chunks

@@ -59,6 +59,7 @@ void expect_exact(const std::vector<float>& out, int64_t n, int32_t base = 0) {
 // exact, the counter moved, and once released the straggler finishes its copy but writes nothing.
 TEST(ThreadPoolTakeover, AStalledChunkIsTakenOverAndTheStragglerWritesNothing) {
     ThreadPool pool(2);
+    pool.set_adaptive(false);  // the workers must stay in use however little they gain here
     const int64_t n = 64;
     std::vector<float> out(size_t(2 * n));
     g_release = 0, g_blocked = 0, g_straggler_done = 0, g_input_changed = 0;
@@ -102,6 +103,7 @@ TEST(ThreadPoolTakeover, AStalledChunkIsTakenOverAndTheStragglerWritesNothing) {
 // input memory rewritten while a straggler from an earlier loop still reads it (each loop has new inputs).
 TEST(ThreadPoolTakeover, ManyLoopsWithStallsStayExact) {
     ThreadPool pool(4);
+    pool.set_adaptive(false);
     g_release = 1, g_blocked = 0, g_input_changed = 0;
     for (int32_t round = 0; round < 300; ++round) {
         const int64_t n = 1 + (round * 37) % 200;
@@ -123,6 +125,7 @@ TEST(ThreadPoolTakeover, ManyLoopsWithStallsStayExact) {
 // The pool's own hook pauses a worker inside a chunk it has claimed: taken over, exact.
 TEST(ThreadPoolTakeover, TheStallHookLeadsToATakeOver) {
     ThreadPool pool(2);
+    pool.set_adaptive(false);
     const int64_t n = 96;
     for (int round = 0; round < 2000 && pool.takeovers() == 0; ++round) {
         std::vector<float> out(size_t(2 * n), -1.0f);
@@ -136,6 +139,36 @@ TEST(ThreadPoolTakeover, TheStallHookLeadsToATakeOver) {
     ThreadPool::stall_next_worker_chunk(0);
     ThreadPool::wait_for_stragglers();
     EXPECT_GT(pool.takeovers(), 0u);
+}
+
+// Loops whose worker chunks always stall gain nothing: after a window the pool runs them on the caller
+// alone for a spell (exactly), both plain and take-over loops.
+TEST(ThreadPoolTakeover, LoopsThatGainNothingRunOnTheCallerForASpell) {
+    ThreadPool pool(2);
+    auto work = [](int64_t b, int64_t e, int w, int64_t* sum) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(5);
+        while (std::chrono::steady_clock::now() < until) {}
+        if (w != 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+        for (int64_t i = b; i < e; ++i) sum[i] = i;
+    };
+    std::vector<int64_t> sum(8);
+    for (int round = 0; round < 5000 && pool.serial_spells() == 0; ++round)
+        pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) { work(b, e, w, sum.data()); });
+    ASSERT_GT(pool.serial_spells(), 0u);
+    const auto start = std::chrono::steady_clock::now();
+    std::atomic<int> on_workers{0};
+    pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) {
+        on_workers += w != 0;
+        work(b, e, w, sum.data());
+    });
+    std::vector<float> out(16);
+    static int32_t ids[8];
+    fill_inputs(ids, 8);
+    pool.parallel_for_takeover(8, 1, out.data(), 2, Body{ids});
+    expect_exact(out, 8);
+    for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(sum[size_t(i)], i);
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(40))  // inside the 50 ms spell
+        EXPECT_EQ(on_workers.load(), 0);
 }
 
 // One thread, or nested inside a chunk: no input memory on offer and the loop runs inline, exactly.

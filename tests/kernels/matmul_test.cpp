@@ -278,6 +278,7 @@ TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
             const auto ref = run_matmul(pm, x, 1, target, 1);
             force_kernels(target);
             set_num_threads(2);
+            kernel_pool().set_adaptive(false);  // the worker must stay in use
             const uint64_t before = kernel_pool().takeovers();
             for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
                 ThreadPool::stall_next_worker_chunk(3000);
@@ -287,6 +288,7 @@ TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
             }
             ThreadPool::stall_next_worker_chunk(0);
             EXPECT_GT(kernel_pool().takeovers(), before);
+            kernel_pool().set_adaptive(true);
             force_kernels("auto");
             set_num_threads(0);
         }
