@@ -22,10 +22,15 @@ std::atomic<int> g_straggler_done{0};
 std::atomic<int> g_input_changed{0};  // a straggler saw its inputs change under it
 std::atomic<int64_t> g_sleep_us{0};   // the next worker chunk sleeps this long between reading its inputs
 
-// Two outputs per item i, 3·in[i] + 1 and -in[i], from the loop's input memory.
+// Two outputs per item i, 3·in[i] + 1 and -in[i], from the loop's input memory; each chunk busy for
+// `spin_us` first, so that the worker is sure to claim chunks while the caller works.
 struct Body {
     const int32_t* in;
+    int64_t spin_us = 0;
     void operator()(int64_t b, int64_t e, float* out, int worker) const {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
+        while (std::chrono::steady_clock::now() < until) {
+        }
         const int32_t first = in[b];
         if (worker != 0 && g_sleep_us.load() > 0)
             if (const int64_t us = g_sleep_us.exchange(0)) std::this_thread::sleep_for(std::chrono::microseconds(us));
@@ -64,14 +69,14 @@ TEST(ThreadPoolTakeover, AStalledChunkIsTakenOverAndTheStragglerWritesNothing) {
     std::vector<float> out(size_t(2 * n));
     g_release = 0, g_blocked = 0, g_straggler_done = 0, g_input_changed = 0;
     bool stalled = false;
-    for (int round = 0; round < 2000 && !stalled; ++round) {  // until the worker claims a chunk at all
+    for (int round = 0; round < 500 && !stalled; ++round) {  // until the worker claims a chunk at all
         ThreadPool::Owner owner(pool);
         auto* in = reinterpret_cast<int32_t*>(pool.takeover_inputs(size_t(n) * 4));
         ASSERT_NE(in, nullptr);
         fill_inputs(in, n);
         g_block_armed = 1;
         std::fill(out.begin(), out.end(), -1.0f);
-        pool.parallel_for_takeover(n, 1, out.data(), 2, Body{in});
+        pool.parallel_for_takeover(n, 1, out.data(), 2, Body{in, 20});
         expect_exact(out, n);
         stalled = g_blocked.load() == 1;
     }
@@ -113,7 +118,7 @@ TEST(ThreadPoolTakeover, ManyLoopsWithStallsStayExact) {
         ASSERT_NE(in, nullptr);
         fill_inputs(in, n, round * 1000);
         if (round % 3 == 0) g_sleep_us = 3000;
-        pool.parallel_for_takeover(n, 1 + round % 5, out.data(), 2, Body{in});
+        pool.parallel_for_takeover(n, 1 + round % 5, out.data(), 2, Body{in, 5});
         expect_exact(out, n, round * 1000);
     }
     g_sleep_us = 0;
@@ -127,13 +132,13 @@ TEST(ThreadPoolTakeover, TheStallHookLeadsToATakeOver) {
     ThreadPool pool(2);
     pool.set_adaptive(false);
     const int64_t n = 96;
-    for (int round = 0; round < 2000 && pool.takeovers() == 0; ++round) {
+    for (int round = 0; round < 500 && pool.takeovers() == 0; ++round) {
         std::vector<float> out(size_t(2 * n), -1.0f);
         ThreadPool::Owner owner(pool);
         auto* in = reinterpret_cast<int32_t*>(pool.takeover_inputs(size_t(n) * 4));
         fill_inputs(in, n, round);
         ThreadPool::stall_next_worker_chunk(5000);
-        pool.parallel_for_takeover(n, 2, out.data(), 2, Body{in});
+        pool.parallel_for_takeover(n, 2, out.data(), 2, Body{in, 10});
         expect_exact(out, n, round);
     }
     ThreadPool::stall_next_worker_chunk(0);
@@ -167,8 +172,9 @@ TEST(ThreadPoolTakeover, LoopsThatGainNothingRunOnTheCallerForASpell) {
     pool.parallel_for_takeover(8, 1, out.data(), 2, Body{ids});
     expect_exact(out, 8);
     for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(sum[size_t(i)], i);
-    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(40))  // inside the 50 ms spell
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(40)) {  // inside the 50 ms spell
         EXPECT_EQ(on_workers.load(), 0);
+    }
 }
 
 // One thread, or nested inside a chunk: no input memory on offer and the loop runs inline, exactly.

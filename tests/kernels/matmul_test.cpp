@@ -272,9 +272,9 @@ TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
         if (!kernels_available(target)) continue;
         for (DType type : {DType::Q8_0, DType::TQ2_0, DType::I2_S}) {
             SCOPED_TRACE(std::string(target) + " " + dtype_name(type));
-            auto tm = make_matrix(type, 400, 768, 11);
+            auto tm = make_matrix(type, 1024, 2048, 11);  // chunks long enough for the worker to claim some
             const Matrix pm = prepare_matrix(tm.m);
-            const auto x = random_floats(768, 12);
+            const auto x = random_floats(2048, 12);
             const auto ref = run_matmul(pm, x, 1, target, 1);
             force_kernels(target);
             set_num_threads(2);
@@ -282,7 +282,7 @@ TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
             const uint64_t before = kernel_pool().takeovers();
             for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
                 ThreadPool::stall_next_worker_chunk(3000);
-                std::vector<float> y(400, -12345.0f);
+                std::vector<float> y(1024, -12345.0f);
                 matmul(pm, x.data(), 1, y.data());
                 ASSERT_EQ(y, ref) << "round " << round;
             }
