@@ -59,20 +59,7 @@ inline void cpu_relax() {
 // kernels of one token, short enough that idle workers do not burn a core between requests.
 constexpr auto kSpin = std::chrono::microseconds(200);
 
-// Polls `ready` for up to kSpin; true once it holds.
-template <class Ready>
-bool spin_until(Ready&& ready) {
-    const auto until = std::chrono::steady_clock::now() + kSpin;
-    for (;;) {
-        for (int i = 0; i < 64; ++i) {
-            if (ready()) return true;
-            cpu_relax();
-        }
-        if (std::chrono::steady_clock::now() >= until) return ready();
-    }
-}
-
-// Polls `ready` for `patience`; true once it holds.
+// Polls `ready` for `patience` (checking the clock every 16 polls); true once it holds.
 template <class Ready>
 bool poll_for(std::chrono::nanoseconds patience, Ready&& ready) {
     const auto until = std::chrono::steady_clock::now() + patience;
@@ -83,6 +70,12 @@ bool poll_for(std::chrono::nanoseconds patience, Ready&& ready) {
         }
         if (std::chrono::steady_clock::now() >= until) return ready();
     }
+}
+
+// Polls `ready` for up to kSpin; true once it holds.
+template <class Ready>
+bool spin_until(Ready&& ready) {
+    return poll_for(kSpin, ready);
 }
 
 // A worker's held-chunk word: (gen << 32) | (chunk << 2) | state; 0 is idle. Chunk indices fit in 30 bits

@@ -29,8 +29,7 @@ struct Body {
     int64_t spin_us = 0;
     void operator()(int64_t b, int64_t e, float* out, int worker) const {
         const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
-        while (std::chrono::steady_clock::now() < until) {
-        }
+        while (std::chrono::steady_clock::now() < until) {}
         const int32_t first = in[b];
         if (worker != 0 && g_sleep_us.load() > 0)
             if (const int64_t us = g_sleep_us.exchange(0)) std::this_thread::sleep_for(std::chrono::microseconds(us));
