@@ -39,6 +39,8 @@ struct Packed {
     float* scales = nullptr;       // ternary
     KqPlanes kq;                   // 4-6-bit
     std::unique_ptr<uint8_t, FreeDeleter> buf;
+    // A decode matmul's taken-over worker may still read these weights after the call returned.
+    ~Packed() { ThreadPool::wait_for_stragglers(); }
 };
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -162,7 +164,28 @@ int64_t token_chunk(int64_t n_tok, int64_t act_bytes_per_token, bool all_tokens)
     return all_tokens ? std::max<int64_t>(n_tok, 1) : std::min<int64_t>(chunk, kernels::kQ8Slots);
 }
 
-void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs, bool all_tokens = false) {
+// Memory for the quantized activations: the owner's scratch, or with `takeover` (one token) memory of
+// the pool's take-over loop (kept while a taken-over worker may still read it); clears `takeover` if the
+// pool offers none (one thread, or nested in a chunk).
+uint8_t* act_buffer(KernelScratch& ws, size_t bytes, bool& takeover) {
+    if (takeover) {
+        if (uint8_t* p = kernel_pool().takeover_inputs(bytes)) return p;
+        takeover = false;
+    }
+    return ws.get<uint8_t>(KernelScratch::kActQuant, bytes);
+}
+
+void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, int64_t macs, bool all_tokens = false,
+         bool takeover = false) {
+    const int64_t step0 = round_up(std::max<int64_t>(16, chunk_grain(rows, macs >= (int64_t(1) << 16))), 16);
+    if (takeover && a.n_tok == 1) {  // decode: a paused worker's row range is taken over, not waited for
+        kernel_pool().parallel_for_takeover(rows, step0, a.y, 1, [fn, a](int64_t r0, int64_t r1, float* out, int) {
+            MatArgs c = a;  // a.x, a.xd, a.xsum point into the loop's input memory (act_buffer)
+            c.y = out;
+            fn(c, r0, r1);
+        });
+        return;
+    }
     const int64_t chunk = token_chunk(a.n_tok, act_bytes_per_token, all_tokens);
     auto body = [&](int64_t r0, int64_t r1) {
         if (r0 >= r1) return;
@@ -183,8 +206,7 @@ void run(MatFn fn, const MatArgs& a, int64_t rows, int64_t act_bytes_per_token, 
     };
     // Row ranges claimed one at a time (chunk_grain; whole 16-row tiles): a thread slowed by another process
     // on its core (common on a shared machine) then holds up only the range it has, not the whole matrix.
-    const int64_t step = round_up(std::max<int64_t>(16, chunk_grain(rows, macs >= (int64_t(1) << 16))), 16);
-    parallel_for(rows, step, [&](int64_t r0, int64_t r1, int) { body(r0, r1); });
+    parallel_for(rows, step0, [&](int64_t r0, int64_t r1, int) { body(r0, r1); });
 }
 
 // Runs fn(t) for every token t < n_tokens, split across threads when there are at least 4.
@@ -199,7 +221,7 @@ void per_token(int64_t n_tokens, F&& fn) {
 // with `lanes` (8 tokens or more), each token chunk's tokens-in-lanes copy (made once here, not by every
 // row range); with `sums`, the sums of 16 codes (and, with lanes, the K-quant min terms in lanes).
 void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, int64_t n_tokens, int64_t cols,
-                    bool lanes, bool sums, MatArgs* a) {
+                    bool lanes, bool sums, bool& takeover, MatArgs* a) {
     const int64_t nb = cols / 32;
     const QuantQ8Fn quant_q8 = kt.quant_q8_0 ? kt.quant_q8_0 : ref_kernels()->quant_q8_0;
     const int64_t chunk = token_chunk(n_tokens, cols, false);
@@ -209,8 +231,7 @@ void q8_activations(const KernelTable& kt, KernelScratch& ws, const float* x, in
     const size_t sbytes = sums ? size_t(round_up(n_tokens * (cols / 16) * 4, 64)) : 0;
     const size_t lbytes = size_t(n_lanes * kernels::q8_lanes_words(cols) * 4);
     const size_t lsbytes = size_t(n_lanes * kernels::q8_lanes_scales(cols)) * 4;
-    uint8_t* buf =
-        ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1));
+    uint8_t* buf = act_buffer(ws, qbytes + dbytes + sbytes + lbytes + lsbytes * (sums ? 2 : 1), takeover);
     auto* q = reinterpret_cast<int8_t*>(buf);
     auto* d = reinterpret_cast<float*>(buf + qbytes);
     auto* xs = reinterpret_cast<int32_t*>(buf + qbytes + dbytes);
@@ -302,6 +323,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
     const KernelTable& kt = active_kernels();
     ThreadPool::Owner owner(kernel_pool());  // the activation scratch is ours until the rows are done
     KernelScratch& ws = workspace(owner.worker());
+    bool takeover = n_tokens == 1;  // quantized types only: their weights wait for stragglers (~Packed)
     MatArgs a;
     a.cols = w.cols;
     a.n_tok = n_tokens;
@@ -321,10 +343,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         case DType::Q8_0: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
-            q8_activations(kt, ws, x, n_tokens, w.cols, kt.q8_lanes, false, &a);
+            q8_activations(kt, ws, x, n_tokens, w.cols, kt.q8_lanes, false, takeover, &a);
             a.w = p->q;
             a.w_scales_h = p->scales_h;
-            run(kt.q8_0, a, w.rows, w.cols, macs);
+            run(kt.q8_0, a, w.rows, w.cols, macs, false, takeover);
             return;
         }
         case DType::Q4_0:
@@ -333,7 +355,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
         case DType::Q6_K: {
             const auto* p = static_cast<const Packed*>(w.packed);
             BF_CHECK(p->type == w.type && p->rows == w.rows && p->cols == w.cols);
-            q8_activations(kt, ws, x, n_tokens, w.cols, kt.kq_lanes, true, &a);
+            q8_activations(kt, ws, x, n_tokens, w.cols, kt.kq_lanes, true, takeover, &a);
             a.w = p->kq.q;
             a.w_hi = p->kq.hi;
             a.w_meta = p->kq.meta;
@@ -343,7 +365,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
                        : w.type == DType::Q4_K ? (kt.q4_k ? kt.q4_k : ref.q4_k)
                        : w.type == DType::Q5_K ? (kt.q5_k ? kt.q5_k : ref.q5_k)
                                                : (kt.q6_k ? kt.q6_k : ref.q6_k);
-            run(fn, a, w.rows, w.cols, macs, /*all_tokens=*/kt.kq_lanes);
+            run(fn, a, w.rows, w.cols, macs, /*all_tokens=*/kt.kq_lanes, takeover);
             return;
         }
         case DType::TQ2_0:
@@ -354,7 +376,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             const QuantTernaryFn quant_t = kt.quant_ternary ? kt.quant_ternary : ref_kernels()->quant_ternary;
             const size_t qbytes = size_t(round_up(n_tokens * kp, 64));
             const size_t sbytes = size_t(round_up(n_tokens * 4, 64));
-            uint8_t* buf = ws.get<uint8_t>(KernelScratch::kActQuant, qbytes + sbytes + size_t(n_tokens * nb) * 4);
+            uint8_t* buf = act_buffer(ws, qbytes + sbytes + size_t(n_tokens * nb) * 4, takeover);
             auto* q = reinterpret_cast<int8_t*>(buf);
             auto* inv_s = reinterpret_cast<float*>(buf + qbytes);
             auto* bsum = reinterpret_cast<int32_t*>(buf + qbytes + sbytes);
@@ -367,7 +389,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y) {
             a.x = q;
             a.xd = inv_s;
             a.xsum = bsum;
-            run(kt.ternary, a, w.rows, kp, macs, kt.ternary_all_tokens);
+            run(kt.ternary, a, w.rows, kp, macs, kt.ternary_all_tokens, takeover);
             return;
         }
         default: fail(strfmt("matmul: weight type %s is not supported", dtype_name(w.type)));

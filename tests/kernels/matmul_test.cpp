@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/compute.h"
 #include "kernels/matmul.h"
 #include "test_util.h"
 
@@ -262,6 +263,36 @@ TEST(Matmul, UnpreparedQuantizedMatrixStillWorks) {
     std::vector<float> y(5);
     matmul(tm.m, x.data(), 1, y.data());
     for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[size_t(i)], want[size_t(i)], 1e-5 * mag[size_t(i)] + 1e-6);
+}
+
+// Decode matmuls (one token) with a worker paused inside its row range (the pool's test hook): the caller
+// takes the range over, and the output equals the one-thread output exactly, for every SIMD target.
+TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
+    for (const char* target : {"scalar", "avx2", "avx512", "neon", "neon_dot"}) {
+        if (!kernels_available(target)) continue;
+        for (DType type : {DType::Q8_0, DType::TQ2_0, DType::I2_S}) {
+            SCOPED_TRACE(std::string(target) + " " + dtype_name(type));
+            auto tm = make_matrix(type, 1024, 2048, 11);  // chunks long enough for the worker to claim some
+            const Matrix pm = prepare_matrix(tm.m);
+            const auto x = random_floats(2048, 12);
+            const auto ref = run_matmul(pm, x, 1, target, 1);
+            force_kernels(target);
+            set_num_threads(2);
+            kernel_pool().set_adaptive(false);  // the worker must stay in use
+            const uint64_t before = kernel_pool().takeovers();
+            for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
+                ThreadPool::stall_next_worker_chunk(3000);
+                std::vector<float> y(1024, -12345.0f);
+                matmul(pm, x.data(), 1, y.data());
+                ASSERT_EQ(y, ref) << "round " << round;
+            }
+            ThreadPool::stall_next_worker_chunk(0);
+            EXPECT_GT(kernel_pool().takeovers(), before);
+            kernel_pool().set_adaptive(true);
+            force_kernels("auto");
+            set_num_threads(0);
+        }
+    }
 }
 
 // Exact ties: Q8_0 activations round half away from zero (ggml's roundf), ternary ones half to even.
