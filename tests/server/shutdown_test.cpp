@@ -27,7 +27,6 @@ TEST(ServerAccess, ApiKeyMatchesOnlyTheExactKey) {
     EXPECT_FALSE(api_key_matches("t3cret-key", "s3cret-key"));            // first byte
     EXPECT_FALSE(api_key_matches("s3cret-ke", "s3cret-key"));             // a prefix
     EXPECT_FALSE(api_key_matches("s3cret-keys3cret-key", "s3cret-key"));  // the key twice (cycled comparison)
-    EXPECT_FALSE(api_key_matches("s3cret-key\0", "s3cret-key"));
     EXPECT_FALSE(api_key_matches(std::string_view("s3cret-key\0", 11), "s3cret-key"));
     EXPECT_FALSE(api_key_matches("", "s3cret-key"));
     EXPECT_FALSE(api_key_matches("", ""));  // no key configured never matches (the server skips the check then)
