@@ -129,8 +129,16 @@ function checkStream(name, chat, body, maxTokens) {
   checkUsage(name, usage, maxTokens);
 }
 
-// One request through node's HTTP parser (a malformed status line or framing is an error here).
-function request(method, path, { headers = {}, body = null, timeout = REQUEST_TIMEOUT_MS, onResponse = null } = {}) {
+// One request through node's HTTP parser (a malformed status line or framing is an error here). A request sent
+// on a reused keep-alive socket just as the server closes it (its 5 s idle timeout) fails with ECONNRESET
+// before any answer: the HTTP keep-alive race, which Node documents (`req.reusedSocket`) as safe to retry once.
+async function request(method, path, opts = {}) {
+  const r = await request1(method, path, opts);
+  if (!r.raceOnReusedSocket) return r;
+  count('keep-alive race (retried)');
+  return request1(method, path, opts);
+}
+function request1(method, path, { headers = {}, body = null, timeout = REQUEST_TIMEOUT_MS, onResponse = null } = {}) {
   return new Promise((resolve) => {
     const buf = body === null ? null : Buffer.isBuffer(body) ? body : Buffer.from(body);
     const req = http.request({ host: '127.0.0.1', port: PORT, method, path, agent,
@@ -143,7 +151,12 @@ function request(method, path, { headers = {}, body = null, timeout = REQUEST_TI
       res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }); });
       res.on('error', (e) => { clearTimeout(timer); resolve({ error: e.message }); });
     });
-    req.on('error', (e) => { clearTimeout(timer); resolve({ error: e.message }); });
+    let answered = false;
+    req.on('response', () => { answered = true; });
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ error: e.message, raceOnReusedSocket: !answered && req.reusedSocket && e.code === 'ECONNRESET' });
+    });
     if (buf) req.write(buf);
     req.end();
   });
