@@ -48,6 +48,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
+# The server under faults (tests/server/soak): disconnects, slow readers, trickled headers, 413, 401, bursts
+# past the queue, then SIGTERM under load. BF_SERVER_SOAK_SECONDS=0 skips it.
+echo "== server soak (${BF_SERVER_SOAK_SECONDS:-120} s)"
+[ "${BF_SERVER_SOAK_SECONDS:-120}" = 0 ] || bash tests/server/soak/run.sh build/bitflash "${BF_SERVER_SOAK_SECONDS:-120}"
+
 echo "== sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBF_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"

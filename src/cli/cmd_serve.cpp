@@ -1,15 +1,18 @@
 // bitflash serve: the OpenAI-compatible HTTP server (src/server/). Listens first, then loads the model, then
-// waits for SIGINT / SIGTERM and shuts down cleanly.
+// waits for SIGINT / SIGTERM and shuts down gracefully (--shutdown-grace).
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/args.h"
 #include "cli/gen_common.h"
 #include "core/error.h"
 #include "engine/threads.h"
+#include "server/access.h"
 #include "server/http_server.h"
 
 namespace bf {
@@ -17,7 +20,7 @@ namespace bf {
 int cmd_serve(int argc, char** argv) {
     ServerOptions o;
     int64_t port = 8080, slots = 4, ctx = 4096, threads = 0, batch = 512, max_queue = 128, max_body = 1 << 20,
-            http_threads = 0, checkpoints = 8, checkpoint_mb = 1024;
+            http_threads = 0, checkpoints = 8, checkpoint_mb = 1024, shutdown_grace = 25;
     bool no_batch = false, verbose = false;
     std::string ctk = kv_type_name(default_kv_type()), ctv = kv_type_name(default_kv_type());
     ArgParser p("bitflash serve -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-np SLOTS] [-c CTX] [options]",
@@ -43,6 +46,8 @@ int cmd_serve(int argc, char** argv) {
     p.option({"--ctx-checkpoint-mb"}, &checkpoint_mb, "MB", "memory for all slots' checkpoints (default 1024)");
     p.option({"--slot-save-path"}, &o.slot_save_path, "DIR",
              "directory for POST /slots/ID?action=save|restore (default: off)");
+    p.option({"--shutdown-grace"}, &shutdown_grace, "SECONDS",
+             "on SIGTERM/SIGINT, time accepted requests get to finish (default 25)");
     p.flag({"--no-batch"}, &no_batch, "run one slot per step (for comparing with batched steps)");
     p.flag({"-v", "--verbose"}, &verbose, "log every request");
     p.ignored({"-ngl", "--n-gpu-layers", "--gpu-layers"}, true, "accepted and ignored (CPU only)");
@@ -58,6 +63,7 @@ int cmd_serve(int argc, char** argv) {
     if (checkpoints < 0 || checkpoints > 1024) fail("--ctx-checkpoints must be between 0 and 1024");
     if (checkpoint_mb < 0 || checkpoint_mb > (int64_t(1) << 30)) fail("--ctx-checkpoint-mb must be between 0 and 2^30");
     if (max_body < 1) fail("--max-body must be >= 1");
+    if (shutdown_grace < 0 || shutdown_grace > 86400) fail("--shutdown-grace must be between 0 and 86400");
     if (http_threads < 0 || http_threads > 4096) fail("--threads-http must be between 0 and 4096");
     if (!o.slot_save_path.empty() && !std::filesystem::is_directory(o.slot_save_path))
         fail("--slot-save-path " + o.slot_save_path + " is not a directory");
@@ -82,6 +88,12 @@ int cmd_serve(int argc, char** argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+    if (o.api_key.empty() && !is_loopback_host(o.host))
+        std::fprintf(stderr,
+                     "serve: warning: listening on %s without --api-key: anyone who can reach this address can use "
+                     "the server\n",
+                     o.host.c_str());
+
     ApiServer server(o);
     const int bound = server.start();
     std::fprintf(stderr, "serve: listening on http://%s:%d (loading %s)\n", o.host.c_str(), bound,
@@ -96,8 +108,17 @@ int cmd_serve(int argc, char** argv) {
                  no_batch ? " (--no-batch)" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
-    std::fprintf(stderr, "serve: signal %d, shutting down\n", sig);
-    server.stop();
+    const size_t open = server.scheduler() ? server.scheduler()->in_flight() : 0;
+    std::fprintf(stderr,
+                 "serve: signal %d, shutting down: new requests refused, %zu running or queued get up to %lld s\n", sig,
+                 open, (long long)shutdown_grace);
+    if (!server.shutdown(std::chrono::seconds(shutdown_grace))) {
+        // A connection that never completes its request (trickled headers) cannot be joined; the work is done.
+        std::fprintf(stderr, "serve: connections still open after the grace period; exiting without them\n");
+        std::fflush(stderr);
+        std::_Exit(0);
+    }
+    std::fprintf(stderr, "serve: stopped\n");
     return 0;
 }
 

@@ -9,8 +9,12 @@
 
 namespace bf {
 
+// Seconds a client told 503 (loading, queue full, shutting down) should wait before retrying.
+constexpr int kRetryAfterSeconds = 1;
+
 inline void send_error(httplib::Response& res, int status, const std::string& msg, const std::string& type = "") {
     res.status = status;
+    if (status == 503) res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
     res.set_content(dump_json(error_json(status, msg, type)), "application/json; charset=utf-8");
 }
 
@@ -26,7 +30,7 @@ void guarded(httplib::Response& res, F&& f) {
         f();
     } catch (const ApiError& e) {
         send_error(res, e.status(), e.what(), e.type());
-    } catch (const QueueFull& e) {
+    } catch (const Unavailable& e) {  // queue full, shutting down
         send_error(res, 503, e.what());
     } catch (const Error& e) {
         send_error(res, 400, e.what());

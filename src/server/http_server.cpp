@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include "server/access.h"
 #include "server/http_reply.h"
 #include "server/logprobs_json.h"
 #include "server/protocol.h"
@@ -25,6 +26,15 @@ public:
     void raise_backlog(int n) {
         if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, n);
     }
+    // Refuses new connections (Linux resets SYNs to a shut-down listening socket; the blocked accept() fails and
+    // httplib closes the socket and joins its workers) without httplib's stop(): that marks the socket gone,
+    // which ends every chunked stream at its next write, and accepted streams must finish first.
+    void stop_accepting() {
+        if (svr_sock_ != INVALID_SOCKET) ::shutdown(svr_sock_, SHUT_RDWR);
+    }
+    // After stop_accepting(): marks the (already closed) socket gone, so open streams and keep-alive loops end.
+    // httplib's stop() would close the old descriptor number a second time.
+    void forget_socket() { svr_sock_ = INVALID_SOCKET; }
 };
 
 namespace {
@@ -122,7 +132,14 @@ int ApiServer::start() {
         port_ = opt_.port;
     }
     http_->raise_backlog(1024);
-    listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+    listen_thread_ = std::thread([this] {
+        http_->listen_after_bind();  // returns after joining every worker thread, i.e. every open request
+        {
+            std::lock_guard<std::mutex> lk(listen_mu_);
+            listen_done_ = true;
+        }
+        listen_cv_.notify_all();
+    });
     // httplib's stop() does nothing before the loop runs: wait for it, so an early stop() cannot be lost.
     for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return port_;
@@ -137,6 +154,16 @@ void ApiServer::set_model(std::unique_ptr<ServedModel> m) {
     ready_ = true;
 }
 
+void ApiServer::close_listener() {
+    std::lock_guard<std::mutex> lk(stop_mu_);
+    if (!http_) return;
+    if (!listener_closed_)
+        http_->stop();
+    else
+        http_->forget_socket();  // shutdown() closed the listener already
+    listener_closed_ = true;
+}
+
 void ApiServer::stop() {
     {
         std::lock_guard<std::mutex> lk(stop_mu_);
@@ -145,14 +172,41 @@ void ApiServer::stop() {
     }
     // The scheduler first: it ends every waiting stream, so handler threads can finish and be joined.
     if (sched_) sched_->stop();
-    if (http_) http_->stop();
+    close_listener();
     if (listen_thread_.joinable()) listen_thread_.join();
+}
+
+bool ApiServer::shutdown(std::chrono::milliseconds grace) {
+    draining_ = true;
+    {
+        std::lock_guard<std::mutex> lk(stop_mu_);
+        if (!listener_closed_ && http_) http_->stop_accepting();
+        listener_closed_ = true;
+    }
+    auto workers_done = [&](std::chrono::milliseconds wait) {
+        std::unique_lock<std::mutex> lk(listen_mu_);
+        return listen_cv_.wait_for(lk, wait, [&] { return listen_done_; });
+    };
+    if (!workers_done(grace)) {
+        // Out of time: end the remaining generations (their clients get an error) and give the handlers a
+        // moment to write that and return.
+        if (sched_) sched_->stop();
+        close_listener();  // streams end at their next write, keep-alive connections close
+        if (!workers_done(std::chrono::seconds(2))) return false;
+    }
+    stop();
+    return true;
 }
 
 void ApiServer::routes() {
     httplib::Server& s = *http_;
 
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (draining_) {  // a request on a connection opened before shutdown began
+            res.set_header("Connection", "close");
+            send_error(res, 503, "the server is shutting down");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         const bool health = req.path == "/health" || req.path == "/v1/health";
         // The chat page is static and holds no secret: it loads without the key (and asks for it) and while loading.
         if (req.method == "GET" && is_web_page_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
@@ -162,7 +216,7 @@ void ApiServer::routes() {
                 key = key.substr(7);
             else
                 key = req.get_header_value("X-Api-Key");
-            if (key != opt_.api_key) {
+            if (!api_key_matches(key, opt_.api_key)) {
                 send_error(res, 401, "Invalid API Key");
                 return httplib::Server::HandlerResponse::Handled;
             }

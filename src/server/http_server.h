@@ -2,6 +2,8 @@
 // model is loaded (/health answers 503 until then); handler threads only submit to the Scheduler and relay.
 #pragma once
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,12 +51,19 @@ public:
     // Uses an already loaded model (tests), instead of load_model().
     void set_model(std::unique_ptr<ServedModel> m);
     void stop();
+    // Graceful stop (SIGTERM): closes the listening socket (new connections are refused; requests on open
+    // connections get 503 with Retry-After), lets every accepted request finish for up to `grace`, then
+    // ends what is left with an error. False if a connection is still open after that (a client trickling
+    // its headers, a reader that stopped reading): the caller should then exit without destroying the server.
+    bool shutdown(std::chrono::milliseconds grace);
+    bool draining() const { return draining_.load(); }
     int port() const { return port_; }
     bool loaded() const { return ready_.load(); }
     const Scheduler* scheduler() const { return ready_ ? sched_.get() : nullptr; }
 
 private:
     void routes();
+    void close_listener();                 // httplib's stop() (once): no new connections, open streams end
     void slot_routes(httplib::Server& s);  // /metrics, /slots and slot save/restore/erase (slot_routes.cpp)
     std::string model_id() const;
 
@@ -68,6 +77,11 @@ private:
     int port_ = 0;
     std::mutex stop_mu_;
     bool stopped_ = false;
+    bool listener_closed_ = false;  // httplib's stop() or HttpServer::stop_accepting() called (under stop_mu_)
+    std::atomic<bool> draining_{false};
+    std::mutex listen_mu_;  // guards listen_done_
+    std::condition_variable listen_cv_;
+    bool listen_done_ = false;  // the accept loop ended and every HTTP worker thread was joined
 };
 
 }  // namespace bf

@@ -64,7 +64,7 @@ std::shared_ptr<GenStream> Scheduler::submit(GenParams p) {
     auto out = std::make_shared<GenStream>();
     {
         std::lock_guard<std::mutex> lk(mu_);
-        if (stop_) fail("the server is shutting down");
+        if (stop_) throw Unavailable("the server is shutting down");
         if (queue_.size() >= opt_.max_queue)
             throw QueueFull(strfmt("the server is busy: %zu requests are already waiting for a slot", queue_.size()));
         queue_.push_back({std::move(p), out});
@@ -83,6 +83,11 @@ void Scheduler::run_on_engine(const std::function<void(Batcher&)>& f) {
     }
     cv_.notify_all();
     done.get();
+}
+
+size_t Scheduler::in_flight() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return queue_.size() + size_t(metrics_.busy_slots);
 }
 
 SchedulerMetrics Scheduler::metrics() const {

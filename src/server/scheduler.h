@@ -69,9 +69,14 @@ struct SchedulerOptions {
     size_t checkpoint_bytes = 256u << 20;  // per slot (--ctx-checkpoint-mb / slots)
 };
 
-class QueueFull : public Error {
+// The request was not queued and may be retried later (HTTP 503).
+class Unavailable : public Error {
 public:
     using Error::Error;
+};
+class QueueFull : public Unavailable {
+public:
+    using Unavailable::Unavailable;
 };
 
 // Totals since start for /metrics (tokens and milliseconds of finished requests), and the state now.
@@ -89,13 +94,14 @@ public:
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
-    // Queues a request. Throws QueueFull when max_queue requests already wait, bf::Error for a prompt that
-    // is empty or longer than the context.
+    // Queues a request. Throws QueueFull when max_queue requests already wait, Unavailable after stop(),
+    // bf::Error for a prompt that is empty or longer than the context.
     std::shared_ptr<GenStream> submit(GenParams p);
     void stop();  // finishes the thread; waiting and running requests get an error event
     const SchedulerOptions& options() const { return opt_; }
     int64_t steps() const { return batcher_.steps(); }       // forward_batch calls so far
     int64_t cancelled() const { return cancelled_.load(); }  // requests dropped because the client left
+    size_t in_flight() const;                                // requests waiting or generating
     // Runs f on the scheduler thread between steps (slot files, /slots) and waits for it; rethrows its error.
     void run_on_engine(const std::function<void(Batcher&)>& f);
     SchedulerMetrics metrics() const;
