@@ -143,6 +143,11 @@ inline void prefill_tile(const MatArgs& a, const uint8_t* u, int64_t k0, int64_t
             BF_UNROLL
             for (int i = 0; i < kPR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], xv);
         }
+        // Pins each accumulator to one register across iterations: without it GCC rotates them through
+        // copies (two register moves per vpdpbusd), and the moves, not the multiply-adds, fill the issue slots.
+        BF_UNROLL
+        for (int i = 0; i < kPR; ++i) BF_UNROLL
+        for (int j = 0; j < T; ++j) __asm__("" : "+v"(acc[i][j]));
     }
     BF_UNROLL
     for (int j = 0; j < T; ++j) {
