@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -139,13 +140,22 @@ int main(int argc, char** argv) try {
         std::fprintf(stderr, "vnni_peak: this CPU has no AVX-512 VNNI\n");
         return 1;
     }
-    std::printf("%-22s %3s %12s %9s\n", "op", "thr", "Gop/s", "GMAC/s");
+    std::vector<int> counts;
     for (const auto& ts : split_list(threads)) {
-        const int n = std::stoi(ts);
+        const int n =
+            ts.find_first_not_of("0123456789") == std::string::npos && ts.size() <= 3 ? std::atoi(ts.c_str()) : 0;
         if (n < 1 || n > 256) {
-            std::fprintf(stderr, "vnni_peak: bad thread count %s\n", ts.c_str());
+            std::fprintf(stderr, "vnni_peak: bad thread count '%s' (1 to 256)\n", ts.c_str());
             return 2;
         }
+        counts.push_back(n);
+    }
+    if (!(seconds > 0 && seconds <= 60)) {
+        std::fprintf(stderr, "vnni_peak: --seconds must be in (0, 60]\n");
+        return 2;
+    }
+    std::printf("%-22s %3s %12s %9s\n", "op", "thr", "Gop/s", "GMAC/s");
+    for (const int n : counts) {
         const double z = rate(zmm_chains, false, n, seconds), zl = rate(zmm_chains, true, n, seconds);
         std::printf("%-22s %3d %12.2f %9.1f\n", "vpdpbusd zmm", n, z * 1e-9, 64 * z * 1e-9);
         std::printf("%-22s %3d %12.2f %9.1f\n", "vpdpbusd zmm + loads", n, zl * 1e-9, 64 * zl * 1e-9);
@@ -163,8 +173,8 @@ int main(int argc, char** argv) try {
         }
     }
     return 0;
-} catch (const std::exception& e) {  // a number that does not parse
-    std::fprintf(stderr, "vnni_peak: %s\n", e.what());
+} catch (const std::exception& e) {  // std::stod
+    std::fprintf(stderr, "vnni_peak: --seconds is not a number (%s)\n", e.what());
     return 2;
 }
 
