@@ -54,8 +54,7 @@ inline void kq_lanes_groups(KernelScratch& ws, const MatArgs& a, int64_t r0, int
             c.n_tok = n;
             c.y = a.y + t0 * a.y_stride;
             lanes(c, rg, re, part);
-            for (int64_t t = 0; t < n; ++t)
-                for (int64_t r = rg; r < re; ++r) c.y[t * c.y_stride + r] = part[(r - rg) * kQ8Slots + t];
+            lanes_to_y(part, re - rg, n, c.y + rg, c.y_stride);
         }
     }
 }

@@ -34,6 +34,14 @@ inline void q8_tokens_in_lanes(const int8_t* x, const float* xd, int64_t n_tok, 
         }
 }
 
+// Writes the sums part[i·kQ8Slots + j] of rows i < n_rows, token slots j < n_tok, to y[j·y_stride + i],
+// a token at a time: y rows are 10 KB or more apart, so a row tile's few floats stored straight into each
+// of 64 tokens' lines would touch 64 lines (and pages) per tile instead of one line per token and group.
+inline void lanes_to_y(const float* part, int64_t n_rows, int64_t n_tok, float* y, int64_t y_stride) {
+    for (int64_t j = 0; j < n_tok; ++j)
+        for (int64_t i = 0; i < n_rows; ++i) y[j * y_stride + i] = part[i * kQ8Slots + j];
+}
+
 // The K-quant min terms of the same chunk: ms[b·kQ8Slots + j] = xd[j][b] · Σ codes of block b of token j
 // (from the sums of 16, xsum16[j][cols/16]); 0 in the unused slots.
 inline void kq_min_lanes(const float* xd, const int32_t* xsum16, int64_t n_tok, int64_t cols, float* ms) {

@@ -126,9 +126,10 @@ void q8_0_tiles(const MatArgs& a, int64_t r0, int64_t r1) {
 // Prefill with tokens in lanes, 8 per vector (layout: kernels/q8_lanes.h, raw signed codes): each weight
 // chunk is broadcast and met by 8 tokens' chunks at once, |w| × (x with w's sign) in vpmaddubsw (pairs
 // stay within 2·128·127, no saturation) widened by vpmaddwd; the block scale is applied per 8 tokens.
-// Against the tiles above this saves the per-(row, token) scale product and horizontal sums.
+// Against the tiles above this saves the per-(row, token) scale product and horizontal sums. Row r + i's
+// sums for token slots 8(v0 + v).. go to part[i·kQ8Slots + 8(v0 + v) ..].
 template <int R, int NV>
-void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0) {
+void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0, float* part) {
     const uint32_t* xs = a.xl;
     const float* ds = a.xdl;
     const auto* w = static_cast<const int8_t*>(a.w);
@@ -169,22 +170,25 @@ void q8_0_lanes_rows(const MatArgs& a, int64_t r, int64_t v0) {
     }
     BF_UNROLL
     for (int i = 0; i < R; ++i) BF_UNROLL
-    for (int v = 0; v < NV; ++v) {
-        alignas(32) float out[8];
-        _mm256_store_ps(out, acc[i][v]);
-        for (int64_t l = 0; l < 8 && 8 * (v0 + v) + l < a.n_tok; ++l)
-            a.y[(8 * (v0 + v) + l) * a.y_stride + r + i] = out[l];
-    }
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(part + i * kernels::kQ8Slots + 8 * (v0 + v), acc[i][v]);
 }
+
+// Rows in groups of kQ8Group whose sums wait in `part` and go to y a token at a time (kernels::lanes_to_y).
+constexpr int64_t kQ8Group = 16;
 
 void q8_0_lanes(const MatArgs& a, int64_t r0, int64_t r1) {
     const int64_t nv = (a.n_tok + 7) / 8;
-    for (int64_t v0 = 0; v0 < nv; v0 += 4)  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
-        kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
-            int64_t r = r0;
-            for (; r + 2 <= r1; r += 2) q8_0_lanes_rows<2, NV>(a, r, v0);
-            for (; r < r1; ++r) q8_0_lanes_rows<1, NV>(a, r, v0);
-        });
+    alignas(32) float part[kQ8Group * kernels::kQ8Slots];
+    for (int64_t rg = r0; rg < r1; rg += kQ8Group) {
+        const int64_t re = std::min(r1, rg + kQ8Group);
+        for (int64_t v0 = 0; v0 < nv; v0 += 4)  // up to 4 token vectors: 8 accumulators + 4 sums of 16 registers
+            kernels::with_width(std::min<int64_t>(4, nv - v0), [&]<int NV>() {
+                int64_t r = rg;
+                for (; r + 2 <= re; r += 2) q8_0_lanes_rows<2, NV>(a, r, v0, part + (r - rg) * kernels::kQ8Slots);
+                for (; r < re; ++r) q8_0_lanes_rows<1, NV>(a, r, v0, part + (r - rg) * kernels::kQ8Slots);
+            });
+        kernels::lanes_to_y(part, re - rg, a.n_tok, a.y + rg, a.y_stride);
+    }
 }
 
 // Decode and a few tokens: the tiles; from 8 tokens the lanes.
