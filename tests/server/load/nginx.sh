@@ -3,7 +3,7 @@
 # (docs/SERVER.md, "Several replicas"): 32 conversations of 3 turns through nginx, every turn after the
 # first must reuse state (timings.cache_n), and both replicas must have served some.
 # BF_NGINX_BALANCE='' (round robin) is the control: conversations then miss their state and it fails.
-# Usage: tests/server/load/nginx.sh [path/to/bitflash]   Needs nginx (Debian's nginx-light), node, npm install.
+# Usage: tests/server/load/nginx.sh [path/to/bitflash]   Needs nginx (Debian's nginx-light), node, npm ci.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/../../.." && pwd)"
@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v nginx >/dev/null || { echo "nginx.sh: nginx is not installed (apt-get install nginx-light)"; exit 1; }
-[ -d "$HERE/node_modules/openai" ] || { echo "nginx.sh: run 'npm install --prefix $HERE' first"; exit 1; }
+[ -d "$HERE/node_modules/openai" ] || { echo "nginx.sh: run 'npm ci --prefix $HERE' first"; exit 1; }
 
 node "$HERE/make_model.mjs" "$WORK/tok" "$SRC" || exit 1
 "$BIN" convert --random "$WORK/tok/config.json" --tokenizer-dir "$WORK/tok" -o "$WORK/tiny.gguf" -q || exit 1
