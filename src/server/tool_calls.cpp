@@ -150,9 +150,9 @@ std::shared_ptr<const Grammar> forced_call_grammar(const ToolRequest& tr) {
         const ToolRequest::Tool& t = tr.tools[i];
         if (tr.choice == ToolChoice::Named && t.name != tr.forced) continue;
         const std::string prefix = strfmt("tool%zu-", i);
-        std::string gbnf;
+        std::string gbnf = prefix + "root ::= \"{\" tc-ws \"}\" tc-ws\n";  // no parameters: no arguments
         try {
-            gbnf = json_schema_to_gbnf(t.parameters.is_null() ? json{{"type", "object"}} : t.parameters, prefix);
+            if (!t.parameters.is_null()) gbnf = json_schema_to_gbnf(t.parameters, prefix);
         } catch (const Error& e) {
             bad(strfmt("'tools[%zu].function.parameters': %s", i, e.what()));
         }

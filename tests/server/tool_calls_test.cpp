@@ -113,16 +113,17 @@ TEST(ForcedCallGrammar, AcceptsValidCallsOnly) {
     EXPECT_FALSE(grammar_accepts(g, call(R"({"name": "get_weather", "arguments": {"city": "a", "unit": "k"}})")));
     EXPECT_FALSE(grammar_accepts(g, call("")));
     EXPECT_FALSE(grammar_accepts(g, w));  // the markers are part of the answer
-    std::string nine = t;
-    for (int i = 1; i < 9; ++i) nine += "," + t;
-    EXPECT_FALSE(grammar_accepts(g, call(nine)));  // kMaxForcedCalls
-    EXPECT_TRUE(grammar_accepts(g, call(nine.substr(nine.find(',') + 1))));
+    std::string eight = t;
+    for (int i = 1; i < kMaxForcedCalls; ++i) eight += "," + t;
+    EXPECT_TRUE(grammar_accepts(g, call(eight)));
+    EXPECT_FALSE(grammar_accepts(g, call(eight + "," + t)));  // more than kMaxForcedCalls
 
     const auto one = forced_call_grammar(
         parse_tool_request(body_with({{"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}},
                                       {"parallel_tool_calls", false}})));
     EXPECT_TRUE(grammar_accepts(one, call(t)));
     EXPECT_FALSE(grammar_accepts(one, call(w)));  // not the named function
+    EXPECT_FALSE(grammar_accepts(one, call(R"({"name": "get_time", "arguments": {"tz": 1}})")));  // no parameters
     EXPECT_FALSE(grammar_accepts(one, call(t + "," + t)));
     EXPECT_EQ(forced_call_grammar(parse_tool_request(body_with({}))), nullptr);
 }
