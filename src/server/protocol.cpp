@@ -202,7 +202,8 @@ std::vector<ChatMessage> parse_messages(const json& body) {
                        is_valid_utf8(role) ? role.substr(0, 64).c_str() : "?"));
         std::string content;
         auto c = m.find("content");
-        const bool has_calls = role == "assistant" && m.contains("tool_calls") && !m["tool_calls"].is_null();
+        const json* calls = role == "assistant" && m.contains("tool_calls") ? &m["tool_calls"] : nullptr;
+        const bool has_calls = calls && !calls->is_null() && *calls != json::array();  // [] as some clients send
         if (c == m.end() || c->is_null()) {
             if (role != "assistant") bad(strfmt("messages[%zu].content is required", i));
         } else if (c->is_string()) {
@@ -222,7 +223,7 @@ std::vector<ChatMessage> parse_messages(const json& body) {
             if (auto id = m.find("tool_call_id"); id != m.end() && !id->is_null() && !id->is_string())
                 bad(strfmt("messages[%zu].tool_call_id must be a string", i));
         }
-        if (has_calls) content += tool_calls_text(m["tool_calls"], strfmt("messages[%zu]", i));
+        if (has_calls) content += tool_calls_text(*calls, strfmt("messages[%zu]", i));
         const std::string template_role = role == "developer" ? "system" : role == "tool" ? kToolResultRole : role;
         out.push_back({template_role, std::move(content), std::nullopt});
     }

@@ -257,6 +257,13 @@ TEST(ToolHistory, AssistantCallsAndToolResultsAreRendered) {
     bad = body;
     bad["messages"][1]["tool_calls"][0]["function"].erase("name");
     EXPECT_NE(error_of([&] { parse_messages(bad); }).find("function.name"), std::string::npos);
+    json empty = body;  // an empty list is no calls
+    empty["messages"][1]["content"] = "ok";
+    empty["messages"][1]["tool_calls"] = json::array();
+    EXPECT_EQ(parse_messages(empty)[1].content, "ok");
+    bad = body;
+    bad["messages"][1]["tool_calls"] = "call";
+    EXPECT_NE(error_of([&] { parse_messages(bad); }).find("non-empty array"), std::string::npos);
     bad = body;
     bad["messages"][2]["tool_call_id"] = 7;
     EXPECT_NE(error_of([&] { parse_messages(bad); }).find("tool_call_id"), std::string::npos);
