@@ -15,8 +15,9 @@ bash tests/tokenizer/oracle/run.sh "$oracle/tokenizer"
 export BF_TOKENIZER_ORACLE_DIR="$PWD/$oracle/tokenizer"
 # Every npm oracle is pinned by its committed package-lock.json (npm ci installs exactly that).
 [ -d tests/formats/oracle/node_modules ] || npm ci --prefix tests/formats/oracle --no-audit --no-fund --loglevel=error
-# The server load test (64 streaming `openai` clients, 1,000+ malformed requests) runs in the release build.
-[ -d tests/server/load/node_modules/openai ] || npm ci --prefix tests/server/load --no-audit --no-fund --loglevel=error
+# The server load test (64 streaming `openai` clients, 1,000+ malformed requests) and the openai-client API
+# test (tool calls, json_schema, metrics, slots, logprobs) run in the release build.
+[ -d tests/server/load/node_modules/ajv ] || npm ci --prefix tests/server/load --no-audit --no-fund --loglevel=error
 export BF_SERVER_LOAD_TEST=1
 # The chat page test (Debian's chromium driven by puppeteer-core, pinned by the lock file) runs with it.
 [ -d tests/server/web/node_modules/puppeteer-core ] || npm ci --prefix tests/server/web --no-audit --no-fund --loglevel=error

@@ -38,19 +38,21 @@ const std::map<std::string, std::string>& primitives() {
 
 class Converter {
 public:
-    explicit Converter(const json& root) : root_(root) {}
+    Converter(const json& root, const std::string& prefix) : root_(root), prefix_(prefix) {}
 
     std::string run() {
-        rules_["root"] = "";
-        rules_["root"] = visit(root_, "root", 0);
-        std::string out = "root ::= " + rules_["root"] + "\n";
+        const std::string top = prefix_ + "root";
+        rules_[top] = "";
+        rules_[top] = visit(root_, top, 0);
+        std::string out = top + " ::= " + rules_[top] + "\n";
         for (const auto& [name, body] : rules_)
-            if (name != "root") out += name + " ::= " + body + "\n";
+            if (name != top) out += name + " ::= " + body + "\n";
         return out;
     }
 
 private:
     const json& root_;
+    const std::string prefix_;  // of every rule name but the primitives' (every hint derives from the root's)
     std::map<std::string, std::string> rules_;
     std::map<std::string, std::string> refs_;  // "$ref" target -> rule name
 
@@ -181,7 +183,7 @@ private:
         if (!root_.is_object() || !root_.contains(section) || !root_[section].is_object() ||
             !root_[section].contains(name))
             fail("json_schema: '$ref' \"" + target + "\" points to nothing");
-        const std::string rule = new_name("def-" + name);
+        const std::string rule = new_name(prefix_ + "def-" + name);
         refs_[target] = rule;  // before visiting, so that recursive schemas refer to the rule
         rules_[rule] = visit(root_[section][name], rule + "-body", depth + 1);
         return rule;
@@ -243,7 +245,9 @@ private:
 
 }  // namespace
 
-std::string json_schema_to_gbnf(const nlohmann::json& schema) { return Converter(schema).run(); }
+std::string json_schema_to_gbnf(const nlohmann::json& schema, const std::string& rule_prefix) {
+    return Converter(schema, rule_prefix).run();
+}
 
 std::string json_object_gbnf() { return json_schema_to_gbnf(json{{"type", "object"}}); }
 

@@ -14,7 +14,10 @@ constexpr int kMaxSchemaDepth = 64;  // nested subschemas ($ref cycles are fine:
 // minLength/maxLength, enum, const, anyOf/oneOf, $ref to #/$defs/... or #/definitions/..., and the
 // annotations title/description/default/examples/$schema/$id/$comment. Any other keyword throws bf::Error
 // naming it. Properties come out in the order the JSON object holds them; optional ones may be left out.
-std::string json_schema_to_gbnf(const nlohmann::json& schema);
+// rule_prefix (letters, digits, '-') starts every rule name, the start rule's too (PREFIXroot), except the
+// shared JSON primitives (ws, string, number, ...), whose text is always the same: several schemas' rules can
+// then be combined in one grammar (server/tool_calls.cpp) by keeping one copy of each primitive's line.
+std::string json_schema_to_gbnf(const nlohmann::json& schema, const std::string& rule_prefix = "");
 
 // Any JSON value whose top level is an object (as OpenAI's json_object mode).
 std::string json_object_gbnf();

@@ -73,6 +73,7 @@ struct StreamCtx {
     std::string id, model;
     int64_t created = 0;
     ChatDeltaSplitter split;
+    std::unique_ptr<ToolCallStreamer> tools;  // when the request offers tools: content deltas go through it
     const Tokenizer* tok = nullptr;
     bool logprobs = false;
     size_t text_offset = 0;  // completions' text_offset of the next token
@@ -288,7 +289,9 @@ void ApiServer::routes() {
                 if (chat) {
                     std::string prompt;
                     try {
-                        prompt = render_prompt(*model_, cr.messages, true);
+                        prompt = render_with_tools(
+                            [&](const std::vector<ChatMessage>& m) { return render_prompt(*model_, m, true); },
+                            cr.messages, cr.tools);
                     } catch (const Error& e) {
                         throw ApiError(400, std::string("the chat template failed: ") + e.what());
                     }
@@ -316,6 +319,7 @@ void ApiServer::routes() {
                 ctx->created = int64_t(std::time(nullptr));
                 ctx->tok = &model_->tok;
                 ctx->logprobs = cr.n_logprobs >= 0;
+                if (cr.tools.active()) ctx->tools = std::make_unique<ToolCallStreamer>(cr.tools.names());
                 ctx->gs = sched_->submit(std::move(gp));
 
                 if (!cr.stream) {
@@ -329,13 +333,15 @@ void ApiServer::routes() {
                         text += ev.text;
                     }
                     if (!ev.error.empty()) throw ApiError(500, ev.error);
-                    json choice = {{"index", 0},
-                                   {"logprobs", ctx->logprobs_json(lps)},
-                                   {"finish_reason", finish_reason_name(ev.finish)}};
-                    if (chat)
+                    json choice = {{"index", 0}, {"logprobs", ctx->logprobs_json(lps)}};
+                    bool calls = false;
+                    if (chat) {
                         choice["message"] = chat_message_json(text);
-                    else
+                        calls = attach_tool_calls(choice["message"], cr.tools);
+                    } else {
                         choice["text"] = text;
+                    }
+                    choice["finish_reason"] = finish_reason_name(ev.finish, calls);
                     send_json(res, {{"id", ctx->id},
                                     {"object", chat ? "chat.completion" : "text_completion"},
                                     {"created", ctx->created},
@@ -366,7 +372,8 @@ void ApiServer::routes() {
                             if (!sink.is_writable()) return fail_stream();
                         std::vector<json> out;
                         auto add_text = [&](const std::vector<json>& deltas) {
-                            for (const auto& d : deltas) out.push_back(ctx->delta_chunk(d));
+                            for (const auto& d : ctx->tools ? ctx->tools->route(deltas) : deltas)
+                                out.push_back(ctx->delta_chunk(d));
                         };
                         if (ctx->chat)
                             add_text(ctx->split.push(ev.text));
@@ -378,17 +385,21 @@ void ApiServer::routes() {
                         }
                         if (ev.done) {
                             if (ctx->chat) add_text(ctx->split.flush());
+                            if (ctx->tools)
+                                for (const auto& d : ctx->tools->flush()) out.push_back(ctx->delta_chunk(d));
+                            const bool calls = ctx->tools && ctx->tools->n_calls() > 0;
                             if (!ev.error.empty()) {
                                 out.push_back(error_json(500, ev.error));
                             } else {
-                                json last = ctx->chat ? ctx->chunk({{"index", 0},
-                                                                    {"delta", json::object()},
-                                                                    {"logprobs", nullptr},
-                                                                    {"finish_reason", finish_reason_name(ev.finish)}})
-                                                      : ctx->chunk({{"index", 0},
-                                                                    {"text", ""},
-                                                                    {"logprobs", nullptr},
-                                                                    {"finish_reason", finish_reason_name(ev.finish)}});
+                                json last = ctx->chat
+                                                ? ctx->chunk({{"index", 0},
+                                                              {"delta", json::object()},
+                                                              {"logprobs", nullptr},
+                                                              {"finish_reason", finish_reason_name(ev.finish, calls)}})
+                                                : ctx->chunk({{"index", 0},
+                                                              {"text", ""},
+                                                              {"logprobs", nullptr},
+                                                              {"finish_reason", finish_reason_name(ev.finish)}});
                                 last["timings"] = timings_json(ev.timings);
                                 out.push_back(std::move(last));
                                 if (ctx->include_usage) {

@@ -61,8 +61,7 @@ const std::map<Endpoint, FieldSet>& field_table() {
         allow({chat, text}, {"temperature", "top_p", "top_k", "min_p", "seed", "repeat_penalty", "repeat_last_n",
                              "presence_penalty", "frequency_penalty"});
         allow({chat, text}, {"grammar", "json_schema", "response_format"});  // server/structured_output.cpp
-        // `tools` (empty) and `tool_choice` ("none"/"auto") are read to refuse real function calling by name.
-        allow({chat}, {"tools", "tool_choice"});
+        allow({chat}, {"tools", "tool_choice", "parallel_tool_calls"});      // server/tool_calls.cpp
         allow({chat, Endpoint::ApplyTemplate}, {"messages"});
         allow({text}, {"prompt"});
         allow({Endpoint::Tokenize}, {"content", "add_special", "parse_special", "with_pieces"});
@@ -203,6 +202,8 @@ std::vector<ChatMessage> parse_messages(const json& body) {
                        is_valid_utf8(role) ? role.substr(0, 64).c_str() : "?"));
         std::string content;
         auto c = m.find("content");
+        const json* calls = role == "assistant" && m.contains("tool_calls") ? &m["tool_calls"] : nullptr;
+        const bool has_calls = calls && !calls->is_null() && *calls != json::array();  // [] as some clients send
         if (c == m.end() || c->is_null()) {
             if (role != "assistant") bad(strfmt("messages[%zu].content is required", i));
         } else if (c->is_string()) {
@@ -218,7 +219,13 @@ std::vector<ChatMessage> parse_messages(const json& body) {
             bad(strfmt("messages[%zu].content must be a string or an array of text parts", i));
         }
         if (!is_valid_utf8(content)) bad(strfmt("messages[%zu].content is not valid UTF-8", i));
-        out.push_back({role == "developer" ? "system" : role, std::move(content), std::nullopt});
+        if (role == "tool") {  // tool_call_id: checked; Phi's format has no ids (results follow the calls' order)
+            if (auto id = m.find("tool_call_id"); id != m.end() && !id->is_null() && !id->is_string())
+                bad(strfmt("messages[%zu].tool_call_id must be a string", i));
+        }
+        if (has_calls) content += tool_calls_text(*calls, strfmt("messages[%zu]", i));
+        const std::string template_role = role == "developer" ? "system" : role == "tool" ? kToolResultRole : role;
+        out.push_back({template_role, std::move(content), std::nullopt});
     }
     return out;
 }
@@ -314,17 +321,18 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
             add(*v);
         }
     }
-    // Function calling is not implemented yet: say so rather than answer as if no tools were offered.
-    if (const json* t = field(body, "tools"); t && !(t->is_array() && t->empty()))
-        bad("'tools' (function calling) is not supported yet");
-    if (const json* t = field(body, "tool_choice"); t && *t != "none" && *t != "auto")
-        bad("'tool_choice' is not supported yet (function calling is not implemented)");
+    if (chat) r.tools = parse_tool_request(body);
     r.grammar = parse_output_constraint(body);
+    if (r.tools.active() && r.grammar)
+        bad("'tools' cannot be combined with 'grammar', 'json_schema' or a 'response_format' other than text");
+    if (!r.grammar) r.grammar = forced_call_grammar(r.tools);
     if (r.grammar && r.ignore_eos) bad("'ignore_eos' cannot be combined with a grammar or schema (it ends the output)");
     return r;
 }
 
-const char* finish_reason_name(FinishReason r) { return r == FinishReason::Length ? "length" : "stop"; }
+const char* finish_reason_name(FinishReason r, bool tool_calls) {
+    return tool_calls ? "tool_calls" : r == FinishReason::Length ? "length" : "stop";
+}
 
 json usage_json(const GenTimings& t) {
     const int64_t prompt = t.prompt_n + t.cache_n;

@@ -14,6 +14,7 @@
 #include "grammar/grammar.h"
 #include "sample/sampler.h"
 #include "server/scheduler.h"
+#include "server/tool_calls.h"
 #include "tokenizer/chat_template.h"
 
 namespace bf {
@@ -64,7 +65,9 @@ struct CompletionRequest {
     int64_t max_tokens = -1;
     std::vector<std::string> stop;
     bool ignore_eos = false;
-    std::shared_ptr<const Grammar> grammar;  // grammar / json_schema / response_format (structured_output.h)
+    std::shared_ptr<const Grammar> grammar;  // grammar / json_schema / response_format (structured_output.h),
+                                             // or the forced tool call (tool_calls.h)
+    ToolRequest tools;                       // chat: tools, tool_choice, parallel_tool_calls
     // -1: no logprobs. Chat: `logprobs: true` and `top_logprobs` (0..20); completions: `logprobs` (0..20).
     int n_logprobs = -1;
 };
@@ -77,7 +80,8 @@ std::string get_string(const json& body, const char* key, bool required);
 std::optional<bool> get_bool(const json& body, const char* key);
 std::vector<int32_t> get_token_list(const json& body, const char* key, int64_t n_vocab);
 
-const char* finish_reason_name(FinishReason r);
+// "tool_calls" when the answer's calls were parsed (tool_calls.h), else "length" or "stop".
+const char* finish_reason_name(FinishReason r, bool tool_calls = false);
 json usage_json(const GenTimings& t);
 json timings_json(const GenTimings& t);
 

@@ -2,6 +2,8 @@
 // keywords are refused by name.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "../common/error_of.h"
@@ -142,6 +144,31 @@ TEST(JsonSchema, AwkwardPropertyNamesMakeValidRuleNames) {
         {"properties", {{"a b\"c", {{"type", "null"}}}, {"\xc3\xa9", {{"type", "null"}}}, {"", {{"type", "null"}}}}},
         {"required", {"a b\"c", "\xc3\xa9", ""}}};
     EXPECT_TRUE(schema_accepts(s, "{\"\": null, \"a b\\\"c\": null, \"\xc3\xa9\": null}"));
+}
+
+TEST(JsonSchema, PrefixedRulesOfTwoSchemasCombine) {
+    // Every rule but the shared primitives carries the prefix, so two schemas' rules fit in one grammar once
+    // each primitive's (identical) line is kept once.
+    const json a = {{"$ref", "#/$defs/p"}, {"$defs", {{"p", {{"type", "array"}, {"items", {{"type", "integer"}}}}}}}};
+    const json b = {{"type", "object"}, {"properties", {{"p", {{"enum", {"x"}}}}}}, {"required", {"p"}}};
+    const std::string ga = json_schema_to_gbnf(a, "a-"), gb = json_schema_to_gbnf(b, "b-");
+    EXPECT_EQ(ga.rfind("a-root ::= ", 0), 0u) << ga;
+    std::set<std::string> lines;
+    std::string combined = "root ::= a-root | b-root\n";
+    for (const std::string* g : {&ga, &gb})
+        for (size_t at = 0, nl; at < g->size(); at = nl + 1) {
+            nl = g->find('\n', at);
+            const std::string line = g->substr(at, nl - at);
+            const std::string name = line.substr(0, line.find(' '));
+            const bool primitive =
+                std::set<std::string>{"ws", "integral-part", "integer", "array", "object"}.count(name);
+            EXPECT_TRUE(name.rfind(g == &ga ? "a-" : "b-", 0) == 0 || primitive) << line;
+            if (lines.insert(line).second) combined += line + "\n";
+        }
+    EXPECT_TRUE(accepts(combined, "[1, 2]"));
+    EXPECT_TRUE(accepts(combined, "{\"p\": \"x\"}"));
+    EXPECT_FALSE(accepts(combined, "{\"p\": 1}"));
+    EXPECT_EQ(json_schema_to_gbnf(b), json_schema_to_gbnf(b, ""));
 }
 
 }  // namespace

@@ -419,5 +419,15 @@ TEST(ServerLoad, NodeClientsAgainstTheBinary) {
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;
 }
 
+TEST(ServerLoad, OpenAiClientApiFeatures) {  // tests/server/load/openai_api.mjs: tools, json_schema, metrics, ...
+    const char* env = std::getenv("BF_SERVER_LOAD_TEST");
+    if (!env || std::string(env) != "1")
+        GTEST_SKIP() << "\n*** SKIPPED: the openai-client API test runs only with BF_SERVER_LOAD_TEST=1 (needs node "
+                        "and `npm ci --prefix tests/server/load`) ***";
+    const std::string cmd = std::string("bash ") + BF_SOURCE_DIR + "/tests/server/load/run.sh " + BF_BINARY + " '' api";
+    const int st = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;
+}
+
 }  // namespace
 }  // namespace bf

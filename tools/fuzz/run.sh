@@ -31,7 +31,7 @@ case "$target" in
     config) srcs=("$s/model/config.cpp" "${gguf[@]}" "$s/formats/gguf_writer.cpp") ;;
     tokenizer_json | bpe) srcs=("${tok[@]}"); libs=($(pkg-config --libs libpcre2-8)) ;;
     template) srcs=("$s"/jinja/*.cpp) ;;
-    http) srcs=("$s/server/protocol.cpp" "$s/server/structured_output.cpp" "$s"/grammar/*.cpp "$s/engine/reasoning.cpp" "$s/sample/sampler.cpp") ;;
+    http) srcs=("$s/server/protocol.cpp" "$s/server/structured_output.cpp" "$s/server/tool_calls.cpp" "$s"/grammar/*.cpp "$s/engine/reasoning.cpp" "$s/sample/sampler.cpp") ;;
     grammar) srcs=("$s"/grammar/*.cpp) ;;
     *) echo "unknown target '$target' (${all[*]})" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-// Writes a byte-level tokenizer folder (256 byte tokens + Phi's chat tokens) and a config for a tiny random
+// Writes a byte-level tokenizer folder (256 byte tokens + Phi's chat and tool tokens) and a config for a tiny random
 // model, for `bitflash convert --random CONFIG --tokenizer-dir DIR`. Usage: node make_model.mjs DIR SOURCE_DIR
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +15,9 @@ let n = 0;
 for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
 const vocab = {};
 bs.forEach((b, i) => { vocab[String.fromCodePoint(cs[i])] = b; });
-const specials = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>', '<|system|>'];
+// Phi's chat tokens, then its tool tokens (the tool-call markers are then single tokens, as in Phi-4-mini).
+const specials = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>', '<|system|>',
+  '<|tool|>', '<|/tool|>', '<|tool_call|>', '<|/tool_call|>', '<|tool_response|>'];
 const added = specials.map((content, i) => ({
   id: 256 + i, content, special: true, lstrip: false, rstrip: false, normalized: false, single_word: false,
 }));

@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v nginx >/dev/null || { echo "nginx.sh: nginx is not installed (apt-get install nginx-light)"; exit 1; }
-[ -d "$HERE/node_modules/openai" ] || { echo "nginx.sh: run 'npm install --prefix $HERE' first"; exit 1; }
+[ -d "$HERE/node_modules/openai" ] || { echo "nginx.sh: run 'npm ci --prefix $HERE' first"; exit 1; }
 
 node "$HERE/make_model.mjs" "$WORK/tok" "$SRC" || exit 1
 "$BIN" convert --random "$WORK/tok/config.json" --tokenizer-dir "$WORK/tok" -o "$WORK/tiny.gguf" -q || exit 1
