@@ -120,10 +120,21 @@ void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out
     if (!error.empty()) fail(error);
 }
 
+// GPTQ's rows were computed before writing began (they need the model run on calibration text).
+void write_prequantized(GgufWriter& w, const TensorSpec& s, const ConvertOptions& o) {
+    if (!o.prequantized || !o.prequantized->count(s.gguf))
+        fail("--ternary-scales gptq: no calibrated rows for '" + s.gguf + "' (internal)");
+    const std::vector<uint8_t>& bytes = o.prequantized->at(s.gguf);
+    if (bytes.size() != row_nbytes(DType::TQ2_0, s.shape.back()) * size_t(s.shape[0]))
+        fail("--ternary-scales gptq: calibrated rows of '" + s.gguf + "' have the wrong size (internal)");
+    w.write_tensor_data(bytes.data(), bytes.size());
+}
+
 void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf,
-                  const float* importance, TernaryScales scales) {
+                  const float* importance, const ConvertOptions& o) {
     const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1;
     const int64_t cols = s.shape.back();
+    TernaryScales scales = o.ternary_scales;
     // ~16 MB of f32 per chunk; a multiple of 128 elements when the format needs whole groups.
     int64_t chunk_rows = std::max<int64_t>(1, (int64_t(1) << 22) / cols);
     std::vector<float> buf(size_t(std::min(chunk_rows, rows) * cols));
@@ -133,6 +144,7 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
     bool exact = false;
     if (is_ternary(type)) gamma = ternary_scale(src, s, buf, chunk_rows, &exact);
     if (exact) scales = TernaryScales::Tensor;  // an already ternary tensor keeps its values
+    if (type == DType::TQ2_0 && scales == TernaryScales::Gptq) return write_prequantized(w, s, o);
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - r), count = n * cols;
         src.read_rows(r, n, buf.data());
@@ -238,7 +250,7 @@ void convert(const ConvertOptions& opt) {
         const auto& s = specs[i];
         if (opt.progress) print_progress(i, specs.size(), s.gguf, dtype_name(types[i]), "<-", s.hf, notes[i]);
         auto src = sources->open(s, i);
-        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s), opt.ternary_scales);
+        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s), opt);
     }
     w.finish();
 }
@@ -312,8 +324,7 @@ void quantize_gguf(const std::string& in, const std::string& out, const ConvertO
             print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->", dtype_name(types[i]),
                            notes[i]);
         GgufSource source(*tensors[i]);
-        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]),
-                     opt.ternary_scales);
+        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]), opt);
     }
     w.finish();
 }
