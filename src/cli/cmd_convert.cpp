@@ -1,7 +1,9 @@
 // bitflash convert HF_DIR -o OUT.gguf --outtype TYPE | bitflash convert --random CONFIG.json -o OUT.gguf
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/args.h"
+#include "cli/gptq_calib.h"
 #include "cli/hints.h"
 #include "convert/convert.h"
 #include "convert/imatrix.h"
@@ -27,7 +29,10 @@ int cmd_convert(int argc, char** argv) {
              "embedding / lm_head type: f32 | f16 | bf16 | q8_0 | q6_k | q4_k | q4_0 | tq2_0\n"
              "(default: outtype; q6_k for q4_0 and the k-quants; q8_0 for ternary)");
     p.option({"--ternary-scales"}, &ternary_scales, "RULE",
-             "tq2_0 scales: tensor (BitNet absmean, default) | row | block | row-mse | block-mse (docs/ACCURACY.md)");
+             "tq2_0 scales: tensor (BitNet absmean, default) | row | block | row-mse | block-mse | gptq\n"
+             "(calibrated on --calib: writes an f32 OUT.gguf.calib-f32.tmp first; docs/ACCURACY.md)");
+    GptqCalibration calib;
+    add_gptq_options(p, calib);
     p.option({"--random"}, &random_config, "CONFIG.json", "random weights for this config instead of a checkpoint");
     p.option({"--seed"}, &seed, "N", "seed of --random (default 1)");
     p.option({"--tokenizer-dir"}, &tokenizer_dir, "DIR",
@@ -57,7 +62,26 @@ int cmd_convert(int argc, char** argv) {
         imatrix = load_imatrix(imatrix_path);
         o.importance = &imatrix;
     }
-    convert(o);
+    if (o.ternary_scales == TernaryScales::Gptq) {
+        check_ternary_scales(o.outtype, o.ternary_scales);
+        // GPTQ runs the full-precision model, which the engine reads from a GGUF: convert to f32 first.
+        ConvertOptions f32 = o;
+        f32.outtype = DType::F32;
+        f32.mix = QuantMix::Uniform;
+        f32.head_type.reset();
+        f32.ternary_scales = TernaryScales::Tensor;
+        f32.importance = nullptr;
+        f32.output = output + ".calib-f32.tmp";
+        struct Remove {
+            std::string path;
+            ~Remove() { std::filesystem::remove(path); }
+        } remove_tmp{f32.output};
+        convert(f32);
+        quantize_with_calibration(f32.output, output, o, calib);
+    } else {
+        check_calibration_options(o, calib);
+        convert(o);
+    }
     std::fprintf(stderr, "convert: wrote %s\n", output.c_str());
     return 0;
 }

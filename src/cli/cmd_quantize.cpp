@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/args.h"
+#include "cli/gptq_calib.h"
 #include "convert/convert.h"
 #include "convert/imatrix.h"
 #include "core/error.h"
@@ -12,7 +13,8 @@ int cmd_quantize(int argc, char** argv) {
     std::string in, out, type, head_type, imatrix_path, ternary_scales = "tensor";
     bool quiet = false;
     ArgParser p(
-        "bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE] [--imatrix FILE] [--ternary-scales RULE]",
+        "bitflash quantize IN.gguf OUT.gguf TYPE [--head-type TYPE] [--imatrix FILE] [--ternary-scales RULE [--calib "
+        "FILE]]",
         "Requantizes a GGUF (e.g. f32 or bf16) to TYPE: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_s | q4_k_m |\n"
         "q5_k_s | q5_k_m | q6_k | tq2_0 | i2_s (q4_k, q5_k mean _m; mixes: docs/formats.md).\n"
         "Ternary types apply BitNet b1.58's absmean rule; see README on what that does to a model not trained for it.");
@@ -25,7 +27,10 @@ int cmd_quantize(int argc, char** argv) {
              "importance matrix from `bitflash imatrix` (llama.cpp's .dat): q4_0 and k-quant scales minimise\n"
              "the importance-weighted error");
     p.option({"--ternary-scales"}, &ternary_scales, "RULE",
-             "tq2_0 scales: tensor (default) | row | block | row-mse | block-mse (docs/ACCURACY.md)");
+             "tq2_0 scales: tensor (default) | row | block | row-mse | block-mse | gptq (calibrated on --calib;\n"
+             "docs/ACCURACY.md)");
+    GptqCalibration calib;
+    add_gptq_options(p, calib);
     p.flag({"-q", "--quiet"}, &quiet, "no per-tensor progress");
     if (!p.parse(argc, argv)) return 0;
     ConvertOptions o;
@@ -39,7 +44,7 @@ int cmd_quantize(int argc, char** argv) {
         imatrix = load_imatrix(imatrix_path);
         o.importance = &imatrix;
     }
-    quantize_gguf(in, out, o);
+    quantize_with_calibration(in, out, o, calib);
     std::fprintf(stderr, "quantize: wrote %s\n", out.c_str());
     return 0;
 }

@@ -64,13 +64,21 @@ float ternary_scale(TensorSource& src, const TensorSpec& s, std::vector<float>& 
 // Before ternarizing: a model trained ternary (a quantization_config in its config, or matrices already in
 // {−g, 0, +g}) loses nothing; any other loses most of its quality, so say so before the work starts. The
 // first ternarized matrix decides: quantization-aware training makes every one ternary.
-void warn_if_post_training_ternary(const char* who, const std::string& input, TensorSource& src, const TensorSpec& s) {
+void warn_if_post_training_ternary(const char* who, const std::string& input, TensorSource& src, const TensorSpec& s,
+                                   TernaryScales scales) {
     const int64_t rows = s.shape[0], cols = s.shape.back();
     const int64_t chunk_rows = std::max<int64_t>(1, (int64_t(1) << 22) / cols);
     std::vector<float> buf(size_t(std::min(chunk_rows, rows) * cols));
     bool exact = false;
     ternary_scale(src, s, buf, chunk_rows, &exact);
     if (exact) return;
+    if (scales == TernaryScales::Gptq) {
+        std::fprintf(stderr,
+                     "%s: note: %s was not trained ternary; GPTQ keeps part of its quality (docs/ACCURACY.md: the\n"
+                     "  twin 52.8 %% -> 32.0 %%, absmean 0.2 %%), q8_0 or q4_k_m nearly all of it.\n",
+                     who, input.c_str());
+        return;
+    }
     std::fprintf(
         stderr,
         "%s: warning: %s was not trained ternary (%s is not in {-g, 0, +g}).\n"
@@ -120,10 +128,21 @@ void quantize_rows(DType type, const TensorSpec& s, const float* x, uint8_t* out
     if (!error.empty()) fail(error);
 }
 
+// GPTQ's rows were computed before writing began (they need the model run on calibration text).
+void write_prequantized(GgufWriter& w, const TensorSpec& s, const ConvertOptions& o) {
+    if (!o.prequantized || !o.prequantized->count(s.gguf))
+        fail("--ternary-scales gptq: no calibrated rows for '" + s.gguf + "' (internal)");
+    const std::vector<uint8_t>& bytes = o.prequantized->at(s.gguf);
+    if (bytes.size() != row_nbytes(DType::TQ2_0, s.shape.back()) * size_t(s.shape[0]))
+        fail("--ternary-scales gptq: calibrated rows of '" + s.gguf + "' have the wrong size (internal)");
+    w.write_tensor_data(bytes.data(), bytes.size());
+}
+
 void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType type, bool from_hf,
-                  const float* importance, TernaryScales scales) {
+                  const float* importance, const ConvertOptions& o) {
     const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1;
     const int64_t cols = s.shape.back();
+    TernaryScales scales = o.ternary_scales;
     // ~16 MB of f32 per chunk; a multiple of 128 elements when the format needs whole groups.
     int64_t chunk_rows = std::max<int64_t>(1, (int64_t(1) << 22) / cols);
     std::vector<float> buf(size_t(std::min(chunk_rows, rows) * cols));
@@ -133,6 +152,7 @@ void write_tensor(GgufWriter& w, TensorSource& src, const TensorSpec& s, DType t
     bool exact = false;
     if (is_ternary(type)) gamma = ternary_scale(src, s, buf, chunk_rows, &exact);
     if (exact) scales = TernaryScales::Tensor;  // an already ternary tensor keeps its values
+    if (type == DType::TQ2_0 && scales == TernaryScales::Gptq) return write_prequantized(w, s, o);
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - r), count = n * cols;
         src.read_rows(r, n, buf.data());
@@ -232,13 +252,13 @@ void convert(const ConvertOptions& opt) {
     // Random weights have no quality to lose; a declared quantization_config means trained ternary.
     const size_t t = first_ternary(types);
     if (t < specs.size() && !opt.random && !config_json.contains("quantization_config"))
-        warn_if_post_training_ternary("convert", opt.input, *sources->open(specs[t], t), specs[t]);
+        warn_if_post_training_ternary("convert", opt.input, *sources->open(specs[t], t), specs[t], opt.ternary_scales);
     w.begin_data();
     for (size_t i = 0; i < specs.size(); ++i) {
         const auto& s = specs[i];
         if (opt.progress) print_progress(i, specs.size(), s.gguf, dtype_name(types[i]), "<-", s.hf, notes[i]);
         auto src = sources->open(s, i);
-        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s), opt.ternary_scales);
+        write_tensor(w, *src, s, types[i], /*from_hf=*/true, importance_for(opt, s), opt);
     }
     w.finish();
 }
@@ -304,7 +324,7 @@ void quantize_gguf(const std::string& in, const std::string& out, const ConvertO
                      in.c_str(), quantized_sources.c_str(), outtype_name(opt).c_str());
     if (const size_t t = first_ternary(types); t < specs.size()) {
         GgufSource first(*tensors[t]);
-        warn_if_post_training_ternary("quantize", in, first, specs[t]);
+        warn_if_post_training_ternary("quantize", in, first, specs[t], opt.ternary_scales);
     }
     w.begin_data();
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -312,8 +332,7 @@ void quantize_gguf(const std::string& in, const std::string& out, const ConvertO
             print_progress(i, specs.size(), specs[i].gguf, dtype_name(tensors[i]->dtype()), "->", dtype_name(types[i]),
                            notes[i]);
         GgufSource source(*tensors[i]);
-        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]),
-                     opt.ternary_scales);
+        write_tensor(w, source, specs[i], types[i], /*from_hf=*/false, importance_for(opt, specs[i]), opt);
     }
     w.finish();
 }

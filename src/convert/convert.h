@@ -27,6 +27,9 @@ struct ConvertOptions {
     uint64_t seed = 1;
     bool progress = true;                                  // per-tensor lines on stderr
     TernaryScales ternary_scales = TernaryScales::Tensor;  // tq2_0 block scales (convert/ternarize.h)
+    // With ternary_scales == Gptq: the TQ2_0 rows of every tq2_0 tensor by GGUF name, already computed from
+    // calibration data (cli/gptq_calib.h). Not owned.
+    const std::map<std::string, std::vector<uint8_t>>* prequantized = nullptr;
 };
 
 void convert(const ConvertOptions& opt);

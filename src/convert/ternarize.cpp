@@ -24,9 +24,9 @@ void check_row_length(int64_t cols) {
 
 TernaryScales ternary_scales_from_name(const std::string& name) {
     for (TernaryScales m : {TernaryScales::Tensor, TernaryScales::Row, TernaryScales::Block, TernaryScales::RowMse,
-                            TernaryScales::BlockMse})
+                            TernaryScales::BlockMse, TernaryScales::Gptq})
         if (name == ternary_scales_name(m)) return m;
-    fail("unknown --ternary-scales '" + name + "' (tensor | row | block | row-mse | block-mse)");
+    fail("unknown --ternary-scales '" + name + "' (tensor | row | block | row-mse | block-mse | gptq)");
 }
 
 const char* ternary_scales_name(TernaryScales m) {
@@ -36,6 +36,7 @@ const char* ternary_scales_name(TernaryScales m) {
         case TernaryScales::Block: return "block";
         case TernaryScales::RowMse: return "row-mse";
         case TernaryScales::BlockMse: return "block-mse";
+        case TernaryScales::Gptq: return "gptq";
     }
     return "?";
 }
@@ -52,18 +53,21 @@ float absmean_scale(const float* w, int64_t n) {
     return std::max(float(s), kMinScale);
 }
 
-float mse_ternary_scale(const float* w, int64_t n) {
-    std::vector<double> a(static_cast<size_t>(n));
+float mse_ternary_scale(const float* w, int64_t n) { return mse_ternary_scale(w, nullptr, n); }
+
+float mse_ternary_scale(const float* w, const double* imp, int64_t n) {
+    std::vector<std::pair<double, double>> a(static_cast<size_t>(n));  // (|w|, importance)
     for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(w[i])) fail("ternarize: non-finite weight");
-        a[size_t(i)] = std::fabs(double(w[i]));
+        a[size_t(i)] = {std::fabs(double(w[i])), imp ? std::max(imp[i], 1e-12) : 1.0};
     }
-    std::sort(a.begin(), a.end(), std::greater<double>());
-    // Error of the top-k support with its best scale: sum w^2 - (sum_topk |w|)^2 / k; keep the first best k.
-    double num = 0, best_gain = 0, best_s = 0;
+    std::sort(a.begin(), a.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    // Error of the top-k support with its best scale: sum p w^2 - (sum_topk p|w|)^2 / sum_topk p; keep the
+    // first best k.
+    double num = 0, den = 0, best_gain = 0, best_s = 0;
     for (int64_t k = 0; k < n; ++k) {
-        num += a[size_t(k)];
-        const double den = double(k + 1);
+        num += a[size_t(k)].second * a[size_t(k)].first;
+        den += a[size_t(k)].second;
         const double gain = num * num / den;
         if (gain > best_gain) {
             best_gain = gain;
@@ -89,9 +93,10 @@ void ternary_block_scales(const float* row, int64_t cols, TernaryScales mode, fl
                 scales[b] = mode == TernaryScales::Block ? absmean_scale(row + b * kBlock, kBlock)
                                                          : mse_ternary_scale(row + b * kBlock, kBlock);
             return;
-        case TernaryScales::Tensor: break;
+        case TernaryScales::Tensor:
+        case TernaryScales::Gptq: break;
     }
-    fail("ternarize: per-tensor scales are not per-block (internal)");
+    fail(std::string("ternarize: ") + ternary_scales_name(mode) + " scales are not a per-block rule (internal)");
 }
 
 void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma, uint8_t* out) {

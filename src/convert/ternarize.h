@@ -14,6 +14,7 @@ enum class TernaryScales {
     Block,     // mean|w| per 256-block
     RowMse,    // per row, the scale (and support) minimising sum (w - s t)^2
     BlockMse,  // the same per 256-block
+    Gptq,      // GPTQ on calibration activations, one scale per row (convert/gptq.h; needs --calib)
 };
 
 TernaryScales ternary_scales_from_name(const std::string& name);  // fails on an unknown name
@@ -27,12 +28,14 @@ float absmean_scale(const float* w, int64_t n);
 // is sign(w)[|w| > s/2], so the support is the k largest |w| for some k, whose best s is their mean;
 // every k is tried (sorted, cumulative sums in double). Throws on non-finite input.
 float mse_ternary_scale(const float* w, int64_t n);
+// The same under sum imp_i (w_i - s t_i)^2 (imp_i clamped to >= 1e-12; null = all 1).
+float mse_ternary_scale(const float* w, const double* imp, int64_t n);
 
-// Scales of the cols/256 blocks of one row under a per-row or per-block rule (not Tensor).
+// Scales of the cols/256 blocks of one row under a per-row or per-block rule (not Tensor, not Gptq).
 void ternary_block_scales(const float* row, int64_t cols, TernaryScales mode, float* scales);
 
 // n rows of TQ2_0 (cols % 256 == 0): codes clip(rint(w / s), -1, 1) and d = f16(s), s = gamma for
-// Tensor, else from ternary_block_scales.
+// Tensor, else from ternary_block_scales. Gptq rows are written by convert/gptq.h instead.
 void quantize_rows_tq2_0(const float* w, int64_t rows, int64_t cols, TernaryScales mode, float gamma, uint8_t* out);
 
 }  // namespace bf

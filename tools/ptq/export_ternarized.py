@@ -17,7 +17,12 @@ def main():
     ap.add_argument("--model", default=rp.TWIN)
     ap.add_argument("--out", required=True)
     ap.add_argument("--calib-n", type=int, default=256)
+    ap.add_argument("--write-calib", metavar="FILE",
+                    help="also write the calibration texts, concatenated (for bitflash --calib FILE)")
     args = ap.parse_args()
+    if args.write_calib:
+        with open(args.write_calib, "w") as f:
+            f.write("".join(t for _, t in rp.calib_texts(args.calib_n)))
     tok, cfg_dict, ref = rp.load(args.model)
     H, table = rp.calibration(ref, tok, args.calib_n)
     model, _, bits = rp.build(args.rule, cfg_dict, ref, tok, H, table, args.calib_n)
