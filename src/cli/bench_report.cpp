@@ -88,7 +88,8 @@ void print_markdown(const BenchRun& run) {
     const BenchModel& m = run.model;
     bool any_kv_type = false, any_probe = false, any_energy = false, any_decode = false;
     for (const BenchTest& t : run.tests) {
-        any_kv_type |= t.type_kv != kv_type_name(default_kv_type());  // llama-bench shows them only when not the default
+        any_kv_type |=
+            t.type_kv != kv_type_name(default_kv_type());  // llama-bench shows them only when not the default
         any_probe |= t.decode_only() && t.bw_before > 0;
         any_energy |= t.joules_per_token >= 0;
         any_decode |= t.decode_only();

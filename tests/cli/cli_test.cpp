@@ -181,6 +181,7 @@ TEST(Cli, PromptCacheReusesTheSavedPromptState) {
     ASSERT_EQ(first.code, 0) << first.err;
     ASSERT_TRUE(fs::exists(cache));
     EXPECT_EQ(prefilled(first.err), 16);
+    ASSERT_FALSE(first.out.empty());  // the comparisons below must compare generated text
     // The same prompt: all of it comes from the file (with its logits), and the output is the same.
     const Result again = bitflash(base + p1 + " --prompt-cache " + cache);
     EXPECT_EQ(prefilled(again.err), 0) << again.err;
@@ -189,6 +190,7 @@ TEST(Cli, PromptCacheReusesTheSavedPromptState) {
     const Result plain = bitflash(base + p2);
     const Result ext = bitflash(base + p2 + " --prompt-cache " + cache);
     ASSERT_EQ(ext.code, 0) << ext.err;
+    ASSERT_FALSE(plain.out.empty());
     EXPECT_EQ(prefilled(ext.err), 10) << ext.err;
     EXPECT_EQ(ext.out, plain.out);
     // A damaged cache is reported and skipped, never fatal.

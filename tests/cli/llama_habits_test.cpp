@@ -64,7 +64,7 @@ TEST(LlamaHabits, OneCacheTypeFlagSetsTheSharedCache) {
     EXPECT_EQ(k_only.out, both.out);
     EXPECT_EQ(v_only.out, both.out);
     // f16 (llama.cpp's default) is accepted and runs as f32, saying so.
-    const Result f16 = bitflash(run + "-ctk f16 -ctv f16"), f32 = bitflash(run);
+    const Result f16 = bitflash(run + "-ctk f16 -ctv f16"), f32 = bitflash(run + "-ctk f32");
     ASSERT_EQ(f16.code, 0) << f16.err;
     EXPECT_EQ(f16.out, f32.out);
     EXPECT_NE(f16.err.find("f16 runs as f32"), std::string::npos) << f16.err;

@@ -85,8 +85,10 @@ TEST(ConvertErrors, BrokenJson) {
 }
 
 // Copies a good GGUF, letting `edit` drop or alter tensors on the way.
+// With add_extra, one tensor no SambaY model has is appended.
 std::string rewritten_gguf(const std::string& tag,
-                           const std::function<bool(const GgufTensorInfo&, DType&, std::vector<int64_t>&)>& keep) {
+                           const std::function<bool(const GgufTensorInfo&, DType&, std::vector<int64_t>&)>& keep,
+                           bool add_extra = false) {
     const GgufFile src = GgufFile::open(converted("tiny8", DType::F32));
     const std::string out = temp_dir() + "/rewritten_" + tag + ".gguf";
     GgufWriter w(out);
@@ -108,6 +110,8 @@ std::string rewritten_gguf(const std::string& tag,
                             return r;
                         }())});
     }
+    const std::vector<float> extra(4, 0.0f);
+    if (add_extra) w.add_tensor("blk.0.extra.weight", DType::F32, {int64_t(extra.size())});
     w.begin_data();
     for (const auto& k : kept) {
         // The original bytes, cut or zero-padded to the (possibly changed) declared size.
@@ -118,6 +122,7 @@ std::string rewritten_gguf(const std::string& tag,
             w.write_tensor_data(zeros.data(), zeros.size());
         }
     }
+    if (add_extra) w.write_tensor_data(extra.data(), extra.size() * sizeof(float));
     w.finish();
     return out;
 }
@@ -149,7 +154,14 @@ TEST(LoadErrors, VectorOfWrongType) {
     EXPECT_NE(load_error(p).find("'blk.0.ssm_d' must be f32"), std::string::npos) << load_error(p);
 }
 
-TEST(LoadErrors, ExtraTensorAndArchitecture) {
+TEST(LoadErrors, ExtraTensor) {
+    const auto keep_all = [](const GgufTensorInfo&, DType&, std::vector<int64_t>&) { return true; };
+    EXPECT_EQ(load_error(rewritten_gguf("copy", keep_all)), "");  // the unmodified copy loads
+    const auto p = rewritten_gguf("extra_tensor", keep_all, true);
+    EXPECT_NE(load_error(p).find("unexpected tensor 'blk.0.extra.weight'"), std::string::npos) << load_error(p);
+}
+
+TEST(LoadErrors, ForeignArchitecture) {
     const auto p = rewritten_gguf("extra", [](const GgufTensorInfo&, DType&, std::vector<int64_t>&) { return true; });
     EXPECT_EQ(load_error(p), "");  // the unmodified copy loads
     GgufFile f = GgufFile::open(p);
