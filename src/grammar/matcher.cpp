@@ -78,8 +78,14 @@ bool GrammarMatcher::partial_viable(const GrammarState& s) const {
     const uint32_t lo = std::max(s.partial << shift, s.min_cp);
     const uint32_t hi = std::min(((s.partial + 1) << shift) - 1, 0x10ffffu);
     if (lo > hi) return false;
-    for (size_t i = 0; i < s.n_stacks(); ++i)
-        if (!s.empty_stack(i) && g_->chars_may_match(g_->elems[s.top(i)], lo, hi)) return true;
+    // Surrogates (U+D800..U+DFFF) are no code points: a class that spans them numerically must not keep a
+    // half-read character alive that can only become one (ED A0.. would leave no byte to continue with).
+    const uint32_t pieces[2][2] = {{lo, std::min(hi, 0xd7ffu)}, {std::max(lo, 0xe000u), hi}};
+    for (const auto& r : pieces) {
+        if (r[0] > r[1]) continue;
+        for (size_t i = 0; i < s.n_stacks(); ++i)
+            if (!s.empty_stack(i) && g_->chars_may_match(g_->elems[s.top(i)], r[0], r[1])) return true;
+    }
     return false;
 }
 

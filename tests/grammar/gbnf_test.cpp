@@ -150,6 +150,18 @@ TEST(Gbnf, PartialUtf8IsPrunedByTheClass) {
     EXPECT_FALSE(m.step(m.state(), 0xc0, out));  // overlong lead
 }
 
+TEST(Gbnf, PartialUtf8NeverHeadsForASurrogate) {
+    // A negated class spans U+D800..U+DFFF numerically; ED A0 could only become a surrogate, so it must be
+    // refused at once (it used to be kept, then no byte could follow: "the grammar allows no token").
+    auto g = gram("root ::= [^\"]*");
+    GrammarMatcher m(g);
+    GrammarState ed, out;
+    ASSERT_TRUE(m.step(m.state(), 0xed, ed));  // U+D000..U+D7FF are still possible
+    EXPECT_TRUE(m.step(ed, 0x9f, out));        // U+D7C0..U+D7FF
+    EXPECT_FALSE(m.step(ed, 0xa0, out));       // U+D800..: surrogates only
+    EXPECT_FALSE(m.step(ed, 0xbf, out));
+}
+
 // Reference: each token checked on its own from the matcher state.
 std::vector<uint8_t> reference_mask(const GrammarMatcher& m, const std::vector<std::string>& pieces,
                                     const std::vector<int32_t>& excluded) {
