@@ -208,8 +208,8 @@ TEST_F(StructuredServer, BadConstraintsAre400WithTheReason) {
     expect_400({{"response_format", "json"}}, "must be an object");
     expect_400({{"grammar", "root ::= \"a\""}, {"json_schema", {{"type", "null"}}}}, "only one of");
     expect_400({{"grammar", "root ::= \"a\""}, {"ignore_eos", true}}, "ignore_eos");
-    expect_400({{"tools", {{{"type", "xml"}, {"function", {{"name", "f"}}}}}}}, "must be \"function\"");
-    expect_400({{"tool_choice", "required"}}, "'tool_choice' \"required\" needs 'tools'");
+    expect_400({{"tools", {{{"type", "xml"}, {"function", {{"name", "f"}}}}}}}, "(the only tool type)");
+    expect_400({{"tool_choice", "required"}}, "needs 'tools'");
     // response_format text and an empty grammar constrain nothing.
     auto ok = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}},
                                             {"max_tokens", 2},
