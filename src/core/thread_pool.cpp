@@ -240,20 +240,25 @@ void ThreadPool::run_chunk(uint32_t gen, int id, uint32_t chunk, uint32_t total)
     // From here on only locals, the slot and this worker's own state: once the word says running, the
     // caller may take the chunk over and move on to other jobs.
     WorkerState& st = *states_[size_t(id)];
-    if (st.out.size() < size_t(n_items_ * per)) st.out.resize(size_t(n_items_ * per));
+    // Mark the chunk running first, so that the caller can take it over from here on (a pause while the
+    // buffer grows would otherwise hold the caller for a whole time slice); the job's sizes are locals.
+    const size_t need = size_t(n_items_ * per);
     st.held.store(held_word(gen, chunk, kRunning));
     if (g_test_stall_us.load(std::memory_order_relaxed) > 0)
         if (const int64_t us = g_test_stall_us.exchange(0)) std::this_thread::sleep_for(std::chrono::microseconds(us));
     std::exception_ptr thrown;
     try {
+        if (st.out.size() < need) st.out.resize(need);  // inside the try: bad_alloc reaches the caller
         s->call(s->fn, b, e, st.out.data(), id);
     } catch (...) {
         thrown = std::current_exception();
     }
     uint64_t expect = held_word(gen, chunk, kRunning);
     if (st.held.compare_exchange_strong(expect, held_word(gen, chunk, kCommitting), std::memory_order_acq_rel)) {
-        if (thrown) record_error(thrown);  // the job is still live: the caller waits for this chunk
-        std::copy(st.out.data() + b * per, st.out.data() + e * per, out + b * per);
+        if (thrown)
+            record_error(thrown);  // the job is still live: the caller waits for this chunk, then throws
+        else
+            std::copy(st.out.data() + b * per, st.out.data() + e * per, out + b * per);
         st.held.store(kIdle, std::memory_order_release);
         return count_done(total);
     }
