@@ -79,6 +79,22 @@ int64_t json_int(const nlohmann::json& j, const char* key, int64_t def, bool req
     return it->get<int64_t>();
 }
 
+// Optional boolean and string keys: a value of another type is a clear error (nlohmann's value() would
+// throw its own type_error, which callers do not expect from a parser of untrusted files).
+bool json_bool(const nlohmann::json& j, const char* key, bool def) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return def;
+    if (!it->is_boolean()) fail(strfmt("config.json: '%s' must be true or false", key));
+    return it->get<bool>();
+}
+
+std::string json_string(const nlohmann::json& j, const char* key, const std::string& def) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return def;
+    if (!it->is_string()) fail(strfmt("config.json: '%s' must be a string", key));
+    return it->get<std::string>();
+}
+
 // sliding_window comes as an int, a per-layer list (null for full attention), or with layer_types.
 int64_t parse_window(const nlohmann::json& j) {
     auto it = j.find("sliding_window");
@@ -108,7 +124,7 @@ ModelConfig config_from_hf_json(const std::string& json_text) {
         fail(std::string("config.json: invalid JSON: ") + e.what());
     }
     if (!j.is_object()) fail("config.json: not a JSON object");
-    const std::string model_type = j.value("model_type", std::string());
+    const std::string model_type = json_string(j, "model_type", "");
     if (model_type != "phi4flash")
         fail("config.json: unsupported architecture model_type '" + model_type +
              "' (bitflash runs phi4flash, i.e. Phi-4-mini-flash-reasoning)");
@@ -142,12 +158,12 @@ ModelConfig config_from_hf_json(const std::string& json_text) {
         if (!eps->is_number()) fail("config.json: layer_norm_eps must be a number");
         c.norm_eps = eps->get<float>();
     }
-    c.tied_embeddings = j.value("tie_word_embeddings", true);
-    c.conv_bias = j.value("mamba_conv_bias", true);
-    if (j.value("mamba_proj_bias", false)) fail("config.json: mamba_proj_bias = true is not supported");
-    if (j.value("mlp_bias", false)) fail("config.json: mlp_bias = true is not supported");
-    if (j.value("lm_head_bias", false)) fail("config.json: lm_head_bias = true is not supported");
-    c.name = j.value("_name_or_path", std::string("phi4flash"));
+    c.tied_embeddings = json_bool(j, "tie_word_embeddings", true);
+    c.conv_bias = json_bool(j, "mamba_conv_bias", true);
+    if (json_bool(j, "mamba_proj_bias", false)) fail("config.json: mamba_proj_bias = true is not supported");
+    if (json_bool(j, "mlp_bias", false)) fail("config.json: mlp_bias = true is not supported");
+    if (json_bool(j, "lm_head_bias", false)) fail("config.json: lm_head_bias = true is not supported");
+    c.name = json_string(j, "_name_or_path", "phi4flash");
     c.validate();
     return c;
 }

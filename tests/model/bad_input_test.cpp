@@ -84,6 +84,16 @@ TEST(ConvertErrors, BrokenJson) {
     EXPECT_NE(msg.find("invalid JSON"), std::string::npos) << msg;
 }
 
+// A key of the wrong JSON type is a bf::Error naming the key (found by the `config` fuzz target: a number
+// where a boolean belongs escaped as nlohmann's type_error).
+TEST(ConvertErrors, WrongTypeOfKeyNamesTheKey) {
+    auto msg = convert_error(
+        edited_fixture("tiny8", "booltype", R"("tie_word_embeddings": true)", R"("tie_word_embeddings": 363)"));
+    EXPECT_NE(msg.find("'tie_word_embeddings' must be true or false"), std::string::npos) << msg;
+    msg = convert_error(edited_fixture("tiny8", "strtype", R"("model_type": "phi4flash")", R"("model_type": 7)"));
+    EXPECT_NE(msg.find("'model_type' must be a string"), std::string::npos) << msg;
+}
+
 // Copies a good GGUF, letting `edit` drop or alter tensors on the way.
 // With add_extra, one tensor no SambaY model has is appended.
 std::string rewritten_gguf(const std::string& tag,
