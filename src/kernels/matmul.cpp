@@ -48,7 +48,7 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Weights of 2 MiB and more sit in 2 MiB-aligned memory advised for transparent huge pages: decode streams
 // every weight once per token, and with 4 KiB pages each 4 KiB of the stream costs a TLB miss and a page
-// walk, which held decode to ~40 GB/s while a plain read loop reached 55-65 (docs/BENCHMARKS.md, session 9).
+// walk (huge pages: ~20 % more Q8_0 decode GB/s from DRAM; docs/BENCHMARKS.md, session 9).
 uint8_t* alloc64(size_t n) {
     const size_t huge = size_t(1) << 21;
     const size_t align = n >= huge ? huge : 64;
