@@ -1,4 +1,4 @@
-// Memory facts of the process: page release of mapped files, the peak RSS reading and its reset.
+// Memory facts of the process: file page release, huge-page advice, the peak RSS reading and its reset.
 #include "core/memory.h"
 
 #include <sys/mman.h>
@@ -15,6 +15,18 @@ void release_file_pages(const void* p, size_t n) {
     const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);
     const uintptr_t end = (uintptr_t(p) + n) & ~(page - 1);
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+void advise_huge_pages(void* p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = uintptr_t(1) << 21;
+    const uintptr_t begin = (uintptr_t(p) + huge - 1) & ~(huge - 1);
+    const uintptr_t end = (uintptr_t(p) + n) & ~(huge - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 
 size_t peak_rss_bytes() {

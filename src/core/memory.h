@@ -9,6 +9,10 @@ namespace bf {
 // file's copy does not stay resident next to the packed one.
 void release_file_pages(const void* p, size_t n);
 
+// Asks for transparent huge pages on the whole 2 MiB pages inside [p, p + n) (Linux with THP in "madvise"
+// or "always" mode; a no-op elsewhere or when refused). Call before the memory is first written.
+void advise_huge_pages(void* p, size_t n);
+
 // Peak resident set size of this process so far, in bytes (0 if unknown).
 size_t peak_rss_bytes();
 

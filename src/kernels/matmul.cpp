@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/memory.h"
 #include "kernels/compute.h"
 #include "kernels/kernel_api.h"
 #include "kernels/pack_4bit.h"
@@ -45,9 +46,16 @@ struct Packed {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Weights of 2 MiB and more sit in 2 MiB-aligned memory advised for transparent huge pages: decode streams
+// every weight once per token, and with 4 KiB pages each 4 KiB of the stream costs a TLB miss and a page
+// walk (huge pages: ~20 % more Q8_0 decode GB/s from DRAM; docs/BENCHMARKS.md, session 9).
 uint8_t* alloc64(size_t n) {
-    void* p = std::aligned_alloc(64, size_t(round_up(int64_t(n), 64)));
+    const size_t huge = size_t(1) << 21;
+    const size_t align = n >= huge ? huge : 64;
+    const size_t bytes = size_t(round_up(int64_t(n), int64_t(align)));
+    void* p = std::aligned_alloc(align, bytes);
     if (!p) fail(strfmt("out of memory allocating %zu bytes for packed weights", n));
+    if (align == huge) advise_huge_pages(p, bytes);
     return static_cast<uint8_t*>(p);
 }
 

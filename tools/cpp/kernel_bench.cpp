@@ -3,7 +3,7 @@
 // copies of the weights (>= 256 MB) that they come from DRAM, not from the caches.
 // Columns: best call (ms, GB/s, GMAC/s) and the mean GB/s over all calls.
 // Usage: kernel_bench [--formats q8_0,tq2_0,q4_0,q4_k,q5_k,q6_k,...] [--tokens 1,512] [--threads 1,2] [--shapes
-// model|head|all]
+// model|head|all|ROWSxCOLS,...]
 //                     [--kernels auto|scalar|avx2|avx512] [--seconds 0.5] [--clock wall|cpu] [--rotate 1|0]
 // --rotate 0 uses one copy of the weights (cache-resident for small shapes: compute cost, not DRAM).
 // --clock cpu times with the process CPU clock (summed over threads): a busy machine then still shows
@@ -148,7 +148,13 @@ int main(int argc, char** argv) try {
                                       {5120, 2560},  {2560, 2560}, {20480, 2560}, {2560, 10240}};
     if (shapes == "model" || shapes == "all") list = model;
     if (shapes == "head" || shapes == "all") list.push_back({200064, 2560});
-    if (list.empty()) bf::fail("--shapes must be model, head or all");
+    if (list.empty())  // explicit shapes: ROWSxCOLS,...
+        for (const auto& rc : split_list(shapes)) {
+            const size_t x = rc.find('x');
+            if (x == std::string::npos) break;
+            list.push_back({std::atoll(rc.c_str()), std::atoll(rc.c_str() + x + 1)});
+        }
+    if (list.empty()) bf::fail("--shapes must be model, head, all or ROWSxCOLS,...");
     std::printf("kernels=%s clock=%s (GB/s counts the file-format weight bytes; GMAC/s = rows*cols*tokens/time)\n",
                 bf::kernels_name(), g_cpu_clock ? "cpu" : "wall");
     std::printf("%-6s %14s %6s %3s %10s %9s %9s %9s\n", "format", "shape", "tokens", "thr", "ms/call", "GB/s", "GMAC/s",

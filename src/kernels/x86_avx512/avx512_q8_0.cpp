@@ -25,6 +25,10 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Prefetch distance of the decode weight stream (and 1/16 of it in the scale stream): more lines in flight
+// than the hardware prefetchers keep, which stop at each 4 KiB boundary (docs/BENCHMARKS.md, session 9).
+constexpr int64_t kPrefetchAhead = 2048;
+
 // Decode, one row at a time (a sequential weight stream): per 32-block (256-bit) vpdpbusd(|w|, x with w's
 // sign) gives 8 int32 partial dots (|−128| reads as 128 unsigned, so a file's −128 stays exact). The block
 // scales d_w·d_x are formed 8 blocks at a time in one vector (f16 -> f32 for d_w) and each block's lane is
@@ -37,6 +41,16 @@ void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
         __m256 acc = _mm256_setzero_ps();
         for (int64_t b0 = 0; b0 < nb; b0 += 8) {
             const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
+            {  // 8 blocks = 4 lines of quants; a 64-byte line of scales every 32 blocks
+                const char* pw = reinterpret_cast<const char*>(w + r * k + b0 * 32 + kPrefetchAhead);
+                _mm_prefetch(pw, _MM_HINT_T0);
+                _mm_prefetch(pw + 64, _MM_HINT_T0);
+                _mm_prefetch(pw + 128, _MM_HINT_T0);
+                _mm_prefetch(pw + 192, _MM_HINT_T0);
+                if (((r * nb + b0) & 31) == 0)
+                    _mm_prefetch(reinterpret_cast<const char*>(a.w_scales_h + r * nb + b0) + kPrefetchAhead / 16,
+                                 _MM_HINT_T0);
+            }
             const __mmask8 m = __mmask8((1u << nblk) - 1);
             const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + r * nb + b0)),
                                            _mm256_maskz_loadu_ps(m, a.xd + b0));
