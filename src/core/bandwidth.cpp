@@ -1,6 +1,8 @@
 // The memory read-bandwidth probe (bench, tools/cpp/membw): N threads reading first-touched ranges.
 #include "core/bandwidth.h"
 
+#include "core/memory.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 #ifdef __x86_64__
@@ -67,14 +70,21 @@ uint64_t read_words(const void* p, size_t bytes, int threads) {
 
 ReadBandwidth measure_read_bandwidth(int threads, size_t bytes, int reps) {
     const size_t n = bytes / sizeof(uint64_t);
-    std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+    // Laid out as the packed weights are (2 MiB-aligned, huge pages where the kernel gives them), so the
+    // probe measures the same kind of stream the decode kernels read.
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t cap = (std::max<size_t>(n * sizeof(uint64_t), 1) + kHuge - 1) / kHuge * kHuge;
+    std::unique_ptr<uint64_t, void (*)(void*)> buf(static_cast<uint64_t*>(std::aligned_alloc(kHuge, cap)), std::free);
+    if (!buf) throw std::bad_alloc();
+    advise_huge_pages(buf.get(), cap);
+    uint64_t* const w = buf.get();
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; ++i) buf[i] = i;  // every page touched, by the thread that will read it
+    for (size_t i = 0; i < n; ++i) w[i] = i;  // every page touched, by the thread that will read it
     std::vector<double> rates;
     volatile uint64_t sink = 0;
     for (int r = 0; r < reps; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        const uint64_t total = read_words(buf.get(), n * 8, threads);  // the same split as the first touch
+        const uint64_t total = read_words(w, n * 8, threads);  // the same split as the first touch
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sink = sink + total;
         if (s > 0) rates.push_back(double(n * 8) / s);
