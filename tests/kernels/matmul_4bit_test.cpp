@@ -9,6 +9,8 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/compute.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "test_util.h"
@@ -209,6 +211,36 @@ TEST(Matmul4bit, ChunksEachUseTheirOwnLanes) {
             const auto ref = run_matmul(pm, x, 150, "scalar", 1);
             const auto got = run_matmul(pm, x, 150, target, 2);
             for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-5 * mag[i] + 1e-6) << "output " << i;
+        }
+    }
+}
+
+// Decode (one token) with a worker paused inside its row range (the pool's test hook): the caller takes
+// the range over and the output equals the one-thread output exactly, for every 4-6-bit type and target.
+TEST(Matmul4bit, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
+    for (const char* target : {"scalar", "avx2", "avx512", "neon", "neon_dot"}) {
+        if (!kernels_available(target)) continue;
+        for (DType type : kKq) {
+            SCOPED_TRACE(std::string(target) + " " + dtype_name(type));
+            auto km = make_kq(type, 512, 1024, 13);  // chunks long enough for the worker to claim some
+            const Matrix pm = prepare_matrix(km.m);
+            const auto x = random_floats(1024, 14);
+            const auto ref = run_matmul(pm, x, 1, target, 1);
+            force_kernels(target);
+            set_num_threads(2);
+            kernel_pool().set_adaptive(false);  // the worker must stay in use
+            const uint64_t before = kernel_pool().takeovers();
+            for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
+                ThreadPool::stall_next_worker_chunk(3000);
+                std::vector<float> y(512, -12345.0f);
+                matmul(pm, x.data(), 1, y.data());
+                ASSERT_EQ(y, ref) << "round " << round;
+            }
+            ThreadPool::stall_next_worker_chunk(0);
+            EXPECT_GT(kernel_pool().takeovers(), before);
+            kernel_pool().set_adaptive(true);
+            force_kernels("auto");
+            set_num_threads(0);
         }
     }
 }
