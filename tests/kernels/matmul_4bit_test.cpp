@@ -9,8 +9,6 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "kernels/compute.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "test_util.h"
@@ -226,21 +224,7 @@ TEST(Matmul4bit, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
             const Matrix pm = prepare_matrix(km.m);
             const auto x = random_floats(1024, 14);
             const auto ref = run_matmul(pm, x, 1, target, 1);
-            force_kernels(target);
-            set_num_threads(2);
-            kernel_pool().set_adaptive(false);  // the worker must stay in use
-            const uint64_t before = kernel_pool().takeovers();
-            for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
-                ThreadPool::stall_next_worker_chunk(3000);
-                std::vector<float> y(512, -12345.0f);
-                matmul(pm, x.data(), 1, y.data());
-                ASSERT_EQ(y, ref) << "round " << round;
-            }
-            ThreadPool::stall_next_worker_chunk(0);
-            EXPECT_GT(kernel_pool().takeovers(), before);
-            kernel_pool().set_adaptive(true);
-            force_kernels("auto");
-            set_num_threads(0);
+            test::expect_exact_decode_takeovers(pm, x, target, ref);
         }
     }
 }
