@@ -354,7 +354,10 @@ void ThreadPool::run(int64_t n_items, int64_t grain, ChunkFn fn) {
 
 bool ThreadPool::serial_for_now() {
     if (serial_until_ns_ == 0) return false;
-    if (now_ns() < serial_until_ns_) return true;
+    if (now_ns() < serial_until_ns_) {
+        serial_loops_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
     serial_until_ns_ = 0;  // time to probe the workers again
     return false;
 }

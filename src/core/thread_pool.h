@@ -95,6 +95,7 @@ public:
     // workers turn it off.
     void set_adaptive(bool on);  // owner only (or before use)
     uint64_t serial_spells() const { return serial_spells_.load(std::memory_order_relaxed); }
+    uint64_t serial_loops() const { return serial_loops_.load(std::memory_order_relaxed); }  // run in a spell
 
     // Blocks until no worker of any pool still runs a chunk that was taken over from it.
     static void wait_for_stragglers();
@@ -181,7 +182,7 @@ private:
     bool adaptive_ = true;
     int64_t gain_serial_ns_ = 0, gain_wall_ns_ = 0, gain_jobs_ = 0;
     int64_t serial_until_ns_ = 0, backoff_ns_ = kBaseBackoffNs;
-    std::atomic<uint64_t> serial_spells_{0};
+    std::atomic<uint64_t> serial_spells_{0}, serial_loops_{0};
     std::atomic<uint64_t> takeovers_{0};
     std::atomic<uint64_t> next_{0};             // (gen << 32) | next chunk index: a claim fails once the job changed
     std::atomic<uint64_t> limit_{0};            // (gen << 32) | number of chunks

@@ -19,8 +19,9 @@ std::atomic<int> g_block_armed{0};  // 1: the next worker chunk blocks until g_r
 std::atomic<int> g_release{0};
 std::atomic<int> g_blocked{0};  // a worker is blocked inside its chunk
 std::atomic<int> g_straggler_done{0};
-std::atomic<int> g_input_changed{0};  // a straggler saw its inputs change under it
-std::atomic<int64_t> g_sleep_us{0};   // the next worker chunk sleeps this long between reading its inputs
+std::atomic<int> g_input_changed{0};      // a straggler saw its inputs change under it
+std::atomic<int64_t> g_sleep_us{0};       // the next worker chunk sleeps this long between reading its inputs
+std::atomic<int64_t> g_worker_chunks{0};  // chunks a worker (not the caller) ran
 
 // Two outputs per item i, 3·in[i] + 1 and -in[i], from the loop's input memory; each chunk busy for
 // `spin_us` first, so that the worker is sure to claim chunks while the caller works.
@@ -31,6 +32,7 @@ struct Body {
         const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
         while (std::chrono::steady_clock::now() < until) {}
         const int32_t first = in[b];
+        if (worker != 0) g_worker_chunks++;
         if (worker != 0 && g_sleep_us.load() > 0)
             if (const int64_t us = g_sleep_us.exchange(0)) std::this_thread::sleep_for(std::chrono::microseconds(us));
         if (worker != 0 && g_block_armed.exchange(0) == 1) {
@@ -146,7 +148,9 @@ TEST(ThreadPoolTakeover, TheStallHookLeadsToATakeOver) {
 }
 
 // Loops whose worker chunks always stall gain nothing: after a window the pool runs them on the caller
-// alone for a spell (exactly), both plain and take-over loops.
+// alone for a spell (exactly), both plain and take-over loops. Every loop the pool ran in a spell must have
+// left the workers out; a slow machine may see a spell end before the next loop, so it triggers spells
+// until loops did run inside one (each spell is twice as long as the last, so that ends).
 TEST(ThreadPoolTakeover, LoopsThatGainNothingRunOnTheCallerForASpell) {
     ThreadPool pool(2);
     auto work = [](int64_t b, int64_t e, int w, int64_t* sum) {
@@ -156,24 +160,38 @@ TEST(ThreadPoolTakeover, LoopsThatGainNothingRunOnTheCallerForASpell) {
         for (int64_t i = b; i < e; ++i) sum[i] = i;
     };
     std::vector<int64_t> sum(8);
-    for (int round = 0; round < 5000 && pool.serial_spells() == 0; ++round)
-        pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) { work(b, e, w, sum.data()); });
-    ASSERT_GT(pool.serial_spells(), 0u);
-    const auto start = std::chrono::steady_clock::now();
-    std::atomic<int> on_workers{0};
-    pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) {
-        on_workers += w != 0;
-        work(b, e, w, sum.data());
-    });
-    std::vector<float> out(16);
     static int32_t ids[8];
     fill_inputs(ids, 8);
-    pool.parallel_for_takeover(8, 1, out.data(), 2, Body{ids});
-    expect_exact(out, 8);
-    for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(sum[size_t(i)], i);
-    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(40)) {  // inside the 50 ms spell
-        EXPECT_EQ(on_workers.load(), 0);
+    uint64_t plain_in_spell = 0, takeover_in_spell = 0;
+    for (int spell = 0; spell < 8 && (plain_in_spell == 0 || takeover_in_spell == 0); ++spell) {
+        const uint64_t spells = pool.serial_spells();
+        for (int round = 0; round < 5000 && pool.serial_spells() == spells; ++round)
+            pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) { work(b, e, w, sum.data()); });
+        ASSERT_GT(pool.serial_spells(), spells);
+        uint64_t before = pool.serial_loops();
+        std::atomic<int> on_workers{0};
+        pool.parallel_for(8, 1, [&](int64_t b, int64_t e, int w) {
+            on_workers += w != 0;
+            work(b, e, w, sum.data());
+        });
+        for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(sum[size_t(i)], i);
+        if (pool.serial_loops() > before) {
+            EXPECT_EQ(on_workers.load(), 0);
+            ++plain_in_spell;
+        }
+        ThreadPool::wait_for_stragglers();  // none expected; a late one would count below
+        before = pool.serial_loops();
+        const int64_t worker_chunks = g_worker_chunks.load();
+        std::vector<float> out(16);
+        pool.parallel_for_takeover(8, 1, out.data(), 2, Body{ids});
+        expect_exact(out, 8);
+        if (pool.serial_loops() > before) {
+            EXPECT_EQ(g_worker_chunks.load(), worker_chunks);
+            ++takeover_in_spell;
+        }
     }
+    EXPECT_GT(plain_in_spell, 0u);
+    EXPECT_GT(takeover_in_spell, 0u);
 }
 
 // One thread, or nested inside a chunk: no input memory on offer and the loop runs inline, exactly.

@@ -213,6 +213,22 @@ TEST(Matmul4bit, ChunksEachUseTheirOwnLanes) {
     }
 }
 
+// Decode (one token) with a worker paused inside its row range (the pool's test hook): the caller takes
+// the range over and the output equals the one-thread output exactly, for every 4-6-bit type and target.
+TEST(Matmul4bit, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
+    for (const char* target : {"scalar", "avx2", "avx512", "neon", "neon_dot"}) {
+        if (!kernels_available(target)) continue;
+        for (DType type : kKq) {
+            SCOPED_TRACE(std::string(target) + " " + dtype_name(type));
+            auto km = make_kq(type, 512, 1024, 13);  // chunks long enough for the worker to claim some
+            const Matrix pm = prepare_matrix(km.m);
+            const auto x = random_floats(1024, 14);
+            const auto ref = run_matmul(pm, x, 1, target, 1);
+            test::expect_exact_decode_takeovers(pm, x, target, ref);
+        }
+    }
+}
+
 TEST(Matmul4bit, BadShapesThrow) {
     std::vector<uint8_t> buf(4096);
     Matrix m;

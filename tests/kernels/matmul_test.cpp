@@ -276,21 +276,7 @@ TEST(Matmul, DecodeRowsTakenOverFromAPausedWorkerAreExact) {
             const Matrix pm = prepare_matrix(tm.m);
             const auto x = random_floats(2048, 12);
             const auto ref = run_matmul(pm, x, 1, target, 1);
-            force_kernels(target);
-            set_num_threads(2);
-            kernel_pool().set_adaptive(false);  // the worker must stay in use
-            const uint64_t before = kernel_pool().takeovers();
-            for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
-                ThreadPool::stall_next_worker_chunk(3000);
-                std::vector<float> y(1024, -12345.0f);
-                matmul(pm, x.data(), 1, y.data());
-                ASSERT_EQ(y, ref) << "round " << round;
-            }
-            ThreadPool::stall_next_worker_chunk(0);
-            EXPECT_GT(kernel_pool().takeovers(), before);
-            kernel_pool().set_adaptive(true);
-            force_kernels("auto");
-            set_num_threads(0);
+            test::expect_exact_decode_takeovers(pm, x, target, ref);
         }
     }
 }

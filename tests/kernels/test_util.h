@@ -7,7 +7,10 @@
 #include <random>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "core/fp16.h"
+#include "core/thread_pool.h"
 #include "kernels/compute.h"
 #include "kernels/matmul.h"
 
@@ -122,6 +125,27 @@ inline std::vector<float> run_matmul(const Matrix& m, const std::vector<float>& 
     force_kernels("auto");
     set_num_threads(0);
     return y;
+}
+
+// Decode (one token) on `target` with 2 threads while the pool's hook pauses a worker inside its row
+// range, until a take-over happened: every output must equal `ref` exactly (the one-thread output).
+inline void expect_exact_decode_takeovers(const Matrix& m, const std::vector<float>& x, const char* target,
+                                          const std::vector<float>& ref) {
+    force_kernels(target);
+    set_num_threads(2);
+    kernel_pool().set_adaptive(false);  // the worker must stay in use
+    const uint64_t before = kernel_pool().takeovers();
+    for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
+        ThreadPool::stall_next_worker_chunk(3000);
+        std::vector<float> y(size_t(m.rows), -12345.0f);
+        matmul(m, x.data(), 1, y.data());
+        ASSERT_EQ(y, ref) << "round " << round;
+    }
+    ThreadPool::stall_next_worker_chunk(0);
+    EXPECT_GT(kernel_pool().takeovers(), before);
+    kernel_pool().set_adaptive(true);
+    force_kernels("auto");
+    set_num_threads(0);
 }
 
 }  // namespace bf::test
