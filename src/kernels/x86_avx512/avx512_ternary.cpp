@@ -219,13 +219,10 @@ void prefill_ternary_uniform(const MatArgs& a, int64_t r0, int64_t r1) {
     }
 }
 
-// Decode streams rows back to back; a prefetch this far ahead of the load keeps more lines in flight than
-// the hardware prefetchers alone, which stop at each 4 KiB boundary (docs/BENCHMARKS.md, session 9).
-constexpr int64_t kPrefetchAhead = 2048;
-
-// Decode with uniform scales: stream 4 rows at a time. Instead of shifting, code l is isolated by the mask
-// 3 << 2l, which multiplies it by 4^l (still <= 128, a valid u8); each l has its own accumulator, divided
-// back exactly (arithmetic shift) at the end. Saves a shift per 64 weights on this issue-bound path.
+// Decode with uniform scales: stream R rows at a time (kDecodeRows). Instead of shifting, code l is isolated
+// by the mask 3 << 2l, which multiplies it by 4^l (still <= 128, a valid u8); each l has its own accumulator,
+// divided back exactly (arithmetic shift) at the end. Saves a shift per 64 weights on this issue-bound path
+// (why a software prefetch does not pay here either: docs/BENCHMARKS.md, session 9).
 template <int R>
 inline void decode_tile(const MatArgs& a, int64_t r, int64_t t, int32_t xtot) {
     const auto* w = static_cast<const uint8_t*>(a.w);
@@ -239,8 +236,6 @@ inline void decode_tile(const MatArgs& a, int64_t r, int64_t t, int32_t xtot) {
         __m512i v[R];
         BF_UNROLL
         for (int i = 0; i < R; ++i) v[i] = _mm512_loadu_si512(w + (r + i) * row_bytes + b * 64);
-        if (R == 1)
-            _mm_prefetch(reinterpret_cast<const char*>(w + r * row_bytes + b * 64 + kPrefetchAhead), _MM_HINT_T0);
         BF_UNROLL
         for (int l = 0; l < 4; ++l) {
             const __m512i xv = _mm512_loadu_si512(x + b * 256 + 64 * l);
