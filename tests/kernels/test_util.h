@@ -135,11 +135,15 @@ inline void expect_exact_decode_takeovers(const Matrix& m, const std::vector<flo
     set_num_threads(2);
     kernel_pool().set_adaptive(false);  // the worker must stay in use
     const uint64_t before = kernel_pool().takeovers();
-    for (int round = 0; round < 500 && kernel_pool().takeovers() == before; ++round) {
-        ThreadPool::stall_next_worker_chunk(3000);
+    // The pause must outlast the caller's own remaining chunks, else the worker wakes and commits first: 3 ms
+    // natively, but under emulation (qemu-user in CI) a chunk can take longer, so it doubles each round.
+    int64_t stall_us = 3000;
+    for (int round = 0; round < 300 && kernel_pool().takeovers() == before; ++round) {
+        ThreadPool::stall_next_worker_chunk(stall_us);
         std::vector<float> y(size_t(m.rows), -12345.0f);
         matmul(m, x.data(), 1, y.data());
         ASSERT_EQ(y, ref) << "round " << round;
+        stall_us = std::min<int64_t>(2 * stall_us, 200000);
     }
     ThreadPool::stall_next_worker_chunk(0);
     EXPECT_GT(kernel_pool().takeovers(), before);
