@@ -1,6 +1,7 @@
 // Test helpers: random data and independent (doc-formula) encoders/decoders of the weight file layouts,
 // written separately from src/kernels so tests do not check the code against itself.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -136,9 +137,14 @@ inline void expect_exact_decode_takeovers(const Matrix& m, const std::vector<flo
     kernel_pool().set_adaptive(false);  // the worker must stay in use
     const uint64_t before = kernel_pool().takeovers();
     // The pause must outlast the caller's own remaining chunks, else the worker wakes and commits first: 3 ms
-    // natively, but under emulation (qemu-user in CI) a chunk can take longer, so it doubles each round.
+    // natively, but under emulation (qemu-user in CI) a chunk can take longer, so it doubles each round. On a
+    // loaded machine the worker may not get a core for many rounds (the caller then runs every chunk and
+    // the pause is never taken), so the rounds are bounded by time, not by count.
     int64_t stall_us = 3000;
-    for (int round = 0; round < 300 && kernel_pool().takeovers() == before; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int round = 0;
+         kernel_pool().takeovers() == before && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60);
+         ++round) {
         ThreadPool::stall_next_worker_chunk(stall_us);
         std::vector<float> y(size_t(m.rows), -12345.0f);
         matmul(m, x.data(), 1, y.data());
