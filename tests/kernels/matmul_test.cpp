@@ -119,7 +119,7 @@ std::vector<int64_t> cols_for(DType t) {
         case DType::F32:
         case DType::F16:
         case DType::BF16: return {1, 7, 32, 96, 256, 768, 5120};
-        case DType::Q8_0: return {32, 96, 256, 768, 5120};
+        case DType::Q8_0: return {32, 96, 256, 608, 768, 5120};  // 608: 19 blocks, an odd tail after 16
         case DType::TQ2_0: return {256, 768, 5120};
         default: return {128, 256, 768, 5120};
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernel_api.h"
 #include "kernels/q8_lanes.h"
@@ -18,52 +19,73 @@ namespace bf {
 
 namespace {
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // Prefetch distance of the decode weight stream (and 1/16 of it in the scale stream): more lines in flight
 // than the hardware prefetchers keep, which stop at each 4 KiB boundary (docs/BENCHMARKS.md, session 9).
 constexpr int64_t kPrefetchAhead = 2048;
 
-// Decode, one row at a time (a sequential weight stream): per 32-block (256-bit) vpdpbusd(|w|, x with w's
-// sign) gives 8 int32 partial dots (|−128| reads as 128 unsigned, so a file's −128 stays exact). The block
-// scales d_w·d_x are formed 8 blocks at a time in one vector (f16 -> f32 for d_w) and each block's lane is
-// broadcast with vpermps, so no scalar work sits in the inner loop.
+// Decode, one row at a time (a sequential weight stream), two 32-blocks per 512-bit vector:
+// vpdpbusd(x + 128, w) − vpdpbusd(128, w) is the exact integer dot of each 4-byte chunk (the activations
+// are flipped to unsigned once per call, not once per row). The block scales d_w·d_x are formed 16 blocks
+// at a time in one vector and each pair's lanes are spread with vpermps. Four accumulators, because one
+// fused multiply-add chain per row made this kernel latency-bound (~5 cycles per block, below the memory
+// stream; docs/BENCHMARKS.md, session 10).
 void q8_0_decode(const MatArgs& a, int64_t r0, int64_t r1) {
     const auto* w = static_cast<const int8_t*>(a.w);
-    const auto* x = static_cast<const int8_t*>(a.x);
     const int64_t k = a.cols, nb = k / 32;
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    // x + 128 as unsigned bytes, for the whole row of activations (k <= a few 10^4: on the stack in pieces
+    // would not pay; a thread-local buffer grows once).
+    thread_local std::vector<uint8_t> xu_buf;
+    if (xu_buf.size() < size_t(k)) xu_buf.resize(size_t(k));
+    uint8_t* xu = xu_buf.data();
+    const auto* x = static_cast<const int8_t*>(a.x);
+    for (int64_t i = 0; i < k; i += 64) {
+        const __mmask64 m = k - i >= 64 ? ~__mmask64(0) : (__mmask64(1) << (k - i)) - 1;
+        _mm512_mask_storeu_epi8(xu + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + i), flip));
+    }
+    // Lane l of a block pair's vectors belongs to its first block for l < 8, to the second after.
+    const __m512i half_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     for (int64_t r = r0; r < r1; ++r) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t b0 = 0; b0 < nb; b0 += 8) {
-            const int nblk = nb - b0 < 8 ? int(nb - b0) : 8;
-            {  // 8 blocks = 4 lines of quants; a 64-byte line of scales every 32 blocks
-                const char* pw = reinterpret_cast<const char*>(w + r * k + b0 * 32 + kPrefetchAhead);
-                _mm_prefetch(pw, _MM_HINT_T0);
-                _mm_prefetch(pw + 64, _MM_HINT_T0);
-                _mm_prefetch(pw + 128, _MM_HINT_T0);
-                _mm_prefetch(pw + 192, _MM_HINT_T0);
+        const int8_t* wr = w + r * k;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+            const int nblk = nb - b0 < 16 ? int(nb - b0) : 16;
+            {  // 16 blocks = 8 lines of quants; a 64-byte line of scales every 32 blocks
+                const char* pw = reinterpret_cast<const char*>(wr + b0 * 32 + kPrefetchAhead);
+                BF_UNROLL
+                for (int l = 0; l < 8; ++l) _mm_prefetch(pw + 64 * l, _MM_HINT_T0);
                 if (((r * nb + b0) & 31) == 0)
                     _mm_prefetch(reinterpret_cast<const char*>(a.w_scales_h + r * nb + b0) + kPrefetchAhead / 16,
                                  _MM_HINT_T0);
             }
-            const __mmask8 m = __mmask8((1u << nblk) - 1);
-            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, a.w_scales_h + r * nb + b0)),
-                                           _mm256_maskz_loadu_ps(m, a.xd + b0));
-            for (int bb = 0; bb < nblk; ++bb) {
-                const int64_t b = b0 + bb;
-                const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * k + b * 32));
-                const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * 32));
-                const __m256i p =
-                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutexvar_ps(_mm256_set1_epi32(bb), d), acc);
+            const __mmask16 m = __mmask16((1u << nblk) - 1);
+            const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a.w_scales_h + r * nb + b0)),
+                                           _mm512_maskz_loadu_ps(m, a.xd + b0));
+            if (nblk == 16) {
+                BF_UNROLL
+                for (int pr = 0; pr < 8; ++pr) {
+                    const int64_t off = (b0 + 2 * pr) * 32;
+                    const __m512i wv = _mm512_loadu_si512(wr + off);
+                    const __m512i p =
+                        _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(xu + off), wv),
+                                         _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv));
+                    const __m512 dp = _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(2 * pr), half_idx), d);
+                    acc[pr & 3] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dp, acc[pr & 3]);
+                }
+                continue;
+            }
+            for (int bb = 0; bb < nblk; bb += 2) {  // the row's last group: a lone last block is masked
+                const int64_t off = (b0 + bb) * 32;
+                const __mmask64 lm = bb + 1 < nblk ? ~__mmask64(0) : __mmask64(0xFFFFFFFFu);
+                const __m512i wv = _mm512_maskz_loadu_epi8(lm, wr + off);
+                const __m512i p = _mm512_sub_epi32(
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_maskz_loadu_epi8(lm, xu + off), wv),
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv));
+                const __m512 dp = _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(bb), half_idx), d);
+                acc[(bb / 2) & 3] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dp, acc[(bb / 2) & 3]);
             }
         }
-        a.y[r] = hsum(acc);
+        a.y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
     }
 }
 
