@@ -166,9 +166,11 @@ void ThreadPool::start(int n_threads) {
     // jobs (and the stop) posted before it ran.
     const uint32_t seen = gen_.load();
     for (int id = 1; id < n_threads; ++id) workers_.emplace_back([this, id, seen] { worker_main(id, seen); });
+    placement_.start(workers_, n_threads);
 }
 
 void ThreadPool::stop() {
+    placement_.stop();
     quit_.store(true);
     gen_.fetch_add(1);  // wakes spinners; sleepers are woken below
     futex_wake_all(&gen_);
@@ -292,6 +294,7 @@ bool ThreadPool::take_over_one(uint32_t gen) {
 }
 
 void ThreadPool::post(uint32_t gen, int64_t n_items, int64_t grain, int64_t n_chunks) {
+    placement_.follow_caller(workers_);
     n_items_ = n_items;
     grain_ = grain;
     done_.store(0, std::memory_order_relaxed);

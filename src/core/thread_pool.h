@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu_placement.h"
+
 namespace bf {
 
 // The thread-count rule, in one place: n > 0 is taken as is; n <= 0 means every core this process may
@@ -100,6 +102,8 @@ public:
     // Blocks until no worker of any pool still runs a chunk that was taken over from it.
     static void wait_for_stragglers();
     uint64_t takeovers() const { return takeovers_.load(std::memory_order_relaxed); }  // chunks taken so far
+    uint64_t worker_moves() const { return placement_.moves(); }               // workers moved off the caller's CPU
+    std::vector<int> worker_cpus() const { return placement_.worker_cpus(); }  // empty: not pinned
     // Test hook: the next worker (of any pool) to start a take-over chunk sleeps `us` microseconds inside it,
     // as if the OS had paused it there.
     static void stall_next_worker_chunk(int64_t us);
@@ -161,7 +165,8 @@ private:
 
     int n_threads_ = 1;
     std::vector<std::thread> workers_;
-    std::mutex caller_;  // held by the owning outside thread (Owner)
+    CpuPlacement placement_;  // workers one per CPU when the pool uses them all (owner-only after start)
+    std::mutex caller_;       // held by the owning outside thread (Owner)
 
     // The current job. Its fields are written before `gen_` is bumped and read only by a worker that has
     // claimed one of its chunks, which the caller waits for, so they never change under a reader.
