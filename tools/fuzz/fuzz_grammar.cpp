@@ -1,7 +1,8 @@
 // libFuzzer entry for the grammar path: the first byte picks GBNF text or a JSON Schema (-> GBNF), the text up
 // to a line "----" is the grammar, the bytes after it are fed to the matcher. Beyond "no crash": a converted
-// schema parses (or hits a stated limit), and at each step the memoized and cached token masks equal the
-// plain trie walk and every allowed piece is accepted.
+// schema parses (or hits a stated limit), after each accepted byte the memoized and cached token masks equal
+// the plain trie walk and every allowed piece is accepted, and a refused byte changes neither state nor mask.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -41,7 +42,8 @@ bool is_limit(const std::string& msg) {
     return false;
 }
 
-void check_masks(const bf::VocabTrie& trie, const bf::GrammarMatcher& m, bf::MaskCache& cache) {
+// Returns the plain walk's mask.
+std::vector<uint8_t> check_masks(const bf::VocabTrie& trie, const bf::GrammarMatcher& m, bf::MaskCache& cache) {
     std::vector<uint8_t> ref, once, cached;
     const size_t n = trie.allowed_reference(m, ref);
     if (trie.allowed(m, once) != n || once != ref) die("memoized mask differs from the plain walk", "");
@@ -53,6 +55,7 @@ void check_masks(const bf::VocabTrie& trie, const bf::GrammarMatcher& m, bf::Mas
             if (!copy.accept(vocab()[i])) die("the mask allows a piece the matcher refuses", vocab()[i]);
             ++checked;
         }
+    return ref;
 }
 
 }  // namespace
@@ -86,10 +89,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         bf::GrammarMatcher m(g);
         bf::MaskCache cache(2, 16);  // small, so that evictions and the memo's fallback run too
-        check_masks(trie, m, cache);
+        std::vector<uint8_t> last = check_masks(trie, m, cache), again;
         for (char c : feed) {
-            m.accept(std::string(1, c));  // a refused byte leaves the state as it was
-            check_masks(trie, m, cache);
+            const bf::GrammarState before = m.state();
+            if (m.accept(std::string(1, c))) {
+                last = check_masks(trie, m, cache);
+                continue;
+            }
+            // A refused byte must leave the state as it was, so the three masks would only be recomputed
+            // unchanged (most fed bytes are refused); checked here: the same state, the same cached mask.
+            if (m.state().elems != before.elems || m.state().ends != before.ends ||
+                m.state().partial != before.partial || m.state().need != before.need ||
+                m.state().min_cp != before.min_cp)
+                die("a refused byte changed the state", "");
+            const size_t n = size_t(std::count_if(last.begin(), last.end(), [](uint8_t v) { return v != 0; }));
+            if (trie.allowed(m, again, cache) != n || again != last) die("a refused byte changed the mask", "");
         }
     } catch (const bf::Error&) {  // a grammar too ambiguous at some point
     }
