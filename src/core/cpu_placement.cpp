@@ -39,27 +39,35 @@ void CpuPlacement::start(std::vector<std::thread>& workers, int n_threads) {
     if (int(allowed_.size()) != n_threads || int(workers.size()) != n_threads - 1) return;
     // The workers take every allowed CPU but the caller's current one.
     caller_cpu_ = sched_getcpu();
-    if (std::find(allowed_.begin(), allowed_.end(), caller_cpu_) == allowed_.end()) caller_cpu_ = allowed_[0];
+    if (!allowed(caller_cpu_)) caller_cpu_ = allowed_[0];
     for (int c : allowed_)
         if (c != caller_cpu_) worker_cpu_.push_back(c);
-    for (size_t i = 0; i < workers.size(); ++i)
-        if (!pin(workers[i], worker_cpu_[i])) {  // e.g. a CPU set that changed under us: leave it to the OS
-            cpu_set_t all;
-            CPU_ZERO(&all);
-            for (int c : allowed_) CPU_SET(c, &all);
-            for (size_t j = 0; j < i; ++j) pthread_setaffinity_np(workers[j].native_handle(), sizeof(all), &all);
-            return;
-        }
     on_ = true;
+    for (size_t i = 0; i < workers.size() && on_; ++i)
+        if (!pin(workers[i], worker_cpu_[i])) unpin_all(workers);
+}
+
+bool CpuPlacement::allowed(int cpu) const { return std::find(allowed_.begin(), allowed_.end(), cpu) != allowed_.end(); }
+
+// A refused pin (e.g. a CPU set that shrank under us) would leave the one-thread-per-CPU rule broken:
+// everything goes back to the OS for the pool's lifetime.
+void CpuPlacement::unpin_all(std::vector<std::thread>& workers) {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int c : allowed_) CPU_SET(c, &all);
+    for (auto& t : workers) pthread_setaffinity_np(t.native_handle(), sizeof(all), &all);
+    on_ = false;
+    worker_cpu_.clear();
 }
 
 void CpuPlacement::follow_caller_slow(std::vector<std::thread>& workers) {
     const int now = sched_getcpu();
-    if (now == caller_cpu_ || now < 0) return;
+    if (now == caller_cpu_ || !allowed(now)) return;  // a CPU outside the set (affinity widened): not ours to use
     const int left = caller_cpu_;
     caller_cpu_ = now;
     for (size_t i = 0; i < worker_cpu_.size(); ++i)
-        if (worker_cpu_[i] == now && left >= 0 && pin(workers[i], left)) {
+        if (worker_cpu_[i] == now) {
+            if (!pin(workers[i], left)) return unpin_all(workers);
             worker_cpu_[i] = left;
             moves_.fetch_add(1, std::memory_order_relaxed);
         }

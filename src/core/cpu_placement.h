@@ -24,11 +24,14 @@ public:
     void follow_caller(std::vector<std::thread>& workers) {
         if (on_) follow_caller_slow(workers);
     }
-    uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }                // workers moved so far
-    std::vector<int> worker_cpus() const { return on_ ? worker_cpu_ : std::vector<int>{}; }  // empty: unpinned
+    uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }  // workers moved so far
+    // The CPU of each worker (empty: not pinned). Owner only, like follow_caller.
+    std::vector<int> worker_cpus() const { return on_ ? worker_cpu_ : std::vector<int>{}; }
 
 private:
     void follow_caller_slow(std::vector<std::thread>& workers);
+    bool allowed(int cpu) const;
+    void unpin_all(std::vector<std::thread>& workers);
     bool on_ = false;
     int caller_cpu_ = -1;
     std::vector<int> allowed_;     // the process's CPUs

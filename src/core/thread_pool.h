@@ -103,7 +103,7 @@ public:
     static void wait_for_stragglers();
     uint64_t takeovers() const { return takeovers_.load(std::memory_order_relaxed); }  // chunks taken so far
     uint64_t worker_moves() const { return placement_.moves(); }               // workers moved off the caller's CPU
-    std::vector<int> worker_cpus() const { return placement_.worker_cpus(); }  // empty: not pinned
+    std::vector<int> worker_cpus() const { return placement_.worker_cpus(); }  // empty: not pinned; owner only
     // Test hook: the next worker (of any pool) to start a take-over chunk sleeps `us` microseconds inside it,
     // as if the OS had paused it there.
     static void stall_next_worker_chunk(int64_t us);
