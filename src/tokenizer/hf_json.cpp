@@ -12,6 +12,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kMaxId = int64_t{1} << 24;
+constexpr int64_t kMaxIdGap = 65536;  // unused ids a vocabulary may leave (real ones: a handful)
 
 const json& member(const json& obj, const char* key, const char* where) {
     if (!obj.is_object() || !obj.contains(key)) fail(strfmt("tokenizer.json: %s has no \"%s\"", where, key));
@@ -136,6 +137,13 @@ Tokenizer Tokenizer::from_hf_json(std::string_view json_text) {
         for (const json& a : added)
             max_id = std::max<int64_t>(max_id, read_id(member(a, "id", "added token"), "added token"));
         if (max_id < 0) fail("tokenizer.json: empty vocabulary");
+        // Tables are sized by the largest id, so a few entries with one id near kMaxId would cost gigabytes
+        // (found by the fuzzer): ids may leave gaps, but not more than kMaxIdGap beyond the entry count.
+        const int64_t entries = int64_t(vocab.size() + added.size());
+        if (max_id >= entries + kMaxIdGap)
+            fail(strfmt("tokenizer.json: id %lld with only %lld tokens (more than %lld unused ids)",
+                        static_cast<long long>(max_id), static_cast<long long>(entries),
+                        static_cast<long long>(kMaxIdGap)));
 
         const size_t n = static_cast<size_t>(max_id) + 1;
         d.tokens.assign(n, std::string());

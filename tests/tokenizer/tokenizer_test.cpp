@@ -257,6 +257,13 @@ TEST(Tokenizer, HfJsonRejectsUnsupported) {
     std::string big = j;
     big.replace(big.find("\"id\":300"), 8, "\"id\":99999999999");
     EXPECT_NE(msg(big).find("out of range"), std::string::npos);
+    // An id within range but far past the entry count (the fuzzer's 2.4 GB allocation) is refused by name.
+    std::string sparse = j;
+    sparse.replace(sparse.find("\"id\":300"), 8, "\"id\":16000000");
+    EXPECT_NE(msg(sparse).find("unused ids"), std::string::npos) << msg(sparse);
+    std::string gap = j;  // a modest gap is fine
+    gap.replace(gap.find("\"id\":300"), 8, "\"id\":3000");
+    EXPECT_EQ(msg(gap), "");
 }
 
 TEST(StreamDecoder, HoldsPartialCharacters) {
