@@ -27,6 +27,7 @@ struct GrammarState {
     uint32_t begin(size_t i) const { return i ? ends[i - 1] : 0; }
     bool empty_stack(size_t i) const { return begin(i) == ends[i]; }
     uint32_t top(size_t i) const { return elems[ends[i] - 1]; }
+    bool operator==(const GrammarState&) const = default;
 };
 
 class GrammarMatcher {
