@@ -105,6 +105,8 @@ TEST(ServerShutdown, AcceptedRequestsFinishAndNewConnectionsAreRefused) {
     }
     std::vector<std::string> first(2);
     for (int i = 0; i < 2; ++i) first[i] = read_response(fds[i], "\"text\":\"");  // generating now
+    // The third must be queued, not just sent, before the shutdown begins (else it is refused as new work).
+    for (int i = 0; i < 5000 && s.scheduler()->in_flight() < 3; ++i) std::this_thread::sleep_for(1ms);
     EXPECT_GE(s.scheduler()->in_flight(), 1u);
 
     auto done = std::async(std::launch::async, [&] { return s.shutdown(60s); });
